@@ -1,0 +1,167 @@
+"""The command line: a thin layer over `stylize.stylize` and `weights`.
+
+    python -m nst_jax [CONTENT STYLE] [options]     stylize (no images: the bundled demo)
+    python -m nst_jax weights [...]                 where weights are looked for; fetch,
+                                                    convert and inspect files
+
+Errors a user can cause are printed as one line, `error: ...`, with exit status 2; a run
+stopped by a non-finite loss writes the last finite image and exits with status 1.
+"""
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from . import __version__
+from .errors import NstError
+from .stylize import INITS, OPTIMIZERS, Config
+
+DATA = Path(__file__).resolve().parent / "data"
+DEMO_CONTENT, DEMO_STYLE = DATA / "chelsea.jpg", DATA / "starry_night.jpg"
+SUBCOMMANDS = ("weights",)
+
+
+def _floats(text):
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
+
+
+def _names(text):
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line via main(), not argparse's usage-then-exit
+        raise NstError(f"{message} (see {self.prog} --help)")
+
+
+def stylize_parser() -> argparse.ArgumentParser:
+    d = Config()
+    p = _Parser(prog="python -m nst_jax", description="Neural style transfer (Gatys et al.) in "
+                "JAX. With no images, stylizes the bundled demo (a cat, The Starry Night). "
+                "Subcommands: `weights` (python -m nst_jax weights --help).",
+                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("content", nargs="?", help="content image (photo)")
+    p.add_argument("style", nargs="?", help="style image (painting)")
+    p.add_argument("-o", "--output", default="stylized.png", help="output image (.png, .jpg, ...)")
+    p.add_argument("--size", type=int, default=d.size, help="longest side of the output, px")
+    p.add_argument("--style-size", type=int, default=None,
+                   help="longest side of the style image, px (default: --size)")
+    p.add_argument("--iters", type=int, default=d.iters, help="optimisation steps")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
+    p.add_argument("--lr", type=float, default=d.lr, help="Adam step size, in 0..255 pixel units")
+    p.add_argument("--content-weight", type=float, default=d.content_weight, help="alpha (Eq. 7)")
+    p.add_argument("--style-weight", type=float, default=d.style_weight, help="beta (Eq. 7)")
+    p.add_argument("--tv-weight", type=float, default=d.tv_weight, help="total variation weight")
+    p.add_argument("--content-layers", type=_names, default=d.content_layers,
+                   help="comma-separated, e.g. relu4_2 (conv4_2 and block4_conv2 also work)")
+    p.add_argument("--content-layer-weights", type=_floats, default=None,
+                   help="one weight per content layer (default: 1 each)")
+    p.add_argument("--style-layers", type=_names, default=d.style_layers, help="comma-separated")
+    p.add_argument("--style-layer-weights", type=_floats, default=None,
+                   help="one weight w_l per style layer (default: equal, summing to 1)")
+    p.add_argument("--pooling", choices=("max", "avg"), default=d.pooling)
+    p.add_argument("--model", choices=("vgg19", "vgg16"), default=None,
+                   help="default: the model the weights file holds")
+    p.add_argument("--weights", default=None, help="Keras *_notop.h5 or converted .npz "
+                   "(default: $NST_JAX_WEIGHTS, weights/, the user cache, then a download)")
+    p.add_argument("--init", default=d.init, help="content, noise, style or an image path")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of the noise init")
+    p.add_argument("--save-every", type=int, default=d.save_every,
+                   help="write OUTPUT_<iteration> every N iterations (0: never)")
+    p.add_argument("--log", default=None, help="write the config and loss history as JSON")
+    p.add_argument("--no-download", action="store_true", help="never download weights")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--version", action="version", version=f"nst_jax {__version__}")
+    return p
+
+
+def run_stylize(argv) -> int:
+    a = stylize_parser().parse_args(argv)
+    from .stylize import stylize
+    if (a.content is None) != (a.style is None):
+        raise NstError("give both CONTENT and STYLE images, or neither for the demo")
+    content, style = (a.content, a.style) if a.content else (DEMO_CONTENT, DEMO_STYLE)
+    options = dict(size=a.size, style_size=a.style_size, iters=a.iters, optimizer=a.optimizer,
+                   lr=a.lr, content_weight=a.content_weight, style_weight=a.style_weight,
+                   tv_weight=a.tv_weight, content_layers=a.content_layers,
+                   content_layer_weights=a.content_layer_weights, style_layers=a.style_layers,
+                   style_layer_weights=a.style_layer_weights, pooling=a.pooling, model=a.model,
+                   weights=a.weights, init=a.init, seed=a.seed, save_every=a.save_every)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the non-finite case is reported below
+        r = stylize(content, style, output=a.output, log=a.log, progress=not a.quiet,
+                    allow_download=not a.no_download, **options)
+    i = r.info
+    last = r.history[-1]
+    per_it = i["seconds"] / max(i["iterations"], 1)
+    print(f"{i['model']} {i['size'][0]}x{i['size'][1]}: {i['iterations']} iterations in "
+          f"{i['seconds']:.1f} s ({per_it:.3f} s/it, +{i['compile_seconds']:.1f} s compile); "
+          f"loss {last['total']:.4g} (content {last['content']:.4g}, style {last['style']:.4g}, "
+          f"tv {last['tv']:.4g}) -> {a.output}")
+    if i["stop"] == "interrupted":
+        print(f"interrupted: wrote the image after {i['iterations']} iterations", file=sys.stderr)
+        return 130
+    if i["stop"] == "nonfinite":
+        print(f"error: the loss became NaN or infinite after iteration {i['iterations']}; wrote "
+              "the last finite image. Lower --lr or the loss weights", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_weights(argv) -> int:
+    from . import weights as wt
+    p = _Parser(prog="python -m nst_jax weights", description="Show where VGG weights are "
+                "looked for and what is found; fetch, convert or inspect a file.")
+    p.add_argument("--fetch", choices=("vgg19", "vgg16"), help="download Keras' file to the "
+                   "user cache (checksum-verified)")
+    p.add_argument("--convert", metavar="H5", help="convert a Keras .h5 to our .npz (-o)")
+    p.add_argument("-o", "--output", help="where --convert writes (default: beside the cache)")
+    p.add_argument("--inspect", metavar="FILE", help="validate a .h5/.npz and list its layers")
+    p.add_argument("--model", choices=("vgg19", "vgg16"), help="expected model")
+    a = p.parse_args(argv)
+    if a.fetch:
+        print(f"saved {wt.download(a.fetch)}")
+    elif a.convert:
+        model, params = wt.read_keras_h5(a.convert, a.model)
+        out = Path(a.output or wt.cache_dir() / (Path(a.convert).stem + ".npz"))
+        if out.suffix != ".npz":
+            raise NstError(f"--output {out} should end in .npz")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        wt.save_npz(out, model, params, wt.sha256(a.convert))
+        print(f"{a.convert} ({model.upper()}) -> {out}")
+    elif a.inspect:
+        print(wt.describe(a.inspect))
+    else:
+        print("Weights are looked for in this order (first found wins):")
+        print("  1. --weights PATH")
+        for k, (what, path) in enumerate(wt.search_path(a.model), 2):
+            print(f"  {k}. {what:18s} {path}  [{'found' if path.is_file() else 'absent'}]")
+        print(f"  then: download {' or '.join(wt.URLS[m] for m in ([a.model] if a.model else ['vgg19']))}")
+        print(f"Converted .npz caches live in {wt.cache_dir()}")
+        found = wt.find_weights(None, a.model)
+        print(f"Would use: {found or 'a download'}")
+    return 0
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    started = time.perf_counter()
+    try:
+        if argv and argv[0] == "weights":
+            return run_weights(argv[1:])
+        return run_stylize(argv)
+    except NstError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"interrupted after {time.perf_counter() - started:.0f} s; nothing written",
+              file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("error: out of memory; lower --size", file=sys.stderr)
+        return 2

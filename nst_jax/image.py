@@ -1,0 +1,181 @@
+"""Images as arrays: loading, resizing, Caffe preprocessing, atomic saving.
+
+The ImageNet VGG weights (Simonyan & Zisserman 2014, converted from Caffe) expect the
+"Caffe" convention: an RGB image in 0..255, channels reordered to BGR, the per-channel
+ImageNet mean subtracted, no division by a standard deviation:
+
+    x = RGB[..., ::-1] - [103.939, 116.779, 123.68]        # (H, W, 3) BGR, roughly -124..152
+
+Style transfer optimises the image in this space; `deprocess` undoes it for saving.
+
+Loading accepts a path, a PIL image or an array, and normalises what real files hold:
+EXIF orientation (phone photos), grayscale, palette, 16-bit and RGBA images. An alpha
+channel is returned separately so the caller can carry it to the output.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Optional, Tuple, Union
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from .errors import NstError
+
+IMAGENET_MEAN_BGR = np.array([103.939, 116.779, 123.68], np.float32)  # Caffe/Keras VGG mean
+ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray]
+
+
+def _open(path) -> Image.Image:
+    p = Path(path)
+    if not p.exists():
+        raise NstError(f"image not found: {p}; check the path")
+    if p.is_dir():
+        raise NstError(f"{p} is a folder, not an image; give an image file")
+    try:
+        img = Image.open(p)
+        img.load()  # decode now, so a truncated file fails here and not later
+    except Image.DecompressionBombError:
+        raise NstError(f"{p} is too large to decode safely; downscale it first") from None
+    except PermissionError:
+        raise NstError(f"cannot read {p}: permission denied; check its permissions") from None
+    except Image.UnidentifiedImageError:
+        raise NstError(f"{p} is not an image Pillow can read; use a PNG or JPEG") from None
+    except (OSError, SyntaxError, ValueError) as e:  # truncated or corrupt data
+        raise NstError(f"{p} is damaged or truncated ({e}); re-export the image") from None
+    return img
+
+
+def _to_rgb_alpha(img: Image.Image) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """Any Pillow mode -> ((H, W, 3) float32 RGB in 0..255, (H, W) float32 alpha or None)."""
+    img = ImageOps.exif_transpose(img)  # respect the EXIF orientation tag
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):  # 16/32-bit grayscale
+        a = np.asarray(img, np.float32)
+        scale = 65535.0 if a.max() > 255 else 255.0  # 16-bit data -> 0..255
+        gray = a * (255.0 / scale)
+        return np.repeat(gray[..., None], 3, axis=2), None
+    if img.mode == "F":
+        raise NstError("floating-point images are not supported; save the image as 8-bit PNG")
+    has_alpha = img.mode in ("RGBA", "LA", "PA") or (
+        img.mode == "P" and "transparency" in img.info)
+    img = img.convert("RGBA" if has_alpha else "RGB")  # palette, gray, CMYK, ... -> RGB(A)
+    a = np.asarray(img, np.float32)
+    return (a[..., :3], a[..., 3]) if has_alpha else (a, None)
+
+
+def load_image(src: ImageLike) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """Path | PIL image | array -> ((H, W, 3) float32 RGB 0..255, (H, W) alpha 0..255 or None).
+
+    Arrays: (H, W) gray or (H, W, 3|4); uint8 in 0..255, or float in 0..1 or 0..255.
+    """
+    if isinstance(src, (str, os.PathLike)):
+        return _to_rgb_alpha(_open(src))
+    if isinstance(src, Image.Image):
+        return _to_rgb_alpha(src)
+    if isinstance(src, np.ndarray) or hasattr(src, "__array__"):
+        a = np.asarray(src)
+        if a.ndim == 2:
+            a = np.repeat(a[..., None], 3, axis=2)
+        if a.ndim != 3 or a.shape[2] not in (3, 4):
+            raise NstError(f"image array has shape {a.shape}; expected (H, W), (H, W, 3) or (H, W, 4)")
+        a = a.astype(np.float32)
+        if not np.all(np.isfinite(a)):
+            raise NstError("image array contains NaN or infinite values")
+        if np.issubdtype(np.asarray(src).dtype, np.floating) and a.max() <= 1.0:
+            a = a * 255.0  # float images in 0..1
+        a = np.clip(a, 0, 255)
+        return (a[..., :3], a[..., 3]) if a.shape[2] == 4 else (a, None)
+    raise NstError(f"cannot use a {type(src).__name__} as an image; give a path, PIL image or array")
+
+
+def fit_size(height: int, width: int, longest: int) -> Tuple[int, int]:
+    """(H, W) scaled so that max(H, W) == longest, aspect ratio kept; sides >= MIN_SIDE."""
+    from .vgg import MIN_SIDE
+    if longest < MIN_SIDE:
+        raise NstError(f"size {longest} is too small; VGG needs at least {MIN_SIDE} px per side")
+    s = longest / max(height, width)
+    h, w = max(1, round(height * s)), max(1, round(width * s))
+    if min(h, w) < MIN_SIDE:
+        raise NstError(f"at longest side {longest} the image is {w}x{h} px; VGG needs at least "
+                       f"{MIN_SIDE} px per side: raise --size or crop the image")
+    return h, w
+
+
+def resize(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(H, W, C) float 0..255 -> (height, width, C), Lanczos (antialiased when shrinking)."""
+    if rgb.shape[:2] == (height, width):
+        return rgb.astype(np.float32)
+    chans = [Image.fromarray(rgb[..., c].astype(np.float32), mode="F")
+             .resize((width, height), Image.LANCZOS) for c in range(rgb.shape[2])]
+    return np.clip(np.stack([np.asarray(c) for c in chans], axis=2), 0, 255).astype(np.float32)
+
+
+def preprocess(rgb):
+    """(H, W, 3) RGB 0..255 -> (H, W, 3) BGR minus the ImageNet mean (Caffe convention)."""
+    return rgb[..., ::-1] - IMAGENET_MEAN_BGR
+
+
+def deprocess(x):
+    """Inverse of preprocess: (H, W, 3) BGR minus mean -> (H, W, 3) RGB 0..255 (unclipped)."""
+    return (x + IMAGENET_MEAN_BGR)[..., ::-1]
+
+
+def to_uint8(rgb, alpha=None) -> np.ndarray:
+    """(H, W, 3) float RGB (+ (H, W) alpha) -> (H, W, 3|4) uint8, rounded and clipped."""
+    out = np.clip(np.rint(np.asarray(rgb, np.float32)), 0, 255).astype(np.uint8)
+    if alpha is not None:
+        a = np.clip(np.rint(alpha), 0, 255).astype(np.uint8)
+        out = np.concatenate([out, a[..., None]], axis=2)
+    return out
+
+
+def check_output_path(path, inputs=()) -> Path:
+    """Fail before any work if `path` cannot be written or would overwrite an input."""
+    p = Path(path)
+    ext = p.suffix.lower()
+    if ext not in Image.registered_extensions():
+        raise NstError(f"cannot tell the image format of {p} from its extension; use .png or .jpg")
+    if p.is_dir():
+        raise NstError(f"output {p} is a folder; give a file name such as {p / 'out.png'}")
+    folder = p.parent if str(p.parent) else Path(".")
+    if not folder.is_dir():
+        raise NstError(f"output folder {folder} does not exist; create it or choose another path")
+    try:  # a real probe: os.access says yes to root even on read-only folders
+        fd, probe = tempfile.mkstemp(prefix=".nst_jax_probe.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise NstError(f"output folder {folder} is not writable ({e.strerror}); "
+                       "choose another path") from None
+    for src in inputs:
+        if isinstance(src, (str, os.PathLike)) and Path(src).exists() and p.exists() \
+                and os.path.samefile(src, p):
+            raise NstError(f"output {p} is the input image {src}; refusing to overwrite it")
+    return p
+
+
+def atomic_write(path, write) -> None:
+    """Call write(tmp_path) then rename onto `path`, so a crash never leaves half a file."""
+    p = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp" + p.suffix, dir=p.parent or ".")
+    os.close(fd)
+    try:
+        write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_image(path, image: np.ndarray) -> None:
+    """Write an (H, W, 3|4) uint8 image atomically; the format follows the extension."""
+    fmt = Image.registered_extensions()[Path(path).suffix.lower()]
+    img = Image.fromarray(image)
+    if img.mode == "RGBA" and fmt in ("JPEG", "BMP", "PPM"):
+        raise NstError(f"{fmt} cannot store the content image's alpha channel; write a .png")
+    atomic_write(path, lambda tmp: img.save(tmp, format=fmt))

@@ -1,0 +1,98 @@
+"""The style transfer objective as pure functions (Gatys, Ecker & Bethge, CVPR 2016).
+
+Notation of the paper (Sec. 2): a layer l with N_l filters has feature maps of size
+M_l = height x width. F^l in R^{N_l x M_l} are the features of the generated image x,
+P^l those of the content photo p, and A^l the Gram matrix of the style image a.
+
+    content   L_content = 1/2 sum_ij (F^l_ij - P^l_ij)^2                       (Eq. 1)
+    Gram      G^l_ij = sum_k F^l_ik F^l_jk                                       (Eq. 3)
+    style     E_l = 1 / (4 N_l^2 M_l^2) sum_ij (G^l_ij - A^l_ij)^2               (Eq. 4)
+              L_style = sum_l w_l E_l                                            (Eq. 5)
+    total     L_total = alpha L_content + beta L_style (+ t L_tv)                (Eq. 7)
+
+Total variation (Mahendran & Vedaldi 2015, used by Johnson's neural-style) smooths
+the result: L_tv = sum_ij (x_{i+1,j} - x_ij)^2 + (x_{i,j+1} - x_ij)^2 over all channels.
+It is computed on the optimised image, which differs from the 0..255 RGB image only by
+a channel permutation and a constant per channel, so the value is the same.
+
+Everything here is a pure function of explicit inputs; `stylize.py` jits the whole
+optimisation step that calls them. The targets (P^l and A^l) are computed once.
+"""
+
+from dataclasses import dataclass
+from typing import Dict, NamedTuple, Tuple
+
+import jax
+import jax.numpy as jnp
+
+from .vgg import features
+
+Features = Dict[str, jnp.ndarray]
+
+
+def gram(f):
+    """G = F F^T for one layer: (h, w, N) -> (N, N), summed over the M = h*w positions."""
+    flat = f.reshape(-1, f.shape[-1])  # (h, w, N) -> (M, N), the paper's F^T
+    # G_ij = sum_k F_ik F_jk:  (M, N)^T (M, N) -> (N, N)
+    return jnp.matmul(flat.T, flat, precision=jax.lax.Precision.HIGHEST)
+
+
+def content_loss(f, p):
+    """L_content = 1/2 sum (F - P)^2 (Eq. 1). f, p: (h, w, N) -> ()."""
+    return 0.5 * jnp.sum((f - p) ** 2)
+
+
+def style_layer_loss(f, a):
+    """E_l = sum (G - A)^2 / (4 N^2 M^2) (Eq. 4). f: (h, w, N) features, a: (N, N) Gram."""
+    n = f.shape[-1]  # N_l: number of filters
+    m = f.shape[0] * f.shape[1]  # M_l: positions
+    return jnp.sum((gram(f) - a) ** 2) / (4.0 * n ** 2 * m ** 2)
+
+
+def tv_loss(x):
+    """L_tv = sum (x[i+1,j] - x[i,j])^2 + (x[i,j+1] - x[i,j])^2, x: (H, W, C) -> ()."""
+    dy = x[1:, :, :] - x[:-1, :, :]  # (H-1, W, C) vertical neighbours
+    dx = x[:, 1:, :] - x[:, :-1, :]  # (H, W-1, C) horizontal neighbours
+    return jnp.sum(dy ** 2) + jnp.sum(dx ** 2)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What is optimised: static (hashable) so that jit can specialise on it."""
+    model: str  # "vgg16" | "vgg19"
+    pooling: str  # "max" | "avg"
+    content_layers: Tuple[Tuple[str, float], ...]  # ((canonical layer, weight), ...)
+    style_layers: Tuple[Tuple[str, float], ...]  # ((canonical layer, w_l), ...), Eq. 5
+    content_weight: float  # alpha in Eq. 7
+    style_weight: float  # beta in Eq. 7
+    tv_weight: float  # weight of the total variation term
+
+    @property
+    def layers(self) -> Tuple[str, ...]:
+        return tuple(dict.fromkeys(n for n, _ in self.content_layers + self.style_layers))
+
+
+class Targets(NamedTuple):
+    content: Features  # {layer: P^l, (h, w, N)} of the content photo
+    style: Features  # {layer: A^l, (N, N)} Gram matrices of the style image
+
+
+def make_targets(params, objective: Objective, content_x, style_x) -> Targets:
+    """Compute P^l and A^l once. content_x, style_x: preprocessed (H, W, 3), any sizes."""
+    def run(params, content_x, style_x):
+        ob = objective
+        p = features(params, content_x, [n for n, _ in ob.content_layers], ob.model, ob.pooling)
+        s = features(params, style_x, [n for n, _ in ob.style_layers], ob.model, ob.pooling)
+        return Targets(content=p, style={k: gram(v) for k, v in s.items()})
+    return jax.jit(run)(params, content_x, style_x)
+
+
+def loss_terms(params, targets: Targets, x, objective: Objective) -> Dict[str, jnp.ndarray]:
+    """Unweighted terms and their weighted sum for image x (preprocessed (H, W, 3))."""
+    ob = objective
+    f = features(params, x, ob.layers, ob.model, ob.pooling)
+    content = sum(w * content_loss(f[n], targets.content[n]) for n, w in ob.content_layers)
+    style = sum(w * style_layer_loss(f[n], targets.style[n]) for n, w in ob.style_layers)
+    tv = tv_loss(x)
+    total = ob.content_weight * content + ob.style_weight * style + ob.tv_weight * tv
+    return {"total": total, "content": content, "style": style, "tv": tv}

@@ -1,0 +1,288 @@
+"""Style transfer end to end: two images in, one stylized image and its loss history out.
+
+Gatys, Ecker & Bethge, "Image Style Transfer Using Convolutional Neural Networks"
+(CVPR 2016), Sec. 2.3: start from an image (the content photo by default), compute the
+targets once (content features P^l, style Grams A^l), then minimise
+alpha L_content + beta L_style + t L_tv over the pixels.
+
+The loop runs in jitted chunks of steps (see optim.py): Python only wakes between
+chunks to update the progress bar, save intermediate images and check for Ctrl-C.
+The first Ctrl-C finishes the current chunk and returns the image so far; a second one
+aborts at once.
+"""
+
+import dataclasses
+import json
+import math
+import signal
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import image as im
+from . import optim, weights as wt
+from .errors import NstError
+from .losses import Objective, loss_terms, make_targets
+from .vgg import activation_elements, conv_layers, resolve_layer
+
+OPTIMIZERS = ("adam",)
+INITS = ("content", "noise", "style")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every option of a run; the command line maps one flag to each field."""
+    size: int = 256  # longest side of the output in pixels (aspect ratio kept)
+    style_size: Optional[int] = None  # longest side of the style image; None: same as size
+    iters: int = 300  # optimisation steps
+    optimizer: str = "adam"  # one of OPTIMIZERS
+    lr: float = 5.0  # Adam's step size, in pixel units (0..255)
+    content_weight: float = 1.0  # alpha, Eq. 7
+    style_weight: float = 1e4  # beta, Eq. 7
+    tv_weight: float = 1e-3  # weight of total variation on the 0..255 image
+    content_layers: Tuple[str, ...] = ("relu4_2",)  # Gatys et al. 2016, Sec. 3
+    content_layer_weights: Optional[Tuple[float, ...]] = None  # None: 1 each
+    style_layers: Tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    style_layer_weights: Optional[Tuple[float, ...]] = None  # w_l; None: equal, summing to 1
+    pooling: str = "max"  # "max" (as trained) or "avg" (Gatys' choice)
+    model: Optional[str] = None  # "vgg16" | "vgg19"; None: whatever the weights file holds
+    weights: Optional[str] = None  # weights file; None: the lookup of weights.find_weights
+    init: str = "content"  # "content" | "noise" | "style" | path of an image
+    seed: int = 0  # seeds the noise init: same seed, same result
+    save_every: int = 0  # write an intermediate image every N iterations (0: never)
+    chunk: int = 10  # steps per compiled call; Python runs between chunks only
+
+    def validate(self) -> "Config":
+        for name in ("size", "iters", "save_every", "seed"):
+            if getattr(self, name) < 0:
+                raise NstError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        if self.style_size is not None and self.style_size < 1:
+            raise NstError(f"--style-size must be positive, got {self.style_size}")
+        if self.chunk < 1:
+            raise NstError(f"chunk must be >= 1, got {self.chunk}")
+        for name in ("lr", "content_weight", "style_weight", "tv_weight"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0):
+                raise NstError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {v}")
+        if self.optimizer not in OPTIMIZERS:
+            raise NstError(f"unknown optimizer {self.optimizer!r}; use one of: {', '.join(OPTIMIZERS)}")
+        if self.pooling not in ("max", "avg"):
+            raise NstError(f"unknown pooling {self.pooling!r}; use max or avg")
+        for layers, ws, flag in ((self.content_layers, self.content_layer_weights, "content"),
+                                 (self.style_layers, self.style_layer_weights, "style")):
+            if ws is not None and len(ws) != len(layers):
+                raise NstError(f"--{flag}-layer-weights has {len(ws)} values for "
+                               f"{len(layers)} {flag} layers; give one weight per layer")
+            if ws is not None and not all(math.isfinite(w) and w >= 0 for w in ws):
+                raise NstError(f"--{flag}-layer-weights must be finite numbers >= 0")
+        if not self.content_layers and not self.style_layers:
+            raise NstError("no content or style layers given")
+        return self
+
+    def objective(self, model: str) -> Objective:
+        content = [resolve_layer(model, n) for n in self.content_layers]
+        style = [resolve_layer(model, n) for n in self.style_layers]
+        cw = self.content_layer_weights or (1.0,) * len(content)
+        sw = self.style_layer_weights or (1.0 / max(len(style), 1),) * len(style)
+        return Objective(model, self.pooling, tuple(zip(content, map(float, cw))),
+                         tuple(zip(style, map(float, sw))), float(self.content_weight),
+                         float(self.style_weight), float(self.tv_weight))
+
+
+class Result(NamedTuple):
+    image: np.ndarray  # (H, W, 3) uint8 RGB, or (H, W, 4) RGBA when the content had alpha
+    history: List[Dict[str, float]]  # one record per iteration, see `record`
+    info: Dict[str, Any]  # stop reason, model, weights path, timings, config
+
+
+def available_memory() -> int:
+    """Bytes of memory available to this process (MemAvailable on Linux)."""
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import os
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+
+
+def estimate_memory(objective: Objective, hw: Tuple[int, int], style_hw: Tuple[int, int]) -> int:
+    """Rough peak bytes of a run: weights, plus the activations of one forward-and-backward
+    pass (kept for the backward pass, then their gradients: ~4 floats each), plus XLA's
+    working buffers; measured peaks are within a factor 1.5 of it (README, Memory)."""
+    deepest = max(objective.layers, key=conv_layers(objective.model).index)
+    acts = max(activation_elements(objective.model, *hw, deepest),
+               activation_elements(objective.model, *style_hw, deepest))
+    return int(4 * (4 * acts) + 3 * 4 * 20_100_000 + 300e6)
+
+
+def _init_image(cfg: Config, content_rgb, style_rgb, hw) -> np.ndarray:
+    if cfg.init == "content":
+        return content_rgb
+    if cfg.init == "noise":  # uniform white noise over 0..255
+        return np.random.default_rng(cfg.seed).uniform(0, 255, (*hw, 3)).astype(np.float32)
+    if cfg.init == "style":
+        return im.resize(style_rgb, *hw)
+    if not Path(cfg.init).exists():
+        raise NstError(f"--init {cfg.init!r} is neither content, noise, style nor an existing image")
+    return im.resize(im.load_image(cfg.init)[0], *hw)
+
+
+def record(iteration, evaluations, seconds, terms) -> Dict[str, float]:
+    """A history entry: iteration k is the image after k steps; terms are unweighted."""
+    return {"iteration": int(iteration), "evaluations": int(evaluations),
+            "seconds": round(float(seconds), 4), **{k: float(v) for k, v in terms.items()}}
+
+
+class _StopFlag:
+    """First Ctrl-C sets the flag (finish the chunk, return); a second one aborts."""
+    def __init__(self):
+        self.set = False
+
+    def __enter__(self):
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.set:
+            raise KeyboardInterrupt
+        self.set = True
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def _intermediate_path(output: Path, iteration: int) -> Path:
+    return output.with_name(f"{output.stem}_{iteration:05d}{output.suffix}")
+
+
+def stylize(content, style, output=None, log=None, progress: bool = True,
+            allow_download: bool = True, **options) -> Result:
+    """Stylize `content` (path, PIL image or array) with `style`; see Config for options.
+
+    Returns Result(image, history, info). With `output`, writes the image there
+    (atomically) and, with save_every, intermediate images beside it; with `log`, writes
+    the JSON log. A non-finite loss stops the run and keeps the last finite image
+    (info['stop'] == 'nonfinite'); Ctrl-C stops it after the current chunk ('interrupted').
+    """
+    unknown = set(options) - {f.name for f in dataclasses.fields(Config)}
+    if unknown:
+        raise NstError(f"unknown option(s) {', '.join(sorted(unknown))}; see nst_jax.Config")
+    cfg = Config(**options).validate()
+    inputs = [content, style] + ([cfg.init] if cfg.init not in INITS else [])
+    if output is not None:
+        output = im.check_output_path(output, inputs)
+    if log is not None:
+        log = Path(log)
+        if log.suffix.lower() != ".json":
+            raise NstError(f"log file {log} should end in .json")
+        im.check_output_path(log.with_suffix(".png"), inputs)  # folder exists and is writable
+
+    content_rgb, alpha = im.load_image(content)
+    style_rgb, _ = im.load_image(style)
+    hw = im.fit_size(*content_rgb.shape[:2], cfg.size)
+    style_hw = im.fit_size(*style_rgb.shape[:2], cfg.style_size or cfg.size)
+    if alpha is not None and output is not None and output.suffix.lower() in (".jpg", ".jpeg", ".bmp"):
+        raise NstError(f"the content image has an alpha channel that {output.suffix} cannot "
+                       "store; write a .png")
+    # Resolve names early, with the model named by --model or the default, for quick errors.
+    for n in cfg.content_layers + cfg.style_layers:
+        resolve_layer(cfg.model or "vgg19", n)
+
+    model, params, weights_path = wt.resolve(cfg.weights, cfg.model, allow_download, progress)
+    objective = cfg.objective(model)
+    need, have = estimate_memory(objective, hw, style_hw), available_memory()
+    if need > have:
+        raise NstError(f"a {hw[1]}x{hw[0]} run needs about {need / 2**30:.1f} GiB but "
+                       f"{have / 2**30:.1f} GiB is available; lower --size")
+
+    content_rgb = im.resize(content_rgb, *hw)
+    style_rgb = im.resize(style_rgb, *style_hw)
+    x0 = im.preprocess(_init_image(cfg, content_rgb, style_rgb, hw))
+    params = jax.tree.map(jnp.asarray, params)
+    targets = make_targets(params, objective, im.preprocess(content_rgb), im.preprocess(style_rgb))
+
+    def loss_fn(x, aux):
+        terms = loss_terms(aux[0], aux[1], x, objective)
+        return terms["total"], terms
+
+    init, run = optim.adam(loss_fn, cfg.lr, cfg.chunk)
+    aux = (params, targets)
+    state = init(x0)
+    t = time.perf_counter()
+    run_chunk = jax.jit(run, donate_argnums=1).lower(aux, state, 0).compile()
+    eval_terms = jax.jit(loss_fn).lower(state.x, aux).compile()
+    compile_seconds = time.perf_counter() - t
+
+    history: List[Dict[str, float]] = []
+    stop, seconds, start = "iterations", 0.0, time.perf_counter()
+    from tqdm import tqdm
+    with _StopFlag() as flag, tqdm(total=cfg.iters, disable=not progress, unit="it",
+                                   dynamic_ncols=True) as bar:
+        while int(state.iteration) < cfg.iters:
+            it = int(state.iteration)
+            n = min(cfg.chunk, cfg.iters - it)
+            if cfg.save_every:
+                n = min(n, cfg.save_every - it % cfg.save_every)
+            state, chunk = run_chunk(aux, state, n)
+            steps = int(chunk.steps)
+            elapsed = time.perf_counter() - start
+            rows, evals = np.asarray(chunk.terms[:steps]), np.asarray(chunk.evaluations[:steps])
+            for j in range(steps):  # time within a chunk is apportioned evenly
+                history.append(record(it + j, evals[j], seconds + (elapsed - seconds) * j / steps,
+                                      dict(zip(optim.TERMS, rows[j]))))
+            seconds = elapsed
+            bar.update(int(state.iteration) - it)
+            if steps:
+                bar.set_postfix(loss=f"{rows[-1][0]:.4g}", refresh=False)
+            if bool(state.nonfinite):
+                stop = "nonfinite"
+                break
+            it = int(state.iteration)
+            if cfg.save_every and output is not None and it % cfg.save_every == 0:
+                im.save_image(_intermediate_path(output, it),
+                              im.to_uint8(im.deprocess(np.asarray(state.x)), _resize_alpha(alpha, hw)))
+            if flag.set:
+                stop = "interrupted"
+                break
+
+    x = np.asarray(state.x)
+    final = {k: float(v) for k, v in eval_terms(state.x, aux)[1].items()}
+    if not history or history[-1]["iteration"] != int(state.iteration):
+        history.append(record(state.iteration, state.evaluations - (stop == "nonfinite"),
+                              time.perf_counter() - start, final))
+    image = im.to_uint8(im.deprocess(x), _resize_alpha(alpha, hw))
+    info = {"stop": stop, "model": model, "weights": str(weights_path),
+            "seconds": time.perf_counter() - start, "compile_seconds": compile_seconds,
+            "iterations": int(state.iteration), "evaluations": int(state.evaluations),
+            "size": [hw[1], hw[0]], "style_size": [style_hw[1], style_hw[0]],
+            "config": dict(dataclasses.asdict(cfg), model=model, weights=str(weights_path))}
+    if stop == "nonfinite":
+        warnings.warn(f"the loss became non-finite at iteration {int(state.iteration) + 1}; "
+                      f"kept the last finite image (iteration {int(state.iteration)})")
+    if output is not None:
+        im.save_image(output, image)
+    if log is not None:
+        write_log(log, info, history)
+    return Result(image, history, info)
+
+
+def _resize_alpha(alpha, hw):
+    return None if alpha is None else im.resize(alpha[..., None], *hw)[..., 0]
+
+
+def write_log(path, info: Dict[str, Any], history: List[Dict[str, float]]) -> None:
+    body = {"config": info["config"], "summary": {k: v for k, v in info.items() if k != "config"},
+            "history": history}
+    im.atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(body, indent=1)))

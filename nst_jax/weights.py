@@ -1,0 +1,315 @@
+"""ImageNet VGG weights: read Keras HDF5 files, validate, cache as .npz, find, download.
+
+Keras distributes the convolutional part of VGG16/VGG19 as `*_notop.h5` files. Three
+layouts are met in the wild; the reader is guided by each file's own attributes:
+
+  (a) Keras 1 release files: root attr `layer_names`; per layer group attr `weight_names`
+      = ['block1_conv1_W_1:0', 'block1_conv1_b_1:0'], datasets inside the layer group.
+  (b) Keras 2 legacy files: the same attributes, weight names 'block1_conv1/kernel:0'
+      (nested groups), all under a `model_weights` group in whole-model files.
+  (c) Keras 3 `*.weights.h5`: `layers/<object>/vars/0` (kernel) and `/1` (bias), where the
+      `vars` group's attr `name` is the layer's name ('block1_conv1').
+
+Kernels are HWIO (3, 3, C_in, C_out), the layout Flax's `nn.Conv` uses, so no transpose
+is needed. The converted weights are cached once as a flat `.npz` keyed 'conv1_1/kernel',
+with a format version and the sha256 of the source file, and loaded from there later.
+"""
+
+import hashlib
+import os
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from .errors import NstError
+from .image import atomic_write
+from .vgg import BLOCK_SIZES, conv_shapes
+
+FORMAT_VERSION = 1  # of the .npz cache; bump when its keys or meaning change
+FILENAMES = {m: f"{m}_weights_tf_dim_ordering_tf_kernels_notop.h5" for m in BLOCK_SIZES}
+URLS = {m: "https://storage.googleapis.com/tensorflow/keras-applications/"
+           f"{m}/{FILENAMES[m]}" for m in BLOCK_SIZES}
+MD5 = {"vgg19": "253f8cb515780f3b799900260a226db6",  # Keras' own downloads
+       "vgg16": "6d6bbae143d832006294945121d1f1fc"}
+CLASSIFIER_LAYERS = ("flatten", "fc1", "fc2", "predictions")  # with-top files: ignored
+REPO_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+SHARED_WEIGHTS = Path(__file__).resolve().parent.parent.parent / "shared" / "weights"
+Params = Dict[str, Dict[str, np.ndarray]]
+
+
+def cache_dir() -> Path:
+    """$NST_JAX_CACHE, else $XDG_CACHE_HOME/nst_jax, else ~/.cache/nst_jax."""
+    if os.environ.get("NST_JAX_CACHE"):
+        return Path(os.environ["NST_JAX_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "nst_jax"
+
+
+def _str(x) -> str:
+    return x.decode("utf8") if isinstance(x, bytes) else str(x)
+
+
+def keras_to_ours(name: str) -> Optional[str]:
+    """'block4_conv2' -> 'conv4_2'; None for anything that is not a VGG convolution."""
+    if name.startswith("block") and "_conv" in name:
+        b, i = name[len("block"):].split("_conv", 1)
+        if b.isdigit() and i.isdigit():
+            return f"conv{b}_{i}"
+    return None
+
+
+def _read_layers(f) -> Dict[str, List[np.ndarray]]:
+    """{keras layer name: [arrays in weight order]} for layouts (a), (b) and (c)."""
+    root = f["model_weights"] if "model_weights" in f else f
+    if "layer_names" in root.attrs:  # layouts (a) and (b)
+        out = {}
+        for lname in map(_str, root.attrs["layer_names"]):
+            g = root[lname]
+            names = [_str(n) for n in g.attrs.get("weight_names", [])]
+            if names:
+                out[lname] = [np.asarray(g[n]) for n in names]
+        return out
+    if "layers" in f:  # layout (c): layers/<object>/vars/{0,1}
+        out = {}
+        for obj, g in f["layers"].items():
+            if "vars" not in g or len(g["vars"]) == 0:
+                continue
+            lname = _str(g["vars"].attrs.get("name", obj))
+            out[lname] = [np.asarray(g["vars"][k]) for k in sorted(g["vars"], key=int)]
+        return out
+    raise NstError("the HDF5 file has neither `layer_names` nor `layers/`: it is not a Keras "
+                   "weights file; use a Keras VGG16/VGG19 *_notop.h5 file")
+
+
+def _kernel_bias(arrays: List[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
+    kernels = [a for a in arrays if a.ndim == 4]
+    biases = [a for a in arrays if a.ndim == 1]
+    return (kernels[0] if kernels else arrays[0]), (biases[0] if biases else arrays[-1])
+
+
+def validate(found: Params, model: Optional[str], source: str) -> Tuple[str, Params]:
+    """Check layer names and shapes; -> (model, params). Errors name every problem."""
+    names = set(found)
+    if model is None:  # the model is the one the file holds: the best match by layer names
+        model = min(BLOCK_SIZES, key=lambda m: len(names ^ set(conv_shapes(m))))
+        if names == set(conv_shapes("vgg16")):
+            model = "vgg16"
+    expected = conv_shapes(model)
+    other = "vgg16" if model == "vgg19" else "vgg19"
+    if names == set(conv_shapes(other)) and names != set(expected):
+        raise NstError(f"{source} holds {other.upper()} weights, not {model.upper()}; "
+                       f"pass --model {other} or a {model.upper()} weights file")
+    problems = []
+    missing = [k for k in expected if k not in found]
+    extra = sorted(names - set(expected))
+    if missing:
+        problems.append("missing " + ", ".join(missing))
+    if extra:
+        problems.append("extra " + ", ".join(extra))
+    for k in expected:
+        if k in found:
+            for part, want in zip(("kernel", "bias"), expected[k]):
+                got = tuple(found[k][part].shape)
+                if got != want:
+                    problems.append(f"{k}/{part} has shape {got}, expected {want}")
+    if problems:
+        raise NstError(f"{source} is not a valid {model.upper()} weights file: "
+                       + "; ".join(problems))
+    return model, {k: {p: np.asarray(found[k][p], np.float32) for p in ("kernel", "bias")}
+                   for k in expected}
+
+
+def read_keras_h5(path, model: Optional[str] = None) -> Tuple[str, Params]:
+    """A Keras VGG *_notop.h5 in any of the three layouts -> (model, flat params)."""
+    import h5py
+    p = Path(path)
+    if not p.is_file():
+        raise NstError(f"weights file not found: {p}; check the path")
+    if not h5py.is_hdf5(p):
+        raise NstError(f"{p} is not an HDF5 file; give a Keras *_notop.h5 weights file")
+    try:
+        with h5py.File(p, "r") as f:
+            layers = _read_layers(f)
+    except OSError as e:  # truncated or corrupt HDF5
+        raise NstError(f"{p} is damaged or truncated ({e}); download it again") from None
+    found, ignored = {}, []
+    for lname, arrays in layers.items():
+        ours = keras_to_ours(lname)
+        if ours is None and lname in CLASSIFIER_LAYERS:
+            ignored.append(lname)
+            continue
+        kernel, bias = _kernel_bias(arrays)
+        found[ours or lname] = {"kernel": kernel, "bias": bias}
+    return validate(found, model, str(p))
+
+
+def sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save_npz(path, model: str, params: Params, source_sha256: str) -> None:
+    flat = {f"{k}/{p}": v for k, d in params.items() for p, v in d.items()}
+    flat.update(__format_version__=np.array(FORMAT_VERSION), __model__=np.array(model),
+                __source_sha256__=np.array(source_sha256))
+    atomic_write(path, lambda tmp: np.savez(open(tmp, "wb"), **flat))
+
+
+def load_npz(path, model: Optional[str] = None) -> Tuple[str, Params, str]:
+    """Our .npz cache -> (model, params, source sha256)."""
+    try:
+        with np.load(path) as z:
+            version = int(z["__format_version__"]) if "__format_version__" in z else -1
+            if version != FORMAT_VERSION:
+                raise NstError(f"{path} is a cache of format {version}, expected "
+                               f"{FORMAT_VERSION}; delete it and convert the .h5 again")
+            found: Params = {}
+            for key in z.files:
+                if not key.startswith("__"):
+                    layer, part = key.split("/")
+                    found.setdefault(layer, {})[part] = z[key]
+            file_model, sha = str(z["__model__"]), str(z["__source_sha256__"])
+    except NstError:
+        raise
+    except Exception as e:  # not a zip, truncated, missing keys
+        raise NstError(f"{path} is not a readable nst_jax .npz cache ({e}); delete it") from None
+    if model is not None and model != file_model:
+        raise NstError(f"{path} holds {file_model.upper()} weights, not {model.upper()}; "
+                       f"pass --model {file_model} or a {model.upper()} weights file")
+    model, params = validate(found, file_model, str(path))
+    return model, params, sha
+
+
+def load_weights(path, model: Optional[str] = None, cache: bool = True) -> Tuple[str, Params]:
+    """.h5 or .npz -> (model, params); an .h5 is converted once into the cache folder."""
+    p = Path(path)
+    if p.suffix == ".npz":
+        m, params, _ = load_npz(p, model)
+        return m, params
+    if not p.is_file():
+        raise NstError(f"weights file not found: {p}; check the path")
+    digest = sha256(p)
+    cached = cache_dir() / f"{p.stem}.{digest[:16]}.npz"
+    if cache and cached.is_file():
+        try:
+            m, params, sha = load_npz(cached, model)
+            if sha == digest:
+                return m, params
+        except NstError as e:
+            if "holds" in str(e):  # wrong model: same answer the .h5 would give
+                raise NstError(str(e).replace(str(cached), str(p))) from None
+    m, params = read_keras_h5(p, model)
+    if cache:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            save_npz(cached, m, params, digest)
+        except OSError as e:  # a read-only home is no reason to fail
+            print(f"warning: could not cache converted weights in {cached.parent}: {e}",
+                  file=sys.stderr)
+    return m, params
+
+
+def search_path(model: Optional[str] = None) -> List[Tuple[str, Path]]:
+    """Where weights are looked for, in order (after --weights): [(what, file path)]."""
+    models = [model] if model else ["vgg19", "vgg16"]
+    places = []
+    if os.environ.get("NST_JAX_WEIGHTS"):
+        places.append(("$NST_JAX_WEIGHTS", Path(os.environ["NST_JAX_WEIGHTS"])))
+    for what, folder in (("repo weights/", REPO_WEIGHTS), ("user cache", cache_dir()),
+                         ("../shared/weights", SHARED_WEIGHTS)):
+        places += [(what, folder / FILENAMES[m]) for m in models]
+    return places
+
+
+def find_weights(explicit=None, model: Optional[str] = None) -> Optional[Path]:
+    """--weights, then $NST_JAX_WEIGHTS, repo weights/, user cache, ../shared; else None."""
+    if explicit is not None:
+        p = Path(explicit)
+        if not p.is_file():
+            raise NstError(f"weights file not found: {p}; check the --weights path")
+        return p
+    for what, p in search_path(model):
+        if what == "$NST_JAX_WEIGHTS" and not p.is_file():
+            raise NstError(f"NST_JAX_WEIGHTS points to {p}, which is not a file; fix or unset it")
+        if p.is_file():
+            return p
+    return None
+
+
+def md5(path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def download(model: str, dest_dir=None, url: Optional[str] = None,
+             expected_md5: Optional[str] = None, progress: bool = True) -> Path:
+    """Fetch Keras' file to a temporary file, verify its md5, then rename it into place."""
+    from tqdm import tqdm
+    url = url or URLS[model]
+    expected_md5 = expected_md5 or MD5[model]
+    dest_dir = Path(dest_dir) if dest_dir else cache_dir()
+    dest = dest_dir / FILENAMES[model]
+    fix = f"download {URLS[model]} by hand, then pass --weights PATH"
+    try:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise NstError(f"cannot create {dest_dir} ({e.strerror}); {fix}") from None
+    tmp = dest.with_name(dest.name + ".part")
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r, open(tmp, "wb") as out:
+            total = int(r.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name,
+                      disable=not progress) as bar:
+                while block := r.read(1 << 20):
+                    out.write(block)
+                    bar.update(len(block))
+        got = md5(tmp)
+        if got != expected_md5:
+            raise NstError(f"downloaded {dest.name} has md5 {got}, expected {expected_md5} "
+                           f"(corrupt or changed); {fix}")
+        os.replace(tmp, dest)
+    except NstError:
+        raise
+    except (OSError, ValueError) as e:  # URLError, timeouts, disk full, bad URL
+        raise NstError(f"could not download {url} ({getattr(e, 'reason', e)}); {fix}") from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return dest
+
+
+def resolve(explicit=None, model: Optional[str] = None, allow_download: bool = True,
+            progress: bool = True) -> Tuple[str, Params, Path]:
+    """The whole lookup: find (or download) a file, load it -> (model, params, path)."""
+    path = find_weights(explicit, model)
+    if path is None:
+        want = model or "vgg19"
+        if not allow_download:
+            raise NstError(f"no {want.upper()} weights found; pass --weights PATH "
+                           "(see `python -m nst_jax weights`)")
+        print(f"no weights found locally; downloading {want.upper()} to {cache_dir()}",
+              file=sys.stderr)
+        path = download(want, progress=progress)
+    m, params = load_weights(path, model)
+    return m, params, path
+
+
+def describe(path) -> str:
+    """A human summary of a weights file: model, layout, layers and shapes."""
+    m, params = load_weights(path, cache=False)
+    lines = [f"{path}: {m.upper()}, {sum(v.size for d in params.values() for v in d.values()):,}"
+             f" parameters, sha256 {sha256(path)}"]
+    for k, d in params.items():
+        lines.append(f"  {k:8s} kernel {tuple(d['kernel'].shape)}  bias {tuple(d['bias'].shape)}"
+                     f"  kernel[0,0,0,0]={d['kernel'][0, 0, 0, 0]:.8g}")
+    return "\n".join(lines)
+

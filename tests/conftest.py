@@ -1,0 +1,90 @@
+"""Shared fixtures: real weights and images from ../shared, synthetic VGG19 files."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from keras_files import WRITERS
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+REAL_VGG16 = SHARED / "weights" / "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+IMAGES = SHARED / "images"
+
+
+def _need(path: Path):
+    if path.exists():
+        return path
+    msg = f"{path} is missing (real weights/images live in ../shared beside the repo)"
+    if os.environ.get("NST_JAX_REQUIRE_REAL_WEIGHTS") == "1":
+        pytest.fail(msg + "; NST_JAX_REQUIRE_REAL_WEIGHTS=1 forbids skipping")
+    pytest.skip(msg)
+
+
+@pytest.fixture(scope="session")
+def real_vgg16():
+    return _need(REAL_VGG16)
+
+
+@pytest.fixture(scope="session")
+def images():
+    return _need(IMAGES)
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path_factory, monkeypatch):
+    """Each test gets its own weights cache and no $NST_JAX_WEIGHTS from the caller."""
+    monkeypatch.setenv("NST_JAX_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.delenv("NST_JAX_WEIGHTS", raising=False)
+
+
+@pytest.fixture(scope="session")
+def vgg19_params():
+    from nst_jax.vgg import init_params
+    return {k: {p: np.asarray(v) for p, v in d.items()} for k, d in init_params("vgg19", 1).items()}
+
+
+@pytest.fixture(scope="session")
+def vgg19_files(tmp_path_factory, vgg19_params):
+    """{layout: path} of synthetic VGG19 files in every layout Keras writes."""
+    folder = tmp_path_factory.mktemp("vgg19")
+    files = {}
+    for layout, write in WRITERS.items():
+        files[layout] = folder / f"vgg19_{layout}.h5"
+        write(files[layout], vgg19_params, "vgg19")
+    return files
+
+
+@pytest.fixture(scope="session")
+def small_vgg16(tmp_path_factory):
+    """A synthetic VGG16 file (Keras 1 layout) for fast end-to-end tests."""
+    from nst_jax.vgg import init_params
+    params = {k: {p: np.asarray(v) * 0.5 for p, v in d.items()}
+              for k, d in init_params("vgg16", 2).items()}
+    path = tmp_path_factory.mktemp("vgg16") / "vgg16_synthetic.h5"
+    WRITERS["keras1"](path, params, "vgg16")
+    return path
+
+
+@pytest.fixture
+def photo(tmp_path):
+    """A 40x32 RGB test photo with structure (gradients and a square)."""
+    from PIL import Image
+    y, x = np.mgrid[0:32, 0:40]
+    a = np.stack([x * 6, y * 7, (x + y) * 3], axis=2).astype(np.uint8)
+    a[8:20, 10:24] = [250, 30, 60]
+    path = tmp_path / "photo.png"
+    Image.fromarray(a).save(path)
+    return path
+
+
+@pytest.fixture
+def painting(tmp_path):
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    a = (rng.uniform(0, 255, (8, 8, 3))).astype(np.uint8)
+    path = tmp_path / "painting.png"
+    Image.fromarray(a).resize((48, 48), Image.NEAREST).save(path)
+    return path

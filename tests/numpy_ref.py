@@ -1,0 +1,56 @@
+"""Plain NumPy (float64) references for VGG features and the losses, written from the
+papers' definitions, sharing no code with nst_jax beyond the layer counts."""
+
+import numpy as np
+
+BLOCKS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
+
+
+def conv3x3_same(x, k, b):
+    """x: (H, W, Cin), k: (3, 3, Cin, Cout) HWIO, zero padding 1 -> (H, W, Cout)."""
+    h, w, _ = x.shape
+    xp = np.pad(x, ((1, 1), (1, 1), (0, 0)))
+    out = np.zeros((h, w, k.shape[3]))
+    for dy in range(3):
+        for dx in range(3):  # cross-correlation, as every deep learning framework
+            out += xp[dy:dy + h, dx:dx + w, :] @ k[dy, dx]
+    return out + b
+
+
+def pool2x2(x, kind):
+    h, w, c = x.shape
+    x = x[: h // 2 * 2, : w // 2 * 2].reshape(h // 2, 2, w // 2, 2, c)
+    return x.max(axis=(1, 3)) if kind == "max" else x.mean(axis=(1, 3))
+
+
+def vgg_features(params, x, model, pooling):
+    """{'relu1_1': ..., every conv's post-ReLU activation} for a preprocessed (H, W, 3) x."""
+    out = {}
+    x = np.asarray(x, np.float64)
+    for b, n in enumerate(BLOCKS[model], 1):
+        if b > 1:
+            x = pool2x2(x, pooling)
+        for i in range(1, n + 1):
+            p = params[f"conv{b}_{i}"]
+            x = np.maximum(conv3x3_same(x, np.asarray(p["kernel"], np.float64),
+                                        np.asarray(p["bias"], np.float64)), 0)
+            out[f"relu{b}_{i}"] = x
+    return out
+
+
+def gram(f):
+    F = f.reshape(-1, f.shape[-1]).T  # the paper's F^l: (N_l, M_l)
+    return F @ F.T
+
+
+def content(f, p):
+    return 0.5 * np.sum((f - p) ** 2)
+
+
+def style_layer(f, a):
+    n, m = f.shape[-1], f.shape[0] * f.shape[1]
+    return np.sum((gram(f) - a) ** 2) / (4 * n ** 2 * m ** 2)
+
+
+def tv(x):
+    return np.sum((x[1:] - x[:-1]) ** 2) + np.sum((x[:, 1:] - x[:, :-1]) ** 2)

@@ -1,0 +1,153 @@
+"""The command line: every bad input is one line on stderr, a non-zero exit, no traceback,
+and nothing lost. Most cases call cli.main in-process (fast); a few run the real
+`python -m nst_jax` in a subprocess, as a user would."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nst_jax import cli
+
+
+def fails(capsys, argv, match, code=2):
+    assert cli.main([str(a) for a in argv]) == code
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
+    assert match in err, err
+    return err
+
+
+@pytest.fixture
+def args(small_vgg16, tmp_path):
+    """Fast common options: the synthetic VGG16, tiny size, few steps, an output in tmp."""
+    return ["--weights", small_vgg16, "--size", "40", "--iters", "2", "--quiet",
+            "-o", tmp_path / "out.png"]
+
+
+def test_bad_images(capsys, args, photo, painting, tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    data = (photo.read_bytes())
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    fails(capsys, [tmp_path / "nope.jpg", painting, *args], "image not found")
+    fails(capsys, [photo, tmp_path / "notes.txt", *args], "not an image")
+    fails(capsys, [tmp_path / "cut.png", painting, *args], "truncated")
+    fails(capsys, [tmp_path, painting, *args], "is a folder")
+    fails(capsys, [photo, *args], "give both CONTENT and STYLE")
+
+
+def test_bad_sizes_and_numbers(capsys, args, photo, painting):
+    fails(capsys, [photo, painting, *args, "--size", "8"], "at least 16 px")
+    fails(capsys, [photo, painting, *args, "--size", "200000"], "GiB is available; lower --size")
+    fails(capsys, [photo, painting, *args, "--style-weight", "-1"], "--style-weight must be")
+    fails(capsys, [photo, painting, *args, "--tv-weight", "nan"], "--tv-weight must be")
+    fails(capsys, [photo, painting, *args, "--iters", "-5"], "--iters must be >= 0")
+    fails(capsys, [photo, painting, *args, "--lr", "x"], "invalid float value")
+    fails(capsys, [photo, painting, *args, "--pooling", "min"], "invalid choice")
+
+
+def test_bad_layers(capsys, args, photo, painting):
+    err = fails(capsys, [photo, painting, *args, "--content-layers", "relu9_1"], "unknown layer")
+    assert "relu4_2" in err  # lists the valid names
+    fails(capsys, [photo, painting, *args, "--style-layers", "relu1_1,relu2_1",
+                   "--style-layer-weights", "1"], "one weight per layer")
+
+
+def test_bad_weights(capsys, args, photo, painting, tmp_path, small_vgg16):
+    (tmp_path / "w.h5").write_text("not hdf5")
+    cut = tmp_path / "cut.h5"
+    cut.write_bytes(small_vgg16.read_bytes()[:100_000])
+    base = [photo, painting, "--size", "40", "--iters", "1", "--quiet", "-o", tmp_path / "o.png"]
+    fails(capsys, [*base, "--weights", tmp_path / "w.h5"], "not an HDF5 file")
+    fails(capsys, [*base, "--weights", cut], "damaged or truncated")
+    fails(capsys, [*base, "--weights", tmp_path / "none.h5"], "weights file not found")
+    fails(capsys, [*base, "--weights", small_vgg16, "--model", "vgg19"], "holds VGG16")
+
+
+def test_bad_outputs_lose_nothing(capsys, args, photo, painting, tmp_path, small_vgg16):
+    before = photo.read_bytes()
+    base = [photo, painting, "--weights", small_vgg16, "--size", "40", "--iters", "1", "--quiet"]
+    fails(capsys, [*base, "-o", photo], "refusing to overwrite")
+    assert photo.read_bytes() == before
+    fails(capsys, [*base, "-o", tmp_path / "no" / "out.png"], "does not exist")
+    fails(capsys, [*base, "-o", "/sys/out.png"], "not writable")
+    fails(capsys, [*base, "-o", tmp_path / "out.abc"], "extension")
+    fails(capsys, [*base, "-o", tmp_path / "o.png", "--log", tmp_path / "no" / "l.json"],
+          "does not exist")
+
+
+@pytest.mark.parametrize("mode", ["L", "P", "I;16", "RGBA"])
+def test_odd_image_modes_work(capsys, args, painting, tmp_path, mode):
+    a = (np.arange(32 * 40) % 200).reshape(32, 40).astype(np.uint8)
+    img = {"L": lambda: Image.fromarray(a), "P": lambda: Image.fromarray(a).convert("P"),
+           "I;16": lambda: Image.fromarray(a.astype(np.uint16) * 257),
+           "RGBA": lambda: Image.fromarray(np.dstack([a, a, a, a]), "RGBA")}[mode]()
+    img.save(tmp_path / "c.png")
+    assert cli.main([str(tmp_path / "c.png"), str(painting), *map(str, args)]) == 0
+    out = Image.open(tmp_path / "out.png")
+    assert out.mode == ("RGBA" if mode == "RGBA" else "RGB") and out.size == (40, 32)
+
+
+def test_summary_line_and_log(capsys, args, photo, painting, tmp_path):
+    assert cli.main([str(photo), str(painting), *map(str, args), "--log", str(tmp_path / "l.json")]) == 0
+    out = capsys.readouterr().out
+    assert "2 iterations" in out and "s/it" in out and str(tmp_path / "out.png") in out
+    assert len(json.loads((tmp_path / "l.json").read_text())["history"]) == 3
+
+
+def test_nonfinite_writes_image_and_exits_1(capsys, args, photo, painting, tmp_path):
+    err = fails(capsys, [photo, painting, *args, "--style-weight", "3e38"], "NaN or infinite", 1)
+    assert "Lower --lr" in err and (tmp_path / "out.png").exists()
+
+
+def test_weights_subcommand(capsys, small_vgg16, tmp_path):
+    assert cli.main(["weights"]) == 0
+    out = capsys.readouterr().out
+    assert "1. --weights PATH" in out and "$NST_JAX_WEIGHTS" not in out and "user cache" in out
+    assert cli.main(["weights", "--inspect", str(small_vgg16)]) == 0
+    assert "VGG16, 14,714,688 parameters" in capsys.readouterr().out
+    assert cli.main(["weights", "--convert", str(small_vgg16), "-o", str(tmp_path / "w.npz")]) == 0
+    assert (tmp_path / "w.npz").exists()
+    assert cli.main(["weights", "--inspect", str(tmp_path / "w.npz")]) == 0
+    fails(capsys, ["weights", "--inspect", tmp_path / "none.h5"], "not found")
+
+
+def _env():
+    return dict(os.environ, PYTHONUNBUFFERED="1")
+
+
+def test_real_process_error_has_no_traceback(tmp_path, painting):
+    p = subprocess.run([sys.executable, "-m", "nst_jax", str(tmp_path / "x.png"), str(painting)],
+                       capture_output=True, text=True, env=_env())
+    assert p.returncode == 2
+    assert p.stderr.strip().splitlines() == [f"error: image not found: {tmp_path / 'x.png'}; check the path"]
+
+
+def test_demo_runs_with_no_images(tmp_path, small_vgg16):
+    p = subprocess.run([sys.executable, "-m", "nst_jax", "--weights", str(small_vgg16),
+                        "--size", "48", "--iters", "2", "--quiet"],
+                       capture_output=True, text=True, cwd=tmp_path, env=_env())
+    assert p.returncode == 0, p.stderr
+    assert Image.open(tmp_path / "stylized.png").size == (48, 32)  # the cat photo is 451x300
+
+
+def test_ctrl_c_stops_cleanly_and_writes_the_image(tmp_path, small_vgg16, photo, painting):
+    out = tmp_path / "out.png"
+    p = subprocess.Popen([sys.executable, "-m", "nst_jax", str(photo), str(painting), "-o", str(out),
+                          "--weights", str(small_vgg16), "--size", "64", "--iters", "100000"],
+                         stderr=subprocess.PIPE, text=True, env=_env())
+    seen = ""
+    deadline = time.time() + 120
+    while "it/s" not in seen and "s/it" not in seen and time.time() < deadline:
+        seen += p.stderr.read(1)  # the progress bar has started: we are in the loop
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert "interrupted: wrote the image" in err and "Traceback" not in err
+    assert Image.open(out).size == (64, 51)

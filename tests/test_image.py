@@ -1,0 +1,148 @@
+"""image.py: loading every kind of file users have, resizing, Caffe preprocessing, saving."""
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nst_jax import NstError
+from nst_jax import image as im
+
+
+def test_preprocess_is_caffe_convention_and_inverts():
+    rgb = np.array([[[255.0, 0.0, 10.0]]], np.float32)  # (1, 1, 3) RGB
+    x = im.preprocess(rgb)
+    # BGR order, minus [103.939, 116.779, 123.68] (B, G, R)
+    np.testing.assert_allclose(x[0, 0], [10 - 103.939, 0 - 116.779, 255 - 123.68], rtol=1e-6)
+    np.testing.assert_allclose(im.deprocess(x), rgb, atol=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["L", "P", "RGB", "CMYK", "LA"])
+def test_modes_become_rgb(tmp_path, mode):
+    a = (np.arange(24 * 20 * 3) % 251).reshape(20, 24, 3).astype(np.uint8)
+    img = Image.fromarray(a).convert(mode)
+    path = tmp_path / ("x.png" if mode != "CMYK" else "x.jpg")
+    img.save(path)
+    rgb, alpha = im.load_image(path)
+    assert rgb.shape == (20, 24, 3) and rgb.dtype == np.float32
+    assert (alpha is not None) == (mode == "LA")
+    if mode == "L":  # gray -> three equal channels
+        assert np.array_equal(rgb[..., 0], rgb[..., 2])
+
+
+def test_palette_with_transparency_keeps_alpha(tmp_path):
+    img = Image.new("P", (20, 20))
+    img.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    img.paste(1, (0, 0, 10, 20))
+    img.info["transparency"] = 0
+    img.save(tmp_path / "p.png", transparency=0)
+    rgb, alpha = im.load_image(tmp_path / "p.png")
+    assert alpha is not None and alpha[:, :10].min() == 255 and alpha[:, 10:].max() == 0
+    assert rgb[0, 0].tolist() == [255, 0, 0]
+
+
+def test_16_bit_grayscale_is_scaled_not_clipped(tmp_path):
+    a = np.linspace(0, 65535, 16 * 16).reshape(16, 16).astype(np.uint16)
+    Image.fromarray(a).save(tmp_path / "g16.png")
+    assert Image.open(tmp_path / "g16.png").mode.startswith("I")
+    rgb, _ = im.load_image(tmp_path / "g16.png")
+    # 65535 -> 255, 32767 -> ~127.5: a clipping conversion would make most pixels 255
+    np.testing.assert_allclose(rgb[..., 0], a / 257.0, atol=1e-3)
+
+
+def test_rgba_returns_alpha(tmp_path):
+    a = np.zeros((16, 18, 4), np.uint8)
+    a[..., 0], a[..., 3] = 200, np.arange(18, dtype=np.uint8)[None, :] * 10
+    Image.fromarray(a, "RGBA").save(tmp_path / "a.png")
+    rgb, alpha = im.load_image(tmp_path / "a.png")
+    assert rgb[0, 0, 0] == 200 and np.array_equal(alpha, a[..., 3].astype(np.float32))
+
+
+def test_exif_orientation_is_respected(tmp_path):
+    a = np.zeros((20, 40, 3), np.uint8)  # stored landscape 40x20, left half red
+    a[:, :20, 0] = 255
+    img = Image.fromarray(a)
+    exif = img.getexif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    img.save(tmp_path / "rot.jpg", exif=exif, quality=95)
+    rgb, _ = im.load_image(tmp_path / "rot.jpg")
+    assert rgb.shape == (40, 20, 3)  # displayed portrait
+    assert rgb[5, 10, 0] > 200 and rgb[35, 10, 0] < 50  # red on top after the rotation
+
+
+def test_arrays_and_pil_images():
+    a = np.full((16, 16, 3), 0.5, np.float32)  # floats in 0..1
+    assert im.load_image(a)[0].max() == pytest.approx(127.5)
+    assert im.load_image(np.zeros((16, 16), np.uint8))[0].shape == (16, 16, 3)
+    assert im.load_image(Image.new("RGB", (17, 16)))[0].shape == (16, 17, 3)
+    with pytest.raises(NstError, match="shape"):
+        im.load_image(np.zeros((16, 16, 2)))
+    with pytest.raises(NstError, match="NaN"):
+        im.load_image(np.full((16, 16, 3), np.nan))
+
+
+@pytest.mark.parametrize("case, match", [
+    ("missing", "not found"), ("folder", "folder"), ("text", "not an image"),
+    ("truncated", "truncated"),
+])
+def test_bad_files_are_one_line_errors(tmp_path, photo, case, match):
+    path = {"missing": tmp_path / "nope.png", "folder": tmp_path,
+            "text": tmp_path / "notes.png", "truncated": tmp_path / "cut.jpg"}[case]
+    if case == "text":
+        path.write_text("this is not a picture")
+    if case == "truncated":
+        Image.open(photo).save(tmp_path / "full.jpg", quality=90)
+        data = (tmp_path / "full.jpg").read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(NstError, match=match) as e:
+        im.load_image(path)
+    assert "\n" not in str(e.value)
+
+
+def test_fit_size_keeps_aspect_and_refuses_tiny():
+    assert im.fit_size(768, 1024, 256) == (192, 256)
+    assert im.fit_size(1024, 768, 256) == (256, 192)
+    with pytest.raises(NstError, match="at least 16"):
+        im.fit_size(100, 100, 8)
+    with pytest.raises(NstError, match="raise --size"):
+        im.fit_size(10, 100, 20)  # 20x2 px
+
+
+def test_resize_shape_and_range():
+    a = np.random.default_rng(0).uniform(0, 255, (30, 40, 3)).astype(np.float32)
+    r = im.resize(a, 15, 20)
+    assert r.shape == (15, 20, 3) and r.min() >= 0 and r.max() <= 255
+    assert abs(r.mean() - a.mean()) < 2  # averaging filter keeps the mean
+
+
+def test_output_path_checks(tmp_path, photo):
+    assert im.check_output_path(tmp_path / "out.png") == tmp_path / "out.png"
+    with pytest.raises(NstError, match="does not exist"):
+        im.check_output_path(tmp_path / "missing" / "out.png")
+    with pytest.raises(NstError, match="extension"):
+        im.check_output_path(tmp_path / "out.xyz")
+    with pytest.raises(NstError, match="refusing to overwrite"):
+        im.check_output_path(photo, inputs=[photo])
+    with pytest.raises(NstError, match="not writable"):
+        im.check_output_path("/sys/out.png")  # read-only even for root
+
+
+def test_save_is_atomic(tmp_path):
+    a = np.zeros((16, 16, 3), np.uint8)
+    im.save_image(tmp_path / "ok.png", a)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "ok.png")), a)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "ok.png").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+    (tmp_path / "keep.png").write_bytes(b"old")
+
+    def fail(tmp):
+        open(tmp, "wb").write(b"partial")
+        raise RuntimeError("disk full")
+    with pytest.raises(RuntimeError):
+        im.atomic_write(tmp_path / "keep.png", fail)
+    assert (tmp_path / "keep.png").read_bytes() == b"old"  # untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.png", "ok.png"]  # no temp left
+    with pytest.raises(NstError, match="alpha"):
+        im.save_image(tmp_path / "x.jpg", np.zeros((16, 16, 4), np.uint8))

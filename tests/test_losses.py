@@ -1,0 +1,73 @@
+"""losses.py against plain NumPy (float64) implementations of the paper's formulas."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import numpy_ref
+from nst_jax import losses
+from nst_jax.vgg import conv_layers
+
+rng = np.random.default_rng(0)
+
+
+def test_gram_is_sum_over_positions():
+    f = rng.normal(size=(5, 7, 4)).astype(np.float32)
+    g = np.asarray(losses.gram(jnp.asarray(f)))
+    assert g.shape == (4, 4)
+    # G_ij = sum_k F_ik F_jk, written as a loop over the M = 35 positions
+    loop = sum(np.outer(f[y, x], f[y, x]) for y in range(5) for x in range(7))
+    np.testing.assert_allclose(g, loop, rtol=1e-5)
+    np.testing.assert_allclose(g, numpy_ref.gram(f), rtol=1e-5)
+
+
+def test_single_terms_match_numpy():
+    f, p = rng.normal(size=(2, 6, 5, 8)).astype(np.float32)
+    a = numpy_ref.gram(rng.normal(size=(4, 3, 8)))
+    x = rng.uniform(-120, 130, (9, 11, 3)).astype(np.float32)
+    # float32 sums of ~100 terms against float64: 1e-5 relative is ample
+    assert losses.content_loss(f, p) == pytest.approx(numpy_ref.content(f, p), rel=1e-5)
+    assert losses.style_layer_loss(f, a) == pytest.approx(numpy_ref.style_layer(f, a), rel=1e-5)
+    assert losses.tv_loss(x) == pytest.approx(numpy_ref.tv(x), rel=1e-5)
+
+
+def test_style_normalisation_is_1_over_4N2M2():
+    f = jnp.ones((2, 3, 4))  # N = 4 channels, M = 6 positions, G = 6 everywhere
+    # E = sum (G - 0)^2 / (4 N^2 M^2) = 16 * 36 / (4 * 16 * 36) = 1/4
+    assert float(losses.style_layer_loss(f, jnp.zeros((4, 4)))) == pytest.approx(0.25)
+
+
+def test_tv_is_translation_invariant_per_channel():
+    x = rng.uniform(0, 255, (8, 8, 3)).astype(np.float32)
+    # so TV on the preprocessed image (BGR minus a per-channel mean) equals TV on 0..255 RGB
+    from nst_jax.image import preprocess
+    assert losses.tv_loss(preprocess(x)) == pytest.approx(numpy_ref.tv(x), rel=1e-5)
+
+
+@pytest.mark.parametrize("pooling", ["max", "avg"])
+def test_total_objective_matches_numpy(vgg19_params, pooling):
+    content, style, x = (rng.uniform(-110, 130, s).astype(np.float32)
+                         for s in [(24, 20, 3), (28, 32, 3), (24, 20, 3)])
+    ob = losses.Objective("vgg19", pooling, (("relu4_2", 1.0), ("relu2_2", 0.5)),
+                          tuple((n, 0.2) for n in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")),
+                          content_weight=2.0, style_weight=1e3, tv_weight=1e-2)
+    targets = losses.make_targets(vgg19_params, ob, content, style)
+    ours = jax.jit(lambda x: losses.loss_terms(vgg19_params, targets, x, ob))(x)
+
+    fx = numpy_ref.vgg_features(vgg19_params, x, "vgg19", pooling)
+    fc = numpy_ref.vgg_features(vgg19_params, content, "vgg19", pooling)
+    fs = numpy_ref.vgg_features(vgg19_params, style, "vgg19", pooling)
+    c = sum(w * numpy_ref.content(fx[n], fc[n]) for n, w in ob.content_layers)
+    s = sum(w * numpy_ref.style_layer(fx[n], numpy_ref.gram(fs[n])) for n, w in ob.style_layers)
+    t = numpy_ref.tv(x)
+    ref = {"content": c, "style": s, "tv": t, "total": 2.0 * c + 1e3 * s + 1e-2 * t}
+    for k in ref:  # float32 VGG against float64: see test_vgg's tolerance argument
+        assert float(ours[k]) == pytest.approx(ref[k], rel=1e-4), k
+
+
+def test_objective_layers_are_unique_in_order():
+    ob = losses.Objective("vgg16", "max", (("relu4_2", 1.0),),
+                          (("relu1_1", 0.5), ("relu4_2", 0.5)), 1.0, 1.0, 0.0)
+    assert ob.layers == ("relu4_2", "relu1_1")
+    assert set(ob.layers) <= set(conv_layers("vgg16"))

@@ -1,0 +1,147 @@
+"""stylize.py: the Python API, its log, intermediate images, alpha, NaN and memory checks.
+
+These use a small synthetic VGG16 file so that each run compiles and finishes in seconds;
+test_e2e.py runs the real weights.
+"""
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+from PIL import Image
+
+import numpy_ref
+import nst_jax
+from nst_jax import NstError
+from nst_jax import image as im
+
+
+def run(small_vgg16, content, style, **kw):
+    kw.setdefault("size", 40)
+    kw.setdefault("iters", 4)
+    return nst_jax.stylize(content, style, weights=str(small_vgg16), progress=False, **kw)
+
+
+def load_params(path):
+    params = {}
+    with h5py.File(path) as f:
+        for name in f.attrs["layer_names"]:
+            name = name.decode()
+            if "_conv" in name:
+                b, i = name[5:].split("_conv")
+                params[f"conv{b}_{i}"] = {"kernel": f[name][f"{name}_W_1:0"][()],
+                                          "bias": f[name][f"{name}_b_1:0"][()]}
+    return params
+
+
+def test_log_reports_the_loss_numpy_computes(small_vgg16, photo, painting, tmp_path):
+    """Iteration 0 of the log is the init image; its terms equal the paper's formulas
+    evaluated in float64 NumPy, with the file read by h5py directly."""
+    init = tmp_path / "init.png"
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (32, 40, 3), np.uint8)).save(init)
+    opts = dict(content_weight=2.0, style_weight=1e2, tv_weight=1e-2, init=str(init),
+                style_size=48, content_layers=("relu3_2",))
+    r = run(small_vgg16, photo, painting, log=tmp_path / "log.json", **opts)
+    log = json.loads((tmp_path / "log.json").read_text())
+    assert log["history"] == r.history
+    first = log["history"][0]
+    assert first["iteration"] == 0 and first["evaluations"] == 0 and first["seconds"] == 0
+
+    def prep(path):  # RGB 0..255 -> BGR minus the ImageNet mean, written out here
+        return np.asarray(Image.open(path).convert("RGB"), np.float64)[..., ::-1] - [103.939, 116.779, 123.68]
+    params = load_params(small_vgg16)
+    fx, fc, fs = (numpy_ref.vgg_features(params, prep(p), "vgg16", "max")
+                  for p in (init, photo, painting))
+    c = numpy_ref.content(fx["relu3_2"], fc["relu3_2"])
+    s = sum(0.2 * numpy_ref.style_layer(fx[n], numpy_ref.gram(fs[n]))
+            for n in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"))
+    t = numpy_ref.tv(prep(init))
+    # float32 network against float64: 1e-4 relative (see test_vgg)
+    assert first["content"] == pytest.approx(c, rel=1e-4)
+    assert first["style"] == pytest.approx(s, rel=1e-4)
+    assert first["tv"] == pytest.approx(t, rel=1e-4)
+    assert first["total"] == pytest.approx(2 * c + 1e2 * s + 1e-2 * t, rel=1e-4)
+
+
+def test_result_history_and_log_schema(small_vgg16, photo, painting, tmp_path):
+    r = run(small_vgg16, photo, painting, iters=5, log=tmp_path / "log.json",
+            output=tmp_path / "out.png")
+    assert r.image.dtype == np.uint8 and r.image.shape == (32, 40, 3)
+    assert [h["iteration"] for h in r.history] == list(range(6))
+    assert [h["evaluations"] for h in r.history] == list(range(6))
+    assert all(set(h) == {"iteration", "evaluations", "seconds", "total", "content", "style", "tv"}
+               for h in r.history)
+    seconds = [h["seconds"] for h in r.history]
+    assert seconds == sorted(seconds)
+    log = json.loads((tmp_path / "log.json").read_text())
+    assert log["config"]["iters"] == 5 and log["config"]["model"] == "vgg16"
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out.png")), r.image)
+    assert r.info["stop"] == "iterations" and r.info["iterations"] == 5
+    assert r.history[-1]["total"] < r.history[0]["total"]
+
+
+def test_save_every_writes_intermediates(small_vgg16, photo, painting, tmp_path):
+    run(small_vgg16, photo, painting, iters=7, save_every=3, output=tmp_path / "out.png")
+    assert sorted(p.name for p in tmp_path.glob("out*.png")) == [
+        "out.png", "out_00003.png", "out_00006.png"]
+
+
+def test_inputs_as_arrays_and_pil(small_vgg16, photo, painting):
+    a = np.asarray(Image.open(photo))
+    r1 = run(small_vgg16, a, Image.open(painting), iters=2)
+    r2 = run(small_vgg16, photo, painting, iters=2)
+    assert np.array_equal(r1.image, r2.image)  # same inputs, same deterministic run
+
+
+def test_noise_init_is_seeded(small_vgg16, photo, painting):
+    a, b, c = (run(small_vgg16, photo, painting, iters=1, init="noise", seed=s).image
+               for s in (1, 1, 2))
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_rgba_content_keeps_alpha(small_vgg16, painting, tmp_path):
+    rgba = np.zeros((32, 40, 4), np.uint8)
+    rgba[..., :3] = 120
+    rgba[:, 20:, 3] = 255  # right half opaque
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    r = run(small_vgg16, tmp_path / "a.png", painting, output=tmp_path / "out.png")
+    assert r.image.shape == (32, 40, 4)
+    assert r.image[:, :18, 3].max() == 0 and r.image[:, 22:, 3].min() == 255
+    assert Image.open(tmp_path / "out.png").mode == "RGBA"
+    with pytest.raises(NstError, match="alpha"):
+        run(small_vgg16, tmp_path / "a.png", painting, output=tmp_path / "out.jpg")
+
+
+def test_nonfinite_loss_stops_and_keeps_last_finite_image(small_vgg16, photo, painting, tmp_path):
+    # a step of 1e30 pixel units is clipped to 0..255, so instead make the loss overflow
+    with pytest.warns(UserWarning, match="non-finite"):
+        r = run(small_vgg16, photo, painting, style_weight=3e38, output=tmp_path / "o.png")
+    assert r.info["stop"] == "nonfinite" and r.info["iterations"] == 0
+    content = im.to_uint8(im.resize(im.load_image(photo)[0], 32, 40))
+    assert np.array_equal(r.image, content)  # the init image: the last finite one
+    assert (tmp_path / "o.png").exists()
+
+
+def test_bad_options_fail_before_any_work(small_vgg16, photo, painting, tmp_path):
+    with pytest.raises(NstError, match="unknown option"):
+        run(small_vgg16, photo, painting, colour=True)
+    with pytest.raises(NstError, match="refusing to overwrite"):
+        run(small_vgg16, photo, painting, output=photo)
+    with pytest.raises(NstError, match="needs about .* GiB"):
+        run(small_vgg16, photo, painting, size=60000)
+    with pytest.raises(NstError, match="one weight per layer"):
+        run(small_vgg16, photo, painting, style_layer_weights=(1.0,))
+    with pytest.raises(NstError, match="--init"):
+        run(small_vgg16, photo, painting, init="nothing.png")
+    with pytest.raises(NstError, match="does not exist"):
+        run(small_vgg16, photo, painting, log=tmp_path / "missing" / "log.json")
+    with pytest.raises(NstError, match="should end in .json"):
+        run(small_vgg16, photo, painting, log=tmp_path / "log.txt")
+
+
+def test_memory_estimate_grows_with_size():
+    from nst_jax.stylize import Config, estimate_memory
+    ob = Config().objective("vgg19")
+    small, big = estimate_memory(ob, (256, 256), (256, 256)), estimate_memory(ob, (1024, 1024), (256, 256))
+    assert 0 < small < big and big < 8 * 2**30
