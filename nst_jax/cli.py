@@ -20,7 +20,7 @@ from .stylize import INITS, OPTIMIZERS, Config
 
 DATA = Path(__file__).resolve().parent / "data"
 DEMO_CONTENT, DEMO_STYLE = DATA / "chelsea.jpg", DATA / "starry_night.jpg"
-SUBCOMMANDS = ("weights",)
+SUBCOMMANDS = ("weights", "bench")
 
 
 def _floats(text):
@@ -43,7 +43,7 @@ def stylize_parser() -> argparse.ArgumentParser:
     d = Config()
     p = _Parser(prog="python -m nst_jax", description="Neural style transfer (Gatys et al.) in "
                 "JAX. With no images, stylizes the bundled demo (a cat, The Starry Night). "
-                "Subcommands: `weights` (python -m nst_jax weights --help).",
+                "Subcommands: `weights` and `bench` (python -m nst_jax weights --help).",
                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("content", nargs="?", help="content image (photo)")
     p.add_argument("style", nargs="?", help="style image (painting)")
@@ -54,6 +54,12 @@ def stylize_parser() -> argparse.ArgumentParser:
     p.add_argument("--iters", type=int, default=d.iters, help="optimisation steps")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
     p.add_argument("--lr", type=float, default=d.lr, help="Adam step size, in 0..255 pixel units")
+    p.add_argument("--lbfgs-memory", type=int, default=d.lbfgs_memory,
+                   help="(s, y) pairs kept by lbfgs, optax-lbfgs and scipy-lbfgsb")
+    p.add_argument("--line-search", choices=("wolfe", "armijo"), default=d.line_search,
+                   help="line search of --optimizer lbfgs")
+    p.add_argument("--max-evals", type=int, default=d.max_evals,
+                   help="stop after N loss-and-gradient evaluations (0: no limit)")
     p.add_argument("--content-weight", type=float, default=d.content_weight, help="alpha (Eq. 7)")
     p.add_argument("--style-weight", type=float, default=d.style_weight, help="beta (Eq. 7)")
     p.add_argument("--tv-weight", type=float, default=d.tv_weight, help="total variation weight")
@@ -87,7 +93,8 @@ def run_stylize(argv) -> int:
         raise NstError("give both CONTENT and STYLE images, or neither for the demo")
     content, style = (a.content, a.style) if a.content else (DEMO_CONTENT, DEMO_STYLE)
     options = dict(size=a.size, style_size=a.style_size, iters=a.iters, optimizer=a.optimizer,
-                   lr=a.lr, content_weight=a.content_weight, style_weight=a.style_weight,
+                   lr=a.lr, lbfgs_memory=a.lbfgs_memory, line_search=a.line_search,
+                   max_evals=a.max_evals, content_weight=a.content_weight, style_weight=a.style_weight,
                    tv_weight=a.tv_weight, content_layers=a.content_layers,
                    content_layer_weights=a.content_layer_weights, style_layers=a.style_layers,
                    style_layer_weights=a.style_layer_weights, pooling=a.pooling, model=a.model,
@@ -99,7 +106,8 @@ def run_stylize(argv) -> int:
     i = r.info
     last = r.history[-1]
     per_it = i["seconds"] / max(i["iterations"], 1)
-    print(f"{i['model']} {i['size'][0]}x{i['size'][1]}: {i['iterations']} iterations in "
+    print(f"{i['model']} {i['size'][0]}x{i['size'][1]}: {i['iterations']} iterations "
+          f"({i['evaluations']} evaluations, {a.optimizer}) in "
           f"{i['seconds']:.1f} s ({per_it:.3f} s/it, +{i['compile_seconds']:.1f} s compile); "
           f"loss {last['total']:.4g} (content {last['content']:.4g}, style {last['style']:.4g}, "
           f"tv {last['tv']:.4g}) -> {a.output}")
@@ -148,12 +156,42 @@ def run_weights(argv) -> int:
     return 0
 
 
+def run_bench(argv) -> int:
+    from . import bench
+    d = Config()
+    p = _Parser(prog="python -m nst_jax bench", description="Benchmarks. `optimizers`: the "
+                "loss each optimiser reaches for the same budget of evaluations and seconds.",
+                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("what", choices=("optimizers",))
+    p.add_argument("content", nargs="?", default=str(DEMO_CONTENT))
+    p.add_argument("style", nargs="?", default=str(DEMO_STYLE))
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--evals", type=int, default=100, help="evaluation budget of every run")
+    p.add_argument("--adam-lrs", type=_floats, default=(2.0, 5.0, 10.0, 20.0),
+                   help="Adam learning rates tried; the best is reported as 'adam (tuned)'")
+    p.add_argument("--content-weight", type=float, default=d.content_weight)
+    p.add_argument("--style-weight", type=float, default=d.style_weight)
+    p.add_argument("--tv-weight", type=float, default=d.tv_weight)
+    p.add_argument("--lbfgs-memory", type=int, default=d.lbfgs_memory)
+    p.add_argument("--model", choices=("vgg19", "vgg16"), default=None)
+    p.add_argument("--weights", default=None)
+    p.add_argument("--json", default=None, help="write every run's history as JSON")
+    p.add_argument("--plot", default=None, help="write loss curves as PNG (needs matplotlib)")
+    p.add_argument("--quiet", action="store_true")
+    a = p.parse_args(argv)
+    if a.evals < 1:
+        raise NstError(f"--evals must be >= 1, got {a.evals}")
+    return bench.main_optimizers(a)
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     started = time.perf_counter()
     try:
         if argv and argv[0] == "weights":
             return run_weights(argv[1:])
+        if argv and argv[0] == "bench":
+            return run_bench(argv[1:])
         return run_stylize(argv)
     except NstError as e:
         print(f"error: {e}", file=sys.stderr)

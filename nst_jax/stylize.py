@@ -27,12 +27,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import image as im
+from . import lbfgs as lb
 from . import optim, weights as wt
 from .errors import NstError
 from .losses import Objective, loss_terms, make_targets
 from .vgg import activation_elements, conv_layers, resolve_layer
 
-OPTIMIZERS = ("adam",)
+OPTIMIZERS = ("lbfgs", "adam", "optax-lbfgs", "scipy-lbfgsb")
 INITS = ("content", "noise", "style")
 
 
@@ -42,8 +43,11 @@ class Config:
     size: int = 256  # longest side of the output in pixels (aspect ratio kept)
     style_size: Optional[int] = None  # longest side of the style image; None: same as size
     iters: int = 200  # optimisation steps (Adam at lr 5: within ~20% of its 200-step loss by 100)
-    optimizer: str = "adam"  # one of OPTIMIZERS
+    optimizer: str = "lbfgs"  # one of OPTIMIZERS
     lr: float = 5.0  # Adam's step size, in pixel units (0..255)
+    lbfgs_memory: int = 10  # (s, y) pairs kept by the L-BFGS optimisers (SciPy's default)
+    line_search: str = "wolfe"  # our L-BFGS's line search: "wolfe" or "armijo"
+    max_evals: int = 0  # stop after this many loss-and-gradient evaluations (0: no limit)
     content_weight: float = 1.0  # alpha, Eq. 7
     style_weight: float = 1e3  # beta, Eq. 7 (alpha/beta = 1e-3; chosen by a sweep, README)
     tv_weight: float = 0.0  # weight of total variation on the 0..255 image (Gatys: none)
@@ -60,7 +64,7 @@ class Config:
     chunk: int = 10  # steps per compiled call; Python runs between chunks only
 
     def validate(self) -> "Config":
-        for name in ("size", "iters", "save_every", "seed"):
+        for name in ("size", "iters", "save_every", "seed", "max_evals"):
             if getattr(self, name) < 0:
                 raise NstError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         if self.style_size is not None and self.style_size < 1:
@@ -73,6 +77,10 @@ class Config:
                 raise NstError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {v}")
         if self.optimizer not in OPTIMIZERS:
             raise NstError(f"unknown optimizer {self.optimizer!r}; use one of: {', '.join(OPTIMIZERS)}")
+        if self.lbfgs_memory < 1:
+            raise NstError(f"--lbfgs-memory must be >= 1, got {self.lbfgs_memory}")
+        if self.line_search not in ("wolfe", "armijo"):
+            raise NstError(f"unknown line search {self.line_search!r}; use wolfe or armijo")
         if self.pooling not in ("max", "avg"):
             raise NstError(f"unknown pooling {self.pooling!r}; use max or avg")
         for layers, ws, flag in ((self.content_layers, self.content_layer_weights, "content"),
@@ -217,65 +225,153 @@ def stylize(content, style, output=None, log=None, progress: bool = True,
         terms = loss_terms(aux[0], aux[1], x, objective)
         return terms["total"], terms
 
-    init, run = optim.adam(loss_fn, cfg.lr, cfg.chunk)
     aux = (params, targets)
-    state = init(x0)
-    t = time.perf_counter()
-    run_chunk = jax.jit(run, donate_argnums=1).lower(aux, state, 0).compile()
-    eval_terms = jax.jit(loss_fn).lower(state.x, aux).compile()
-    compile_seconds = time.perf_counter() - t
-
-    history: List[Dict[str, float]] = []
-    stop, seconds, start = "iterations", 0.0, time.perf_counter()
-    from tqdm import tqdm
-    with _StopFlag() as flag, tqdm(total=cfg.iters, disable=not progress, unit="it",
-                                   dynamic_ncols=True) as bar:
-        while int(state.iteration) < cfg.iters:
-            it = int(state.iteration)
-            n = min(cfg.chunk, cfg.iters - it)
-            if cfg.save_every:
-                n = min(n, cfg.save_every - it % cfg.save_every)
-            state, chunk = run_chunk(aux, state, n)
-            steps = int(chunk.steps)
-            elapsed = time.perf_counter() - start
-            rows, evals = np.asarray(chunk.terms[:steps]), np.asarray(chunk.evaluations[:steps])
-            for j in range(steps):  # time within a chunk is apportioned evenly
-                history.append(record(it + j, evals[j], seconds + (elapsed - seconds) * j / steps,
-                                      dict(zip(optim.TERMS, rows[j]))))
-            seconds = elapsed
-            bar.update(int(state.iteration) - it)
-            if steps:
-                bar.set_postfix(loss=f"{rows[-1][0]:.4g}", refresh=False)
-            if bool(state.nonfinite):
-                stop = "nonfinite"
-                break
-            it = int(state.iteration)
-            if cfg.save_every and output is not None and it % cfg.save_every == 0:
-                im.save_image(_intermediate_path(output, it),
-                              im.to_uint8(im.deprocess(np.asarray(state.x)), _resize_alpha(alpha, hw)))
-            if flag.set:
-                stop = "interrupted"
-                break
-
-    x = np.asarray(state.x)
-    final = {k: float(v) for k, v in eval_terms(state.x, aux)[1].items()}
-    if not history or history[-1]["iteration"] != int(state.iteration):
-        history.append(record(state.iteration, state.evaluations - (stop == "nonfinite"),
-                              time.perf_counter() - start, final))
+    monitor = _Monitor(cfg, output, _resize_alpha(alpha, hw), progress)
+    with monitor:
+        if cfg.optimizer == "scipy-lbfgsb":
+            x, iterations, evaluations, stop = _run_scipy(loss_fn, aux, x0, cfg, monitor)
+        else:
+            x, iterations, evaluations, stop = _run_chunks(loss_fn, aux, x0, cfg, monitor)
+    history = monitor.history
     image = im.to_uint8(im.deprocess(x), _resize_alpha(alpha, hw))
     info = {"stop": stop, "model": model, "weights": str(weights_path),
-            "seconds": time.perf_counter() - start, "compile_seconds": compile_seconds,
-            "iterations": int(state.iteration), "evaluations": int(state.evaluations),
+            "seconds": monitor.elapsed(), "compile_seconds": monitor.compile_seconds,
+            "iterations": iterations, "evaluations": evaluations,
             "size": [hw[1], hw[0]], "style_size": [style_hw[1], style_hw[0]],
             "config": dict(dataclasses.asdict(cfg), model=model, weights=str(weights_path))}
     if stop == "nonfinite":
-        warnings.warn(f"the loss became non-finite at iteration {int(state.iteration) + 1}; "
-                      f"kept the last finite image (iteration {int(state.iteration)})")
+        warnings.warn(f"the loss became non-finite at iteration {iterations + 1}; "
+                      f"kept the last finite image (iteration {iterations})")
     if output is not None:
         im.save_image(output, image)
     if log is not None:
         write_log(log, info, history)
     return Result(image, history, info)
+
+
+class _Monitor:
+    """What happens between iterations: history records, the progress bar, intermediate
+    images and Ctrl-C. Both loops below report to it."""
+    def __init__(self, cfg: Config, output, alpha, progress: bool):
+        self.cfg, self.output, self.alpha, self.progress = cfg, output, alpha, progress
+        self.history: List[Dict[str, float]] = []
+        self.compile_seconds, self.start = 0.0, None
+
+    def __enter__(self):
+        from tqdm import tqdm
+        self.flag = _StopFlag().__enter__()
+        self.bar = tqdm(total=self.cfg.iters, disable=not self.progress, unit="it",
+                        dynamic_ncols=True)
+        return self
+
+    def __exit__(self, *exc):
+        self.bar.close()
+        self.flag.__exit__(*exc)
+
+    def started(self, compile_seconds=0.0):
+        self.compile_seconds, self.start = compile_seconds, time.perf_counter()
+
+    def elapsed(self):
+        return time.perf_counter() - self.start
+
+    def add(self, iteration, evaluations, seconds, terms):
+        if not self.history or self.history[-1]["iteration"] != int(iteration):
+            self.history.append(record(iteration, evaluations, seconds, terms))
+            self.bar.set_postfix(loss=f"{float(terms['total']):.4g}", evals=int(evaluations),
+                                 refresh=False)
+
+    def reached(self, iteration, x) -> bool:
+        """Called with the image after `iteration` steps; True when Ctrl-C asks to stop."""
+        self.bar.update(iteration - self.bar.n)
+        if self.cfg.save_every and self.output is not None and iteration % self.cfg.save_every == 0:
+            im.save_image(_intermediate_path(self.output, iteration),
+                          im.to_uint8(im.deprocess(np.asarray(x)), self.alpha))
+        return self.flag.set
+
+
+def make_optimizer(loss_fn, cfg: Config) -> optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return optim.adam(loss_fn, cfg.lr, cfg.chunk)
+    if cfg.optimizer == "lbfgs":
+        return optim.lbfgs(loss_fn, cfg.lbfgs_memory, cfg.chunk, cfg.line_search, cfg.max_evals)
+    return optim.optax_lbfgs(loss_fn, cfg.lbfgs_memory, cfg.chunk, cfg.max_evals)
+
+
+def _run_chunks(loss_fn, aux, x0, cfg: Config, monitor: _Monitor):
+    """The jitted optimisers: one compiled call per chunk of iterations."""
+    opt = make_optimizer(loss_fn, cfg)
+    t = time.perf_counter()
+    state = jax.jit(opt.init)(x0, aux)
+    run_chunk = jax.jit(opt.run, donate_argnums=1).lower(aux, state, 0).compile()
+    current = jax.jit(opt.current).lower(aux, state).compile()
+    monitor.started(time.perf_counter() - t)
+    seconds, stop = 0.0, "iterations"
+    limit = min(cfg.iters, cfg.max_evals) if cfg.optimizer == "adam" and cfg.max_evals else cfg.iters
+    while int(state.iteration) < limit:
+        it = int(state.iteration)
+        n = min(cfg.chunk, limit - it)
+        if cfg.save_every:
+            n = min(n, cfg.save_every - it % cfg.save_every)
+        state, chunk = run_chunk(aux, state, n)
+        steps, elapsed = int(chunk.steps), monitor.elapsed()
+        rows, evals = np.asarray(chunk.terms[:steps]), np.asarray(chunk.evaluations[:steps])
+        for j in range(steps):  # time within a chunk is apportioned evenly
+            monitor.add(it + j, evals[j], seconds + (elapsed - seconds) * j / steps,
+                        dict(zip(optim.TERMS, rows[j])))
+        seconds = elapsed
+        if int(state.stop) != lb.RUNNING:
+            stop = lb.STOP_REASONS[int(state.stop)]
+            break
+        if monitor.reached(int(state.iteration), state.x):
+            stop = "interrupted"
+            break
+    terms, evaluations = current(aux, state)
+    monitor.add(state.iteration, evaluations, monitor.elapsed(), {k: float(v) for k, v in terms.items()})
+    return np.asarray(state.x), int(state.iteration), int(evaluations), stop
+
+
+def _run_scipy(loss_fn, aux, x0, cfg: Config, monitor: _Monitor):
+    """SciPy's L-BFGS-B (Byrd et al. 1995), pixels bounded to 0..255, driven by our jitted
+    value-and-gradient: one compiled call per evaluation, SciPy's Fortran in between."""
+    try:
+        from scipy.optimize import Bounds, minimize
+    except ImportError:
+        raise NstError("--optimizer scipy-lbfgsb needs SciPy: pip install 'nst_jax[scipy]'") from None
+    shape = x0.shape
+    t = time.perf_counter()
+    x0 = jnp.asarray(x0, jnp.float32)
+    value_and_grad = jax.jit(jax.value_and_grad(loss_fn, has_aux=True)).lower(x0, aux).compile()
+    monitor.started(time.perf_counter() - t)
+    last = {"evals": 0}
+
+    def fun(v):
+        (total, terms), g = value_and_grad(jnp.asarray(v.reshape(shape), jnp.float32), aux)
+        last.update(evals=last["evals"] + 1, x=v.copy(), terms={k: float(t) for k, t in terms.items()})
+        if last["evals"] == 1:
+            monitor.add(0, 1, 0.0, last["terms"])
+        total = float(total)
+        return (total if math.isfinite(total) else math.inf), np.asarray(g, np.float64).ravel()
+
+    accepted = {"x": np.asarray(x0, np.float64).ravel(), "iteration": 0}
+
+    def callback(intermediate_result):
+        v = intermediate_result.x
+        accepted.update(x=v.copy(), iteration=accepted["iteration"] + 1)
+        terms = last["terms"] if np.array_equal(v, last["x"]) else {
+            k: float(t) for k, t in loss_fn(jnp.asarray(v.reshape(shape), jnp.float32), aux)[1].items()}
+        monitor.add(accepted["iteration"], last["evals"], monitor.elapsed(), terms)
+        if monitor.reached(accepted["iteration"], v.reshape(shape)):
+            raise StopIteration
+
+    low = np.broadcast_to(optim.PIXEL_LOW, shape).ravel()
+    high = np.broadcast_to(optim.PIXEL_HIGH, shape).ravel()
+    r = minimize(fun, accepted["x"], jac=True, method="L-BFGS-B", bounds=Bounds(low, high),
+                 callback=callback, options=dict(maxiter=cfg.iters, maxcor=cfg.lbfgs_memory,
+                                                 maxfun=cfg.max_evals or 2**30, ftol=0.0, gtol=0.0))
+    message = str(r.message).upper()
+    stop = ("interrupted" if monitor.flag.set else "iterations" if accepted["iteration"] >= cfg.iters
+            else "max_evals" if "LIMIT" in message else "line_search")
+    return accepted["x"].reshape(shape).astype(np.float32), accepted["iteration"], last["evals"], stop
 
 
 def _resize_alpha(alpha, hw):

@@ -1,0 +1,268 @@
+"""L-BFGS, written to be read next to Nocedal & Wright and compiled whole by XLA.
+
+J. Nocedal & S. Wright, Numerical Optimization (2nd ed., 2006):
+  - Algorithm 7.4, the two-loop recursion: r = H_k g_k from the last m pairs
+        s_i = x_{i+1} - x_i,   y_i = g_{i+1} - g_i,   rho_i = 1 / (y_i^T s_i)
+    with H_k^0 = gamma_k I, gamma_k = s_{k-1}^T y_{k-1} / y_{k-1}^T y_{k-1}   (Eq. 7.20)
+  - Algorithm 7.5, L-BFGS: d_k = -H_k g_k, x_{k+1} = x_k + a_k d_k; a pair whose
+    curvature s^T y is not positive is skipped (it would make H_k indefinite).
+  - Algorithms 3.5 and 3.6, a line search for the strong Wolfe conditions
+        f(x + a d) <= f(x) + c1 a g^T d          (sufficient decrease, Eq. 3.7a)
+        |g(x + a d)^T d| <= c2 |g^T d|            (curvature, Eq. 3.7b)
+    by bracketing then "zoom" with safeguarded cubic interpolation (Eq. 3.59).
+  - or a backtracking (Armijo) line search, Algorithm 3.1: sufficient decrease only.
+
+Default line search: strong Wolfe. Measured on style transfer (real VGG16, 256 px, the
+README's L-BFGS table) it reaches a given loss in fewer evaluations than backtracking:
+the curvature condition lets the first step of a run grow from SciPy's cautious
+1/||d|| to its right size by extrapolation, and it keeps s^T y > 0 so no pair is wasted.
+
+Everything is a pure function of fixed-shape arrays; a whole run or a chunk of
+iterations is one `lax.while_loop`, and every line-search trial is one iteration of an
+inner `lax.while_loop`, so each iteration costs exactly its evaluations and no Python.
+"""
+
+from typing import Any, Callable, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
+
+STOP_REASONS = ("running", "gtol", "ftol", "max_iters", "max_evals", "line_search",
+                "nonfinite")
+RUNNING, GTOL, FTOL, MAX_ITERS, MAX_EVALS, LINE_SEARCH, NONFINITE = range(7)
+
+
+class Options(NamedTuple):
+    memory_size: int = 10  # m: (s, y) pairs kept
+    gtol: float = 1e-5  # stop when max |g_i| <= gtol (SciPy's pgtol)
+    ftol: float = 2.2e-9  # stop when (f_k - f_k+1) / max(|f_k|, |f_k+1|, 1) <= ftol (SciPy's)
+    max_evals: int = 2**30  # stop before a line search could pass this many evaluations
+    line_search: str = "wolfe"  # "wolfe" (Alg. 3.5/3.6) or "armijo" (Alg. 3.1)
+    c1: float = 1e-4  # sufficient decrease constant
+    c2: float = 0.9  # curvature constant (0.9 for quasi-Newton, N&W p. 142)
+    max_ls: int = 20  # line-search evaluations per iteration at most
+
+
+class State(NamedTuple):
+    x: jnp.ndarray  # (*shape) current iterate, float32 or float64
+    value: jnp.ndarray  # () f(x)
+    grad: jnp.ndarray  # (*shape) g = grad f(x)
+    aux: Any  # whatever fun returns besides the value, at x (has_aux), else None
+    s: jnp.ndarray  # (m, *shape) s_i pairs, a ring buffer
+    y: jnp.ndarray  # (m, *shape) y_i pairs
+    rho: jnp.ndarray  # (m,) 1 / (y_i^T s_i)
+    head: jnp.ndarray  # () int32: slot the next pair goes into
+    count: jnp.ndarray  # () int32: valid pairs, <= m
+    gamma: jnp.ndarray  # () H^0 = gamma I, Eq. 7.20
+    iteration: jnp.ndarray  # () int32: iterations taken
+    evaluations: jnp.ndarray  # () int32: f-and-g evaluations, x's own included
+    stop: jnp.ndarray  # () int32: index into STOP_REASONS (0: running)
+
+
+def _dot(a, b):
+    return jnp.vdot(a, b).real
+
+
+def two_loop(g, s, y, rho, head, count, gamma):
+    """r = H g by Algorithm 7.4 over the ring buffer; the direction is d = -r."""
+    m = s.shape[0]
+
+    def newest_first(j, carry):  # i = k-1, ..., k-m: alpha_i = rho_i s_i^T q; q -= alpha_i y_i
+        q, alpha = carry
+        i = (head - 1 - j) % m
+        a = jnp.where(j < count, rho[i] * _dot(s[i], q), 0.0)
+        return q - a * y[i], alpha.at[i].set(a)
+
+    q, alpha = jax.lax.fori_loop(0, m, newest_first, (g, jnp.zeros(m, g.dtype)))
+    r = gamma * q  # H_k^0 q
+
+    def oldest_first(j, r):  # i = k-m, ..., k-1: beta = rho_i y_i^T r; r += s_i (alpha_i - beta)
+        i = (head - count + j) % m
+        beta = rho[i] * _dot(y[i], r)
+        return jnp.where(j < count, r + s[i] * (alpha[i] - beta), r)
+
+    return jax.lax.fori_loop(0, m, oldest_first, r)
+
+
+def _cubic_min(a_lo, f_lo, d_lo, a_hi, f_hi, d_hi):
+    """Minimiser of the cubic through both points and slopes (Eq. 3.59), safeguarded into
+    the middle 80% of the interval; bisection when the cubic has no usable minimum."""
+    d1 = d_lo + d_hi - 3 * (f_lo - f_hi) / (a_lo - a_hi)
+    d2 = jnp.sign(a_hi - a_lo) * jnp.sqrt(jnp.maximum(d1 ** 2 - d_lo * d_hi, 0.0))
+    a = a_hi - (a_hi - a_lo) * (d_hi + d2 - d1) / (d_hi - d_lo + 2 * d2)
+    left, right = jnp.minimum(a_lo, a_hi), jnp.maximum(a_lo, a_hi)
+    margin = 0.1 * (right - left)
+    ok = jnp.isfinite(a) & (a >= left + margin) & (a <= right - margin)
+    return jnp.where(ok, a, 0.5 * (a_lo + a_hi))
+
+
+class _Point(NamedTuple):  # a line-search trial: step, value, slope, gradient, aux
+    a: jnp.ndarray
+    f: jnp.ndarray
+    d: jnp.ndarray
+    g: jnp.ndarray
+    aux: Any
+
+
+class _Search(NamedTuple):
+    stage: jnp.ndarray  # 0 bracketing, 1 zoom, 2 accepted, 3 given up
+    trial: jnp.ndarray  # next step length to evaluate
+    lo: _Point  # best point meeting sufficient decrease so far (a = 0 at first)
+    hi: _Point  # other end of the bracket (zoom stage)
+    evals: jnp.ndarray  # evaluations in this search
+
+
+def line_search(vg, x, d, p0: _Point, a0, budget, opt: Options):
+    """-> (accepted point, evaluations, success). vg(x) -> ((f, aux), g)."""
+    wolfe = opt.line_search == "wolfe"
+
+    def evaluate(a):
+        (f, aux), g = vg(x + a * d)
+        f = jnp.where(jnp.isfinite(f), f, jnp.inf)  # NaN: as bad as +inf, never accepted
+        return _Point(a, f, _dot(g, d), g, aux)
+
+    def body(s: _Search):
+        p = evaluate(s.trial)
+        armijo = p.f <= p0.f + opt.c1 * p.a * p0.d  # Eq. 3.7a
+        curvature = jnp.abs(p.d) <= opt.c2 * jnp.abs(p0.d)  # Eq. 3.7b
+        if not wolfe:  # Alg. 3.1: accept on sufficient decrease, else shrink (quadratic fit)
+            q = -p0.d * p.a ** 2 / (2 * (p.f - p0.f - p0.d * p.a))
+            shrink = jnp.where(jnp.isfinite(q), jnp.clip(q, 0.1 * p.a, 0.5 * p.a), 0.5 * p.a)
+            lo = jax.tree.map(lambda a, b: jnp.where(armijo, a, b), p, s.lo)
+            return _Search(jnp.where(armijo, 2, 0).astype(jnp.int32), shrink, lo, s.hi, s.evals + 1)
+        worse = ~armijo | (p.f >= s.lo.f)
+        # Alg. 3.5 (bracketing): worse -> zoom(lo, p); good slope -> accept;
+        # uphill slope -> zoom(p, lo); else extrapolate (x4, as SciPy's search)
+        # Alg. 3.6 (zoom): worse -> hi = p; good slope -> accept; else lo = p, maybe hi = lo
+        accept = ~worse & curvature
+        flip = ~worse & ~curvature & (p.d * (s.hi.a - s.lo.a) >= 0)
+        uphill = ~worse & ~curvature & (p.d >= 0)
+        in_zoom = s.stage == 1
+        new_hi = jnp.where(worse, 1, jnp.where(in_zoom & flip | ~in_zoom & uphill, 2, 0))
+        pick = lambda which, a, b: jax.tree.map(lambda u, v: jnp.where(which, u, v), a, b)
+        hi = pick(new_hi == 1, p, pick(new_hi == 2, s.lo, s.hi))
+        lo = pick(worse, s.lo, p)
+        zoom = in_zoom | worse | uphill
+        stage = jnp.where(accept, 2, jnp.where(zoom, 1, 0)).astype(jnp.int32)
+        trial = jnp.where(zoom, _cubic_min(lo.a, lo.f, lo.d, hi.a, hi.f, hi.d), 4.0 * p.a)
+        return _Search(stage, trial, lo, hi, s.evals + 1)
+
+    def more(s: _Search):
+        return (s.stage < 2) & (s.evals < jnp.minimum(opt.max_ls, budget))
+
+    start = _Search(jnp.zeros((), jnp.int32), a0, p0, p0, jnp.zeros((), jnp.int32))
+    s = jax.lax.while_loop(more, body, start)
+    # Out of evaluations: settle for the best point with sufficient decrease, if any.
+    success = (s.stage == 2) | (s.lo.a > 0)
+    return s.lo, s.evals, success
+
+
+def init(fun: Callable, x0, args=(), memory_size: int = 10, has_aux: bool = False) -> State:
+    """Evaluate f and g at x0 (one evaluation) and an empty history."""
+    vg = _value_and_grad(fun, has_aux)
+    x0 = jnp.asarray(x0)
+    (f, aux), g = vg(x0, *args)
+    zero = jnp.zeros((), jnp.int32)
+    stop = jnp.where(jnp.isfinite(f) & jnp.all(jnp.isfinite(g)), RUNNING, NONFINITE)
+    return State(x0, f, g, aux, jnp.zeros((memory_size, *x0.shape), x0.dtype),
+                 jnp.zeros((memory_size, *x0.shape), x0.dtype),
+                 jnp.zeros((memory_size,), x0.dtype), zero, zero,
+                 jnp.ones((), x0.dtype), zero, jnp.ones((), jnp.int32), stop.astype(jnp.int32))
+
+
+def _value_and_grad(fun, has_aux):
+    f = fun if has_aux else (lambda *a: (fun(*a), None))
+    return jax.value_and_grad(f, has_aux=True)
+
+
+def step(fun: Callable, state: State, args=(), opt: Options = Options(),
+         has_aux: bool = False) -> State:
+    """One L-BFGS iteration (Alg. 7.5): direction, line search, history update, stops."""
+    vg = _value_and_grad(fun, has_aux)
+    st = state
+    d = -two_loop(st.grad, st.s, st.y, st.rho, st.head, st.count, st.gamma)
+    slope = _dot(st.grad, d)
+    fresh = (slope >= 0) | ~jnp.isfinite(slope)  # not a descent direction: restart from -g
+    d = jnp.where(fresh, -st.grad, d)
+    slope = jnp.where(fresh, -_dot(st.grad, st.grad), slope)
+    count = jnp.where(fresh, 0, st.count)
+    # First step of a run (no history): N&W Eq. 3.60, a0 = 2 (f_k-1 - f_k) / phi'(0), with the
+    # unknown last decrease taken as |f_k| (a quadratic falling to 0), and never below
+    # SciPy's unbounded choice 1/||d||; afterwards the quasi-Newton step a = 1.
+    first = jnp.maximum(2.0 * jnp.abs(st.value) / -slope, 1.0 / jnp.sqrt(_dot(d, d)))
+    a0 = jnp.where(count == 0, first, 1.0).astype(st.x.dtype)
+    p0 = _Point(jnp.zeros((), st.x.dtype), st.value, slope, st.grad, st.aux)
+    p, evals, ok = line_search(lambda x: vg(x, *args), st.x, d, p0, a0,
+                               opt.max_evals - st.evaluations, opt)
+    evaluations = st.evaluations + evals
+    x_new = st.x + p.a * d
+    s, y = x_new - st.x, p.g - st.grad
+    sy, yy = _dot(s, y), _dot(y, y)
+    keep = ok & (sy > jnp.finfo(st.x.dtype).eps * yy)  # skip pairs of non-positive curvature
+    h = st.head
+    moved = State(x_new, p.f, p.g, p.aux,
+                  jnp.where(keep, st.s.at[h].set(s), st.s), jnp.where(keep, st.y.at[h].set(y), st.y),
+                  jnp.where(keep, st.rho.at[h].set(1.0 / sy), st.rho),
+                  jnp.where(keep, (h + 1) % opt.memory_size, h),
+                  jnp.where(keep, jnp.minimum(count + 1, opt.memory_size), count),
+                  jnp.where(keep, sy / yy, st.gamma).astype(st.x.dtype),
+                  st.iteration + 1, evaluations, jnp.zeros((), jnp.int32))
+    # A failed search keeps x; with a history, retry once from -g (the history is dropped).
+    failed = state._replace(count=jnp.zeros((), jnp.int32), evaluations=evaluations,
+                            stop=jnp.where(count == 0, LINE_SEARCH, RUNNING).astype(jnp.int32))
+    new = jax.tree.map(lambda a, b: jnp.where(ok, a, b), moved, failed)
+    decrease = (st.value - new.value) / jnp.maximum(
+        jnp.maximum(jnp.abs(st.value), jnp.abs(new.value)), 1.0)
+    stop = jnp.select(
+        [~jnp.all(jnp.isfinite(new.grad)), jnp.max(jnp.abs(new.grad)) <= opt.gtol,
+         ok & (decrease <= opt.ftol), new.evaluations >= opt.max_evals, new.stop != RUNNING],
+        [NONFINITE, GTOL, FTOL, MAX_EVALS, new.stop], RUNNING)
+    return new._replace(stop=stop.astype(jnp.int32))
+
+
+class Result(NamedTuple):
+    x: Any  # the minimiser found, same pytree and dtype as x0
+    value: jnp.ndarray  # () f(x)
+    grad_norm: jnp.ndarray  # () ||g(x)||_2
+    iterations: jnp.ndarray  # () int32
+    evaluations: jnp.ndarray  # () int32, line-search evaluations included
+    stop: jnp.ndarray  # () int32 index into STOP_REASONS; see stop_reason()
+    history_value: jnp.ndarray  # (max_iters + 1,) f after each iteration (NaN past the end)
+    history_evaluations: jnp.ndarray  # (max_iters + 1,) evaluations after each iteration
+
+
+def stop_reason(result_or_state) -> str:
+    return STOP_REASONS[int(result_or_state.stop)]
+
+
+def minimize(fun: Callable, x0, *, max_iters: int, memory_size: int = 10, gtol: float = 1e-5,
+             ftol: float = 2.2e-9, max_evals: Optional[int] = None, line_search: str = "wolfe",
+             args=(), max_ls: int = 20) -> Result:
+    """Minimise fun(x, *args) -> scalar over a pytree x of float arrays. Works under jit
+    (max_iters, memory_size and line_search are static)."""
+    if line_search not in ("wolfe", "armijo"):
+        raise ValueError(f"line_search must be 'wolfe' or 'armijo', got {line_search!r}")
+    flat0, unravel = ravel_pytree(x0)
+    flat_fun = lambda v, *a: fun(unravel(v), *a)
+    opt = Options(memory_size, gtol, ftol, max_evals if max_evals else 2**30, line_search,
+                  max_ls=max_ls)
+    st = init(flat_fun, flat0, args, memory_size)
+    hist_v = jnp.full((max_iters + 1,), jnp.nan, flat0.dtype).at[0].set(st.value)
+    hist_e = jnp.zeros((max_iters + 1,), jnp.int32).at[0].set(st.evaluations)
+
+    def body(carry):
+        st, hv, he = carry
+        st = step(flat_fun, st, args, opt)
+        st = st._replace(stop=jnp.where((st.stop == RUNNING) & (st.iteration >= max_iters),
+                                        MAX_ITERS, st.stop).astype(jnp.int32))
+        return st, hv.at[st.iteration].set(st.value), he.at[st.iteration].set(st.evaluations)
+
+    def more(carry):
+        return (carry[0].stop == RUNNING) & (carry[0].iteration < max_iters)
+
+    st = st._replace(stop=jnp.where((st.stop == RUNNING) & (max_iters == 0), MAX_ITERS,
+                                    st.stop).astype(jnp.int32))
+    st, hv, he = jax.lax.while_loop(more, body, (st, hist_v, hist_e))
+    return Result(unravel(st.x), st.value, jnp.sqrt(_dot(st.grad, st.grad)), st.iteration,
+                  st.evaluations, st.stop, hv, he)
