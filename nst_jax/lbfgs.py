@@ -17,9 +17,13 @@ README's L-BFGS table) it reaches a given loss in fewer evaluations than backtra
 the curvature condition lets the first step of a run grow from SciPy's cautious
 1/||d|| to its right size by extrapolation, and it keeps s^T y > 0 so no pair is wasted.
 
-Everything is a pure function of fixed-shape arrays; a whole run or a chunk of
-iterations is one `lax.while_loop`, and every line-search trial is one iteration of an
-inner `lax.while_loop`, so each iteration costs exactly its evaluations and no Python.
+Everything is a pure function of fixed-shape arrays. An iteration is three pieces:
+`begin` (direction, no evaluation), `trial` (one evaluation and the bracket update,
+repeated while `searching`) and `finish` (step, history, stop tests). `step` composes
+them with an inner `lax.while_loop`, and `minimize` runs whole with an outer one: no
+Python per iteration. The same pieces can also be called one jitted call per evaluation
+from Python (optim.py does so on CPU, where XLA runs convolutions inside a while loop
+about 3x slower than at top level; jax-ml/jax#12868).
 """
 
 from typing import Any, Callable, NamedTuple, Optional
@@ -113,49 +117,40 @@ class _Search(NamedTuple):
     evals: jnp.ndarray  # evaluations in this search
 
 
-def line_search(vg, x, d, p0: _Point, a0, budget, opt: Options):
-    """-> (accepted point, evaluations, success). vg(x) -> ((f, aux), g)."""
-    wolfe = opt.line_search == "wolfe"
+def trial(vg, x, d, p0: _Point, s: _Search, opt: Options) -> _Search:
+    """One line-search evaluation at step s.trial and the bracket update that follows it.
+    vg(x) -> ((f, aux), g)."""
+    (f, aux), g = vg(x + s.trial * d)
+    f = jnp.where(jnp.isfinite(f), f, jnp.inf)  # NaN: as bad as +inf, never accepted
+    p = _Point(s.trial, f, _dot(g, d), g, aux)
+    armijo = p.f <= p0.f + opt.c1 * p.a * p0.d  # Eq. 3.7a
+    curvature = jnp.abs(p.d) <= opt.c2 * jnp.abs(p0.d)  # Eq. 3.7b
+    pick = lambda which, a, b: jax.tree.map(lambda u, v: jnp.where(which, u, v), a, b)
+    if opt.line_search == "armijo":  # Alg. 3.1: accept on sufficient decrease, else shrink
+        q = -p0.d * p.a ** 2 / (2 * (p.f - p0.f - p0.d * p.a))  # minimiser of the quadratic fit
+        shrink = jnp.where(jnp.isfinite(q), jnp.clip(q, 0.1 * p.a, 0.5 * p.a), 0.5 * p.a)
+        return _Search(jnp.where(armijo, 2, 0).astype(jnp.int32), shrink, pick(armijo, p, s.lo),
+                       s.hi, s.evals + 1)
+    worse = ~armijo | (p.f >= s.lo.f)
+    # Alg. 3.5 (bracketing): worse -> zoom(lo, p); good slope -> accept;
+    # uphill slope -> zoom(p, lo); else extrapolate (x4, as SciPy's search)
+    # Alg. 3.6 (zoom): worse -> hi = p; good slope -> accept; else lo = p, maybe hi = lo
+    accept = ~worse & curvature
+    flip = ~worse & ~curvature & (p.d * (s.hi.a - s.lo.a) >= 0)
+    uphill = ~worse & ~curvature & (p.d >= 0)
+    in_zoom = s.stage == 1
+    new_hi = jnp.where(worse, 1, jnp.where(in_zoom & flip | ~in_zoom & uphill, 2, 0))
+    hi = pick(new_hi == 1, p, pick(new_hi == 2, s.lo, s.hi))
+    lo = pick(worse, s.lo, p)
+    zoom = in_zoom | worse | uphill
+    stage = jnp.where(accept, 2, jnp.where(zoom, 1, 0)).astype(jnp.int32)
+    next_a = jnp.where(zoom, _cubic_min(lo.a, lo.f, lo.d, hi.a, hi.f, hi.d), 4.0 * p.a)
+    return _Search(stage, next_a, lo, hi, s.evals + 1)
 
-    def evaluate(a):
-        (f, aux), g = vg(x + a * d)
-        f = jnp.where(jnp.isfinite(f), f, jnp.inf)  # NaN: as bad as +inf, never accepted
-        return _Point(a, f, _dot(g, d), g, aux)
 
-    def body(s: _Search):
-        p = evaluate(s.trial)
-        armijo = p.f <= p0.f + opt.c1 * p.a * p0.d  # Eq. 3.7a
-        curvature = jnp.abs(p.d) <= opt.c2 * jnp.abs(p0.d)  # Eq. 3.7b
-        if not wolfe:  # Alg. 3.1: accept on sufficient decrease, else shrink (quadratic fit)
-            q = -p0.d * p.a ** 2 / (2 * (p.f - p0.f - p0.d * p.a))
-            shrink = jnp.where(jnp.isfinite(q), jnp.clip(q, 0.1 * p.a, 0.5 * p.a), 0.5 * p.a)
-            lo = jax.tree.map(lambda a, b: jnp.where(armijo, a, b), p, s.lo)
-            return _Search(jnp.where(armijo, 2, 0).astype(jnp.int32), shrink, lo, s.hi, s.evals + 1)
-        worse = ~armijo | (p.f >= s.lo.f)
-        # Alg. 3.5 (bracketing): worse -> zoom(lo, p); good slope -> accept;
-        # uphill slope -> zoom(p, lo); else extrapolate (x4, as SciPy's search)
-        # Alg. 3.6 (zoom): worse -> hi = p; good slope -> accept; else lo = p, maybe hi = lo
-        accept = ~worse & curvature
-        flip = ~worse & ~curvature & (p.d * (s.hi.a - s.lo.a) >= 0)
-        uphill = ~worse & ~curvature & (p.d >= 0)
-        in_zoom = s.stage == 1
-        new_hi = jnp.where(worse, 1, jnp.where(in_zoom & flip | ~in_zoom & uphill, 2, 0))
-        pick = lambda which, a, b: jax.tree.map(lambda u, v: jnp.where(which, u, v), a, b)
-        hi = pick(new_hi == 1, p, pick(new_hi == 2, s.lo, s.hi))
-        lo = pick(worse, s.lo, p)
-        zoom = in_zoom | worse | uphill
-        stage = jnp.where(accept, 2, jnp.where(zoom, 1, 0)).astype(jnp.int32)
-        trial = jnp.where(zoom, _cubic_min(lo.a, lo.f, lo.d, hi.a, hi.f, hi.d), 4.0 * p.a)
-        return _Search(stage, trial, lo, hi, s.evals + 1)
-
-    def more(s: _Search):
-        return (s.stage < 2) & (s.evals < jnp.minimum(opt.max_ls, budget))
-
-    start = _Search(jnp.zeros((), jnp.int32), a0, p0, p0, jnp.zeros((), jnp.int32))
-    s = jax.lax.while_loop(more, body, start)
-    # Out of evaluations: settle for the best point with sufficient decrease, if any.
-    success = (s.stage == 2) | (s.lo.a > 0)
-    return s.lo, s.evals, success
+def searching(s: _Search, budget, opt: Options):
+    """Whether the line search goes on: not settled, and evaluations left."""
+    return (s.stage < 2) & (s.evals < jnp.minimum(opt.max_ls, budget))
 
 
 def init(fun: Callable, x0, args=(), memory_size: int = 10, has_aux: bool = False) -> State:
@@ -176,10 +171,15 @@ def _value_and_grad(fun, has_aux):
     return jax.value_and_grad(f, has_aux=True)
 
 
-def step(fun: Callable, state: State, args=(), opt: Options = Options(),
-         has_aux: bool = False) -> State:
-    """One L-BFGS iteration (Alg. 7.5): direction, line search, history update, stops."""
-    vg = _value_and_grad(fun, has_aux)
+class Step(NamedTuple):  # what an iteration carries from `begin` to `finish`
+    d: jnp.ndarray  # (*shape) search direction
+    p0: _Point  # the current point as the line search's a = 0
+    count: jnp.ndarray  # () int32: history pairs in use (0 after a restart)
+    search: _Search  # the line search so far
+
+
+def begin(state: State, opt: Options) -> Step:
+    """Direction d = -H g (Alg. 7.4) and the line search's start. No evaluation."""
     st = state
     d = -two_loop(st.grad, st.s, st.y, st.rho, st.head, st.count, st.gamma)
     slope = _dot(st.grad, d)
@@ -193,14 +193,21 @@ def step(fun: Callable, state: State, args=(), opt: Options = Options(),
     first = jnp.maximum(2.0 * jnp.abs(st.value) / -slope, 1.0 / jnp.sqrt(_dot(d, d)))
     a0 = jnp.where(count == 0, first, 1.0).astype(st.x.dtype)
     p0 = _Point(jnp.zeros((), st.x.dtype), st.value, slope, st.grad, st.aux)
-    p, evals, ok = line_search(lambda x: vg(x, *args), st.x, d, p0, a0,
-                               opt.max_evals - st.evaluations, opt)
-    evaluations = st.evaluations + evals
-    x_new = st.x + p.a * d
+    return Step(d, p0, count, _Search(jnp.zeros((), jnp.int32), a0, p0, p0,
+                                      jnp.zeros((), jnp.int32)))
+
+
+def finish(state: State, it: Step, opt: Options) -> State:
+    """Take the accepted step, store (s, y) if its curvature is positive, check the stops."""
+    st, s_ = state, it.search
+    ok = (s_.stage == 2) | (s_.lo.a > 0)  # out of evaluations: the best sufficient decrease
+    p = s_.lo
+    evaluations = st.evaluations + s_.evals
+    x_new = st.x + p.a * it.d
     s, y = x_new - st.x, p.g - st.grad
     sy, yy = _dot(s, y), _dot(y, y)
     keep = ok & (sy > jnp.finfo(st.x.dtype).eps * yy)  # skip pairs of non-positive curvature
-    h = st.head
+    h, count = st.head, it.count
     moved = State(x_new, p.f, p.g, p.aux,
                   jnp.where(keep, st.s.at[h].set(s), st.s), jnp.where(keep, st.y.at[h].set(y), st.y),
                   jnp.where(keep, st.rho.at[h].set(1.0 / sy), st.rho),
@@ -219,6 +226,18 @@ def step(fun: Callable, state: State, args=(), opt: Options = Options(),
          ok & (decrease <= opt.ftol), new.evaluations >= opt.max_evals, new.stop != RUNNING],
         [NONFINITE, GTOL, FTOL, MAX_EVALS, new.stop], RUNNING)
     return new._replace(stop=stop.astype(jnp.int32))
+
+
+def step(fun: Callable, state: State, args=(), opt: Options = Options(),
+         has_aux: bool = False) -> State:
+    """One L-BFGS iteration (Alg. 7.5), compiled whole: begin, trials in a while_loop, finish."""
+    vg = _value_and_grad(fun, has_aux)
+    it = begin(state, opt)
+    budget = opt.max_evals - state.evaluations
+    search = jax.lax.while_loop(
+        lambda s: searching(s, budget, opt),
+        lambda s: trial(lambda x: vg(x, *args), state.x, it.d, it.p0, s, opt), it.search)
+    return finish(state, it._replace(search=search), opt)
 
 
 class Result(NamedTuple):

@@ -61,7 +61,9 @@ class Config:
     init: str = "content"  # "content" | "noise" | "style" | path of an image
     seed: int = 0  # seeds the noise init: same seed, same result
     save_every: int = 0  # write an intermediate image every N iterations (0: never)
-    chunk: int = 10  # steps per compiled call; Python runs between chunks only
+    chunk: int = 10  # iterations between Python's looks (progress, saves, Ctrl-C)
+    loop: str = "auto"  # "device": a chunk is one compiled loop; "host": one compiled call
+    #                     per step; "auto": host on CPU (3x faster there, see optim.py)
 
     def validate(self) -> "Config":
         for name in ("size", "iters", "save_every", "seed", "max_evals"):
@@ -81,6 +83,8 @@ class Config:
             raise NstError(f"--lbfgs-memory must be >= 1, got {self.lbfgs_memory}")
         if self.line_search not in ("wolfe", "armijo"):
             raise NstError(f"unknown line search {self.line_search!r}; use wolfe or armijo")
+        if self.loop not in ("auto", "host", "device"):
+            raise NstError(f"unknown loop {self.loop!r}; use auto, host or device")
         if self.pooling not in ("max", "avg"):
             raise NstError(f"unknown pooling {self.pooling!r}; use max or avg")
         for layers, ws, flag in ((self.content_layers, self.content_layer_weights, "content"),
@@ -291,9 +295,10 @@ class _Monitor:
 
 def make_optimizer(loss_fn, cfg: Config) -> optim.Optimizer:
     if cfg.optimizer == "adam":
-        return optim.adam(loss_fn, cfg.lr, cfg.chunk)
+        return optim.adam(loss_fn, cfg.lr, cfg.chunk, cfg.loop)
     if cfg.optimizer == "lbfgs":
-        return optim.lbfgs(loss_fn, cfg.lbfgs_memory, cfg.chunk, cfg.line_search, cfg.max_evals)
+        return optim.lbfgs(loss_fn, cfg.lbfgs_memory, cfg.chunk, cfg.line_search, cfg.max_evals,
+                           cfg.loop)
     return optim.optax_lbfgs(loss_fn, cfg.lbfgs_memory, cfg.chunk, cfg.max_evals)
 
 
@@ -302,11 +307,12 @@ def _run_chunks(loss_fn, aux, x0, cfg: Config, monitor: _Monitor):
     opt = make_optimizer(loss_fn, cfg)
     t = time.perf_counter()
     state = jax.jit(opt.init)(x0, aux)
-    run_chunk = jax.jit(opt.run, donate_argnums=1).lower(aux, state, 0).compile()
+    run_chunk = opt.compile(aux, state)
     current = jax.jit(opt.current).lower(aux, state).compile()
     monitor.started(time.perf_counter() - t)
     seconds, stop = 0.0, "iterations"
-    limit = min(cfg.iters, cfg.max_evals) if cfg.optimizer == "adam" and cfg.max_evals else cfg.iters
+    # Adam evaluates image k during step k: its last image's loss is one more evaluation
+    limit = min(cfg.iters, cfg.max_evals - 1) if cfg.optimizer == "adam" and cfg.max_evals else cfg.iters
     while int(state.iteration) < limit:
         it = int(state.iteration)
         n = min(cfg.chunk, limit - it)
@@ -331,47 +337,15 @@ def _run_chunks(loss_fn, aux, x0, cfg: Config, monitor: _Monitor):
 
 
 def _run_scipy(loss_fn, aux, x0, cfg: Config, monitor: _Monitor):
-    """SciPy's L-BFGS-B (Byrd et al. 1995), pixels bounded to 0..255, driven by our jitted
-    value-and-gradient: one compiled call per evaluation, SciPy's Fortran in between."""
-    try:
-        from scipy.optimize import Bounds, minimize
-    except ImportError:
-        raise NstError("--optimizer scipy-lbfgsb needs SciPy: pip install 'nst_jax[scipy]'") from None
-    shape = x0.shape
+    """SciPy's L-BFGS-B, driven from Python (see optim.scipy_lbfgsb)."""
     t = time.perf_counter()
-    x0 = jnp.asarray(x0, jnp.float32)
-    value_and_grad = jax.jit(jax.value_and_grad(loss_fn, has_aux=True)).lower(x0, aux).compile()
+    driver = optim.scipy_lbfgsb(loss_fn, aux, x0)  # compiles the value-and-gradient
     monitor.started(time.perf_counter() - t)
-    last = {"evals": 0}
-
-    def fun(v):
-        (total, terms), g = value_and_grad(jnp.asarray(v.reshape(shape), jnp.float32), aux)
-        last.update(evals=last["evals"] + 1, x=v.copy(), terms={k: float(t) for k, t in terms.items()})
-        if last["evals"] == 1:
-            monitor.add(0, 1, 0.0, last["terms"])
-        total = float(total)
-        return (total if math.isfinite(total) else math.inf), np.asarray(g, np.float64).ravel()
-
-    accepted = {"x": np.asarray(x0, np.float64).ravel(), "iteration": 0}
-
-    def callback(intermediate_result):
-        v = intermediate_result.x
-        accepted.update(x=v.copy(), iteration=accepted["iteration"] + 1)
-        terms = last["terms"] if np.array_equal(v, last["x"]) else {
-            k: float(t) for k, t in loss_fn(jnp.asarray(v.reshape(shape), jnp.float32), aux)[1].items()}
-        monitor.add(accepted["iteration"], last["evals"], monitor.elapsed(), terms)
-        if monitor.reached(accepted["iteration"], v.reshape(shape)):
-            raise StopIteration
-
-    low = np.broadcast_to(optim.PIXEL_LOW, shape).ravel()
-    high = np.broadcast_to(optim.PIXEL_HIGH, shape).ravel()
-    r = minimize(fun, accepted["x"], jac=True, method="L-BFGS-B", bounds=Bounds(low, high),
-                 callback=callback, options=dict(maxiter=cfg.iters, maxcor=cfg.lbfgs_memory,
-                                                 maxfun=cfg.max_evals or 2**30, ftol=0.0, gtol=0.0))
-    message = str(r.message).upper()
-    stop = ("interrupted" if monitor.flag.set else "iterations" if accepted["iteration"] >= cfg.iters
-            else "max_evals" if "LIMIT" in message else "line_search")
-    return accepted["x"].reshape(shape).astype(np.float32), accepted["iteration"], last["evals"], stop
+    x, iterations, evaluations, stop = driver(
+        cfg.iters, cfg.lbfgs_memory, cfg.max_evals,
+        on_row=lambda it, ev, terms: monitor.add(it, ev, monitor.elapsed(), terms),
+        on_iterate=monitor.reached)
+    return x, iterations, evaluations, ("interrupted" if monitor.flag.set else stop)
 
 
 def _resize_alpha(alpha, hw):

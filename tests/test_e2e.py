@@ -28,3 +28,19 @@ def test_real_weights_stylize_and_loss_decreases(real_vgg16, images, tmp_path):
     assert result.shape == (48, 64, 3)
     assert np.abs(result - content).mean() > 10  # visibly changed, not a copy of the photo
     assert "vgg16 64x48: 40 iterations" in p.stdout
+
+
+def test_lbfgs_beats_tuned_adam_at_equal_evaluations(real_vgg16, images):
+    """Issue 3 at a small size: our L-BFGS decreases the loss monotonically and, for the
+    same number of evaluations, ends lower than Adam at the best of several rates."""
+    from nst_jax import stylize
+    from nst_jax.bench import loss_at
+    common = dict(model="vgg16", weights=str(real_vgg16), size=64, content_weight=1.0,
+                  style_weight=1e3, tv_weight=0.0, max_evals=40, iters=400, progress=False)
+    content, style = images / "tubingen.jpg", images / "starry_night.jpg"
+    ours = stylize(content, style, optimizer="lbfgs", **common).history
+    totals = [h["total"] for h in ours]
+    assert all(b <= a for a, b in zip(totals, totals[1:])), totals
+    adam = {lr: loss_at(stylize(content, style, optimizer="adam", lr=lr, **common).history, 40)
+            for lr in (5.0, 10.0, 20.0, 40.0)}
+    assert loss_at(ours, 40) < min(adam.values()), (loss_at(ours, 40), adam)

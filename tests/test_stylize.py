@@ -46,7 +46,7 @@ def test_log_reports_the_loss_numpy_computes(small_vgg16, photo, painting, tmp_p
     log = json.loads((tmp_path / "log.json").read_text())
     assert log["history"] == r.history
     first = log["history"][0]
-    assert first["iteration"] == 0 and first["evaluations"] == 0 and first["seconds"] == 0
+    assert first["iteration"] == 0 and first["evaluations"] == 1 and first["seconds"] == 0
 
     def prep(path):  # RGB 0..255 -> BGR minus the ImageNet mean, written out here
         return np.asarray(Image.open(path).convert("RGB"), np.float64)[..., ::-1] - [103.939, 116.779, 123.68]
@@ -66,10 +66,10 @@ def test_log_reports_the_loss_numpy_computes(small_vgg16, photo, painting, tmp_p
 
 def test_result_history_and_log_schema(small_vgg16, photo, painting, tmp_path):
     r = run(small_vgg16, photo, painting, iters=5, log=tmp_path / "log.json",
-            output=tmp_path / "out.png")
+            output=tmp_path / "out.png", optimizer="adam")
     assert r.image.dtype == np.uint8 and r.image.shape == (32, 40, 3)
     assert [h["iteration"] for h in r.history] == list(range(6))
-    assert [h["evaluations"] for h in r.history] == list(range(6))
+    assert [h["evaluations"] for h in r.history] == list(range(1, 7))  # Adam: one per step
     assert all(set(h) == {"iteration", "evaluations", "seconds", "total", "content", "style", "tv"}
                for h in r.history)
     seconds = [h["seconds"] for h in r.history]
@@ -145,3 +145,34 @@ def test_memory_estimate_grows_with_size():
     ob = Config().objective("vgg19")
     small, big = estimate_memory(ob, (256, 256), (256, 256)), estimate_memory(ob, (1024, 1024), (256, 256))
     assert 0 < small < big and big < 8 * 2**30
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "optax-lbfgs", "scipy-lbfgsb", "adam"])
+def test_every_optimizer_logs_and_respects_max_evals(small_vgg16, photo, painting, optimizer):
+    r = run(small_vgg16, photo, painting, iters=50, max_evals=12, optimizer=optimizer)
+    h = r.history
+    assert [x["iteration"] for x in h] == list(range(len(h))) and h[0]["evaluations"] == 1
+    assert all(b["evaluations"] > a["evaluations"] for a, b in zip(h, h[1:]))
+    # SciPy and optax check the budget only between line searches: they may pass it by a few
+    assert r.info["evaluations"] <= 12 + (4 if optimizer in ("scipy-lbfgsb", "optax-lbfgs") else 0)
+    assert r.info["stop"] in ("max_evals", "iterations")
+    assert h[-1]["total"] < 0.8 * h[0]["total"]
+    if optimizer in ("lbfgs", "scipy-lbfgsb"):  # line searches with sufficient decrease
+        assert all(b["total"] <= a["total"] for a, b in zip(h, h[1:]))
+
+
+def test_scipy_keeps_pixels_in_range_and_lbfgs_options(small_vgg16, photo, painting):
+    r = run(small_vgg16, photo, painting, iters=5, optimizer="lbfgs", line_search="armijo",
+            lbfgs_memory=3)
+    assert r.info["config"]["line_search"] == "armijo" and r.info["iterations"] == 5
+    with pytest.raises(NstError, match="lbfgs-memory"):
+        run(small_vgg16, photo, painting, lbfgs_memory=0)
+    with pytest.raises(NstError, match="unknown optimizer"):
+        run(small_vgg16, photo, painting, optimizer="sgd")
+
+
+def test_scipy_missing_says_how_to_install(small_vgg16, photo, painting, monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "scipy.optimize", None)  # import fails as if absent
+    with pytest.raises(NstError, match=r"pip install 'nst_jax\[scipy\]'"):
+        run(small_vgg16, photo, painting, optimizer="scipy-lbfgsb")
