@@ -143,7 +143,7 @@ def run_weights(argv) -> int:
         if out.suffix != ".npz":
             raise NstError(f"--output {out} should end in .npz")
         out.parent.mkdir(parents=True, exist_ok=True)
-        wt.save_npz(out, model, params, wt.sha256(a.convert))
+        wt.save_npz(out, model, params, wt.file_hash(a.convert))
         print(f"{a.convert} ({model.upper()}) -> {out}")
     elif a.inspect:
         print(wt.describe(a.inspect))

@@ -12,10 +12,12 @@ J. Nocedal & S. Wright, Numerical Optimization (2nd ed., 2006):
     by bracketing then "zoom" with safeguarded cubic interpolation (Eq. 3.59).
   - or a backtracking (Armijo) line search, Algorithm 3.1: sufficient decrease only.
 
-Default line search: strong Wolfe. Measured on style transfer (real VGG16, 256 px, the
-README's L-BFGS table) it reaches a given loss in fewer evaluations than backtracking:
-the curvature condition lets the first step of a run grow from SciPy's cautious
-1/||d|| to its right size by extrapolation, and it keeps s^T y > 0 so no pair is wasted.
+Default line search: strong Wolfe. Measured on style transfer (real VGG16, 256 px,
+`python -m nst_jax bench optimizers`, README) it has the lower loss at every checkpoint
+counted in evaluations (10, 25, 50, 100: 5.09e10 / 2.06e10 / 1.40e10 / 1.155e10 against
+backtracking's 5.73e10 / 2.10e10 / 1.42e10 / 1.158e10), and its curvature condition
+guarantees s^T y > 0, so no (s, y) pair is wasted; by wall time the two were within 2%.
+First step of a run: see `begin` (N&W Eq. 3.60).
 
 Everything is a pure function of fixed-shape arrays. An iteration is three pieces:
 `begin` (direction, no evaluation), `trial` (one evaluation and the bracket update,

@@ -49,7 +49,7 @@ class Config:
     line_search: str = "wolfe"  # our L-BFGS's line search: "wolfe" or "armijo"
     max_evals: int = 0  # stop after this many loss-and-gradient evaluations (0: no limit)
     content_weight: float = 1.0  # alpha, Eq. 7
-    style_weight: float = 1e3  # beta, Eq. 7 (alpha/beta = 1e-3; chosen by a sweep, README)
+    style_weight: float = 3e2  # beta, Eq. 7 (chosen by a sweep with L-BFGS, README)
     tv_weight: float = 0.0  # weight of total variation on the 0..255 image (Gatys: none)
     content_layers: Tuple[str, ...] = ("relu4_2",)  # Gatys et al. 2016, Sec. 3
     content_layer_weights: Optional[Tuple[float, ...]] = None  # None: 1 each

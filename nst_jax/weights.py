@@ -146,8 +146,8 @@ def read_keras_h5(path, model: Optional[str] = None) -> Tuple[str, Params]:
     return validate(found, model, str(p))
 
 
-def sha256(path) -> str:
-    h = hashlib.sha256()
+def file_hash(path, algorithm: str = "sha256") -> str:
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
@@ -194,7 +194,7 @@ def load_weights(path, model: Optional[str] = None, cache: bool = True) -> Tuple
         return m, params
     if not p.is_file():
         raise NstError(f"weights file not found: {p}; check the path")
-    digest = sha256(p)
+    digest = file_hash(p)
     cached = cache_dir() / f"{p.stem}.{digest[:16]}.npz"
     if cache and cached.is_file():
         try:
@@ -242,14 +242,6 @@ def find_weights(explicit=None, model: Optional[str] = None) -> Optional[Path]:
     return None
 
 
-def md5(path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def download(model: str, dest_dir=None, url: Optional[str] = None,
              expected_md5: Optional[str] = None, progress: bool = True) -> Path:
     """Fetch Keras' file to a temporary file, verify its md5, then rename it into place."""
@@ -272,7 +264,7 @@ def download(model: str, dest_dir=None, url: Optional[str] = None,
                 while block := r.read(1 << 20):
                     out.write(block)
                     bar.update(len(block))
-        got = md5(tmp)
+        got = file_hash(tmp, "md5")
         if got != expected_md5:
             raise NstError(f"downloaded {dest.name} has md5 {got}, expected {expected_md5} "
                            f"(corrupt or changed); {fix}")
@@ -307,7 +299,7 @@ def describe(path) -> str:
     """A human summary of a weights file: model, layout, layers and shapes."""
     m, params = load_weights(path, cache=False)
     lines = [f"{path}: {m.upper()}, {sum(v.size for d in params.values() for v in d.values()):,}"
-             f" parameters, sha256 {sha256(path)}"]
+             f" parameters, sha256 {file_hash(path)}"]
     for k, d in params.items():
         lines.append(f"  {k:8s} kernel {tuple(d['kernel'].shape)}  bias {tuple(d['bias'].shape)}"
                      f"  kernel[0,0,0,0]={d['kernel'][0, 0, 0, 0]:.8g}")

@@ -151,3 +151,17 @@ def test_ctrl_c_stops_cleanly_and_writes_the_image(tmp_path, small_vgg16, photo,
     assert p.returncode == 130, err
     assert "interrupted: wrote the image" in err and "Traceback" not in err
     assert Image.open(out).size == (64, 51)
+
+
+def test_bench_optimizers(capsys, small_vgg16, photo, painting, tmp_path):
+    assert cli.main(["bench", "optimizers", str(photo), str(painting), "--weights", str(small_vgg16),
+                     "--size", "32", "--evals", "6", "--adam-lrs", "5,10", "--quiet",
+                     "--json", str(tmp_path / "b.json")]) == 0
+    out = capsys.readouterr().out
+    for name in ("| lbfgs |", "| lbfgs (armijo) |", "| optax-lbfgs |", "| scipy-lbfgsb |",
+                 "| adam lr=5 |", "| adam (tuned) |"):
+        assert name in out, out
+    data = json.loads((tmp_path / "b.json").read_text())
+    assert data["evals"] == 6 and data["results"]["scipy-lbfgsb"]["history"][0]["evaluations"] == 1
+    assert data["results"]["adam (tuned)"]["best"] in ("adam lr=5", "adam lr=10")
+    fails(capsys, ["bench", "optimizers", "--evals", "0"], "--evals must be >= 1")
