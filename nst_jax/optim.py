@@ -263,7 +263,7 @@ def scipy_lbfgsb(loss_fn: Callable, aux, x0):
     as_image = lambda v: jnp.asarray(v.reshape(shape), jnp.float32)
 
     def drive(max_iters, memory_size, max_evals, on_row, on_iterate):
-        last = {"evals": 0, "x": None}
+        last = {"evals": 0, "x": None, "nonfinite": False}
         accepted = {"x": np.asarray(x0, np.float64).ravel(), "iteration": 0}
 
         def fun(v):
@@ -273,7 +273,10 @@ def scipy_lbfgsb(loss_fn: Callable, aux, x0):
             if last["evals"] == 1:
                 on_row(0, 1, terms)
             total = float(total)
-            return (total if math.isfinite(total) else math.inf), np.asarray(g, np.float64).ravel()
+            if not math.isfinite(total):  # SciPy backtracks from +inf; say so if it gives up
+                last["nonfinite"] = True
+                return math.inf, np.zeros(v.shape)
+            return total, np.asarray(g, np.float64).ravel()
 
         def callback(intermediate_result):
             v = intermediate_result.x
@@ -291,7 +294,8 @@ def scipy_lbfgsb(loss_fn: Callable, aux, x0):
                                                      maxfun=max_evals or 2**30, ftol=0.0, gtol=0.0))
         message = str(r.message).upper()
         stop = ("iterations" if accepted["iteration"] >= max_iters
-                else "max_evals" if "LIMIT" in message else "line_search")
+                else "max_evals" if "LIMIT" in message
+                else "nonfinite" if last["nonfinite"] else "line_search")
         return (accepted["x"].reshape(shape).astype(np.float32), accepted["iteration"],
                 last["evals"], stop)
 

@@ -81,8 +81,10 @@ def test_result_history_and_log_schema(small_vgg16, photo, painting, tmp_path):
     assert r.history[-1]["total"] < r.history[0]["total"]
 
 
-def test_save_every_writes_intermediates(small_vgg16, photo, painting, tmp_path):
-    run(small_vgg16, photo, painting, iters=7, save_every=3, output=tmp_path / "out.png")
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam", "optax-lbfgs", "scipy-lbfgsb"])
+def test_save_every_writes_intermediates(small_vgg16, photo, painting, tmp_path, optimizer):
+    run(small_vgg16, photo, painting, iters=7, save_every=3, output=tmp_path / "out.png",
+        optimizer=optimizer)
     assert sorted(p.name for p in tmp_path.glob("out*.png")) == [
         "out.png", "out_00003.png", "out_00006.png"]
 
@@ -113,10 +115,13 @@ def test_rgba_content_keeps_alpha(small_vgg16, painting, tmp_path):
         run(small_vgg16, tmp_path / "a.png", painting, output=tmp_path / "out.jpg")
 
 
-def test_nonfinite_loss_stops_and_keeps_last_finite_image(small_vgg16, photo, painting, tmp_path):
-    # a step of 1e30 pixel units is clipped to 0..255, so instead make the loss overflow
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam", "optax-lbfgs", "scipy-lbfgsb"])
+def test_nonfinite_loss_stops_and_keeps_last_finite_image(small_vgg16, photo, painting, tmp_path,
+                                                          optimizer):
+    # a loss weight near float32's largest value makes the loss overflow to inf
     with pytest.warns(UserWarning, match="non-finite"):
-        r = run(small_vgg16, photo, painting, style_weight=3e38, output=tmp_path / "o.png")
+        r = run(small_vgg16, photo, painting, style_weight=3e38, output=tmp_path / "o.png",
+                optimizer=optimizer)
     assert r.info["stop"] == "nonfinite" and r.info["iterations"] == 0
     content = im.to_uint8(im.resize(im.load_image(photo)[0], 32, 40))
     assert np.array_equal(r.image, content)  # the init image: the last finite one
