@@ -20,7 +20,7 @@ from .stylize import INITS, OPTIMIZERS, Config
 
 DATA = Path(__file__).resolve().parent / "data"
 DEMO_CONTENT, DEMO_STYLE = DATA / "chelsea.jpg", DATA / "starry_night.jpg"
-SUBCOMMANDS = ("weights", "bench")
+SUBCOMMANDS = ("weights", "bench", "compare")
 
 
 def _floats(text):
@@ -43,7 +43,7 @@ def stylize_parser() -> argparse.ArgumentParser:
     d = Config()
     p = _Parser(prog="python -m nst_jax", description="Neural style transfer (Gatys et al.) in "
                 "JAX. With no images, stylizes the bundled demo (a cat, The Starry Night). "
-                "Subcommands: `weights` and `bench` (python -m nst_jax weights --help).",
+                "Subcommands: `weights`, `bench`, `compare` (python -m nst_jax weights --help).",
                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("content", nargs="?", help="content image (photo)")
     p.add_argument("style", nargs="?", help="style image (painting)")
@@ -187,6 +187,42 @@ def run_bench(argv) -> int:
     return bench.main_optimizers(a)
 
 
+def run_compare(argv) -> int:
+    import json
+    from . import compare as cp
+    from . import weights as wt
+    from .image import atomic_write
+    p = _Parser(prog="python -m nst_jax compare", description="Our VGG features, losses and "
+                "gradients against an independent PyTorch reference and Keras' own VGG, "
+                "plus a float64 finite-difference check. Exit status 1 if a figure is over "
+                "its tolerance.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("content", nargs="?", default=str(DEMO_CONTENT))
+    p.add_argument("style", nargs="?", default=str(DEMO_STYLE))
+    p.add_argument("--model", choices=("vgg19", "vgg16"), default=None)
+    p.add_argument("--weights", default=None, help="a Keras .h5 file (default: the usual lookup)")
+    p.add_argument("--size", type=int, default=128)
+    p.add_argument("--pooling", choices=("max", "avg"), default="max")
+    p.add_argument("--framework", type=_names, default=("torch", "keras"),
+                   help="comma-separated: torch, keras")
+    p.add_argument("--json", default=None, help="write the whole report as JSON")
+    a = p.parse_args(argv)
+    if set(a.framework) - {"torch", "keras"}:
+        raise NstError(f"unknown framework in {','.join(a.framework)}; use torch and/or keras")
+    path = wt.find_weights(a.weights, a.model)
+    if path is None:
+        raise NstError("no weights found; pass --weights FILE.h5")
+    if Path(path).suffix == ".npz":
+        raise NstError("compare reads the Keras .h5 file itself; pass --weights FILE.h5")
+    report = cp.compare(a.content, a.style, path, model=a.model, size=a.size, pooling=a.pooling,
+                        frameworks=a.framework)
+    print(cp.table(report))
+    over = cp.within(report)
+    print("all figures within tolerance" if not over else f"over tolerance: {', '.join(over)}")
+    if a.json:
+        atomic_write(a.json, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=1)))
+    return 1 if over else 0
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     started = time.perf_counter()
@@ -195,6 +231,8 @@ def main(argv=None) -> int:
             return run_weights(argv[1:])
         if argv and argv[0] == "bench":
             return run_bench(argv[1:])
+        if argv and argv[0] == "compare":
+            return run_compare(argv[1:])
         return run_stylize(argv)
     except NstError as e:
         print(f"error: {e}", file=sys.stderr)

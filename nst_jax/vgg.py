@@ -28,7 +28,7 @@ Input: a batch of Caffe-preprocessed images, (N, H, W, 3) BGR minus the ImageNet
 for relu4_2 alone never runs block 5.
 """
 
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import flax.linen as nn
 import jax
@@ -83,7 +83,7 @@ class VGG(nn.Module):
     model: str = "vgg19"  # "vgg16" | "vgg19"
     pooling: str = "max"  # "max" | "avg"
     outputs: Tuple[str, ...] = ("relu4_2",)  # canonical names, see resolve_layer
-    dtype: jnp.dtype = jnp.float32  # computation dtype (params stay float32)
+    dtype: Optional[jnp.dtype] = None  # computation dtype; None: that of inputs and params
 
     @nn.compact
     def __call__(self, x):  # (N, H, W, 3) preprocessed BGR -> {name: (N, h, w, C)}
