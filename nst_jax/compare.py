@@ -83,14 +83,19 @@ def torch_terms(weights, x_hwc, targets, model, pooling, last=None):
         else:
             continue
         break
-    terms = {"content": 0.5 * ((acts[CONTENT] - targets["content"]) ** 2).sum()}
+    return x, acts, torch_loss(acts, x, targets)
+
+
+def torch_loss(acts, x, targets):
+    """The paper's terms from (C, h, w) activations and the (1, 3, H, W) image, in torch."""
+    terms = {"content": 0.5 * ((acts[CONTENT] - targets["content"]) ** 2).sum()}  # Eq. 1
     for name in STYLE:
         f = acts[name].reshape(acts[name].shape[0], -1)  # (N, M)
         n_, m_ = f.shape
         terms[f"style {name}"] = ((f @ f.T - targets["style"][name]) ** 2).sum() / (4.0 * n_ ** 2 * m_ ** 2)
     terms["tv"] = ((x[..., 1:, :] - x[..., :-1, :]) ** 2).sum() + \
         ((x[..., :, 1:] - x[..., :, :-1]) ** 2).sum()
-    return x, acts, terms
+    return terms
 
 
 def jax_terms_fn(params, model, pooling, targets):
@@ -137,6 +142,9 @@ def compare(content, style, weights_path, *, model=None, size=128, pooling="max"
     rgb_c = im.load_image(content)[0]
     hw = im.fit_size(*rgb_c.shape[:2], size)
     c = im.resize(rgb_c, *hw)
+    if "keras" in frameworks and pooling == "max" and min(hw) < 32:
+        raise NstError(f"Keras' VGG needs at least 32 px per side, the image is {hw[1]}x{hw[0]}; "
+                       "raise --size or pass --framework torch")
     s_rgb = im.load_image(style)[0]
     s = im.resize(s_rgb, *im.fit_size(*s_rgb.shape[:2], size))
     rng = np.random.default_rng(seed)
@@ -208,7 +216,9 @@ def compare(content, style, weights_path, *, model=None, size=128, pooling="max"
                                      "forward_backward": _median_seconds(fwd_bwd)}
 
     if "keras" in frameworks and pooling == "max":
-        report["keras"] = _keras_layers(weights_path, model, x_rgb, ours_acts, layers)
+        report["keras"] = _keras_layers(weights_path, model, x_rgb, ours_acts, layers, targets)
+        if "timing" in report["keras"]:
+            report["timing"]["keras"] = report["keras"].pop("timing")
 
     # finite differences in float64: (f(x + e v) - f(x - e v)) / 2e against grad . v
     with jax.enable_x64(True):
@@ -229,7 +239,7 @@ def compare(content, style, weights_path, *, model=None, size=128, pooling="max"
     return report
 
 
-def _keras_layers(weights_path, model, x_rgb, ours_acts, layers) -> Dict:
+def _keras_layers(weights_path, model, x_rgb, ours_acts, layers, targets) -> Dict:
     os.environ.setdefault("KERAS_BACKEND", "torch")
     try:
         import keras
@@ -240,13 +250,28 @@ def _keras_layers(weights_path, model, x_rgb, ours_acts, layers) -> Dict:
         weights=str(weights_path), include_top=False, input_shape=x_rgb.shape)
     names = [f"block{n[4]}_conv{n[6:]}" for n in layers]
     probe = keras.Model(net.input, [net.get_layer(n).output for n in names])
-    t = time.perf_counter()
-    outs = probe(app.preprocess_input(x_rgb[None].copy()))  # Keras' own preprocessing
-    seconds = time.perf_counter() - t
-    out = {"backend": keras.backend.backend(), "first_forward_seconds": seconds, "layers": {}}
+    pre = app.preprocess_input(x_rgb[None].copy())  # Keras' own preprocessing
+    outs = probe(pre)
+    out = {"backend": keras.backend.backend(), "layers": {}}
     for name, o in zip(layers, outs):
-        o = keras.ops.convert_to_numpy(o)[0]
-        out["layers"][name] = _diff(ours_acts[name], o)
+        out["layers"][name] = _diff(ours_acts[name], keras.ops.convert_to_numpy(o)[0])
+    if out["backend"] == "torch":  # timings: Keras' forward, and backward by torch autograd
+        import torch
+        _, ref_t = torch_inputs({}, targets, torch.float32)
+        wanted = (CONTENT,) + STYLE  # the same work as the others: up to relu5_1
+        loss_net = keras.Model(net.input, [net.get_layer(f"block{n[4]}_conv{n[6:]}").output
+                                           for n in wanted])
+
+        def loss(grad):
+            xt = torch.tensor(np.ascontiguousarray(pre), dtype=torch.float32, requires_grad=grad)
+            with torch.set_grad_enabled(grad):
+                o = loss_net(xt)
+                acts = {n: o[i][0].permute(2, 0, 1) for i, n in enumerate(wanted)}
+                total = sum(torch_loss(acts, xt.permute(0, 3, 1, 2), ref_t).values())
+                if grad:
+                    total.backward()
+        out["timing"] = {"forward": _median_seconds(lambda: loss(False)),
+                         "forward_backward": _median_seconds(lambda: loss(True))}
     return out
 
 

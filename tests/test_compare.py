@@ -53,3 +53,32 @@ def test_cli(capsys, small_vgg16, photo, painting, tmp_path):
     assert (tmp_path / "c.json").exists()
     assert cli.main(["compare", "--framework", "tensorflow"]) == 2
     assert "unknown framework" in capsys.readouterr().err
+    assert cli.main(["compare", str(photo), str(painting), "--weights", str(small_vgg16),
+                     "--size", "24"]) == 2
+    assert "Keras' VGG needs at least 32 px" in capsys.readouterr().err
+
+
+def test_missing_pytorch_says_how_to_install(capsys, small_vgg16, photo, painting, monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "torch", None)  # import fails as if absent
+    assert cli.main(["compare", str(photo), str(painting), "--weights", str(small_vgg16),
+                     "--size", "32", "--framework", "torch"]) == 2
+    assert "pip install 'nst_jax[compare]'" in capsys.readouterr().err
+
+
+def test_cli_in_a_fresh_process_uses_keras_on_torch(small_vgg16, photo, painting, tmp_path):
+    """In-process tests may meet Keras already on the JAX backend; a user's command starts
+    fresh, with Keras on torch, and times Keras too."""
+    import json
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    p = subprocess.run([sys.executable, "-m", "nst_jax", "compare", str(photo), str(painting),
+                        "--weights", str(small_vgg16), "--size", "48", "--json",
+                        str(tmp_path / "c.json")], capture_output=True, text=True, env=env)
+    assert p.returncode == 0, p.stderr[-2000:]
+    report = json.loads((tmp_path / "c.json").read_text())
+    assert report["keras"]["backend"] == "torch"
+    assert set(report["timing"]) == {"jax", "torch", "keras"}
+    assert "| keras |" in p.stdout and "all figures within tolerance" in p.stdout
