@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import NstError
-from .stylize import INITS, OPTIMIZERS, Config
+from .stylize import OPTIMIZERS, Config
 
 DATA = Path(__file__).resolve().parent / "data"
 DEMO_CONTENT, DEMO_STYLE = DATA / "chelsea.jpg", DATA / "starry_night.jpg"
