@@ -120,6 +120,13 @@ def _diff(a, b) -> Dict[str, float]:
             "cosine": float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-30))}
 
 
+def _float64(tree):
+    """Every array of a pytree as float64 (call inside jax.enable_x64)."""
+    import jax
+    import jax.numpy as jnp
+    return jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), tree)
+
+
 def _median_seconds(fn, repeats=3):
     fn()  # warm-up
     times = []
@@ -197,8 +204,7 @@ def compare(content, style, weights_path, *, model=None, size=128, pooling="max"
         ref_w64, ref_t64 = torch_inputs(read_h5(weights_path), targets, torch.float64)
         xt64, _, terms64 = torch_terms(ref_w64, x.astype(np.float64), ref_t64, model, pooling)
         with jax.enable_x64(True):
-            p64 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), params)
-            t64 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), targets)
+            p64, t64 = _float64(params), _float64(targets)
             ours64 = jax.jit(jax.jacrev(jax_terms_fn(p64, model, pooling, t64)))(
                 jnp.asarray(x, jnp.float64))
             ours64 = {k: np.asarray(v) for k, v in ours64.items()}
@@ -222,8 +228,7 @@ def compare(content, style, weights_path, *, model=None, size=128, pooling="max"
 
     # finite differences in float64: (f(x + e v) - f(x - e v)) / 2e against grad . v
     with jax.enable_x64(True):
-        p64 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), params)
-        t64 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), targets)
+        p64, t64 = _float64(params), _float64(targets)
         f64 = jax.jit(lambda x: sum(jax_terms_fn(p64, model, pooling, t64)(x).values()))
         x64 = jnp.asarray(x, jnp.float64)
         g64 = jax.jit(jax.grad(f64))(x64)
