@@ -46,9 +46,13 @@ def stylize_parser() -> argparse.ArgumentParser:
                 "Subcommands: `weights`, `bench`, `compare` (python -m nst_jax weights --help).",
                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("content", nargs="?", help="content image (photo)")
-    p.add_argument("style", nargs="?", help="style image (painting)")
+    p.add_argument("style", nargs="?", help="style image (painting), or several separated "
+                   "by commas (see --style-blend)")
     p.add_argument("-o", "--output", default="stylized.png", help="output image (.png, .jpg, ...)")
     p.add_argument("--size", type=int, default=d.size, help="longest side of the output, px")
+    p.add_argument("--style-blend", type=_floats, default=None,
+                   help="with several comma-separated STYLE images: one weight each "
+                   "(normalised to sum to 1; default: equal)")
     p.add_argument("--style-size", type=int, default=None,
                    help="longest side of the style image, px (default: --size)")
     p.add_argument("--iters", type=int, default=d.iters, help="optimisation steps")
@@ -80,6 +84,9 @@ def stylize_parser() -> argparse.ArgumentParser:
                    "(default: $NST_JAX_WEIGHTS, weights/, the user cache, then a download)")
     p.add_argument("--init", default=d.init, help="content, noise, style or an image path")
     p.add_argument("--seed", type=int, default=d.seed, help="seed of the noise init")
+    p.add_argument("--preserve-colors", choices=("luminance", "histogram"), default=None,
+                   help="keep the content's colours: transfer luminance only, or recolour "
+                   "the style to the content's colour statistics first (Gatys et al. 2017)")
     p.add_argument("--save-every", type=int, default=d.save_every,
                    help="write OUTPUT_<iteration> every N iterations (0: never)")
     p.add_argument("--log", default=None, help="write the config and loss history as JSON")
@@ -95,13 +102,16 @@ def run_stylize(argv) -> int:
     if (a.content is None) != (a.style is None):
         raise NstError("give both CONTENT and STYLE images, or neither for the demo")
     content, style = (a.content, a.style) if a.content else (DEMO_CONTENT, DEMO_STYLE)
+    if isinstance(style, str) and "," in style and not Path(style).exists():
+        style = [s.strip() for s in style.split(",") if s.strip()]  # several styles
     options = dict(size=a.size, style_size=a.style_size, iters=a.iters, optimizer=a.optimizer,
                    lr=a.lr, lbfgs_memory=a.lbfgs_memory, line_search=a.line_search,
                    max_evals=a.max_evals, loop=a.loop, content_weight=a.content_weight, style_weight=a.style_weight,
                    tv_weight=a.tv_weight, content_layers=a.content_layers,
                    content_layer_weights=a.content_layer_weights, style_layers=a.style_layers,
                    style_layer_weights=a.style_layer_weights, pooling=a.pooling, model=a.model,
-                   weights=a.weights, init=a.init, seed=a.seed, save_every=a.save_every)
+                   weights=a.weights, init=a.init, seed=a.seed, save_every=a.save_every,
+                   preserve_colors=a.preserve_colors, style_blend=a.style_blend)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the non-finite case is reported below
         r = stylize(content, style, output=a.output, log=a.log, progress=not a.quiet,

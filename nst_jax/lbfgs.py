@@ -40,7 +40,7 @@ RUNNING, GTOL, FTOL, MAX_ITERS, MAX_EVALS, LINE_SEARCH, NONFINITE = range(7)
 
 
 class Options(NamedTuple):
-    memory_size: int = 10  # m: (s, y) pairs kept
+    memory_size: int = 10  # m: (s, y) pairs kept (by `minimize`; `step` uses the state's buffer)
     gtol: float = 1e-5  # stop when max |g_i| <= gtol (SciPy's pgtol)
     ftol: float = 2.2e-9  # stop when (f_k - f_k+1) / max(|f_k|, |f_k+1|, 1) <= ftol (SciPy's)
     max_evals: int = 2**30  # stop before a line search could pass this many evaluations
@@ -209,12 +209,12 @@ def finish(state: State, it: Step, opt: Options) -> State:
     s, y = x_new - st.x, p.g - st.grad
     sy, yy = _dot(s, y), _dot(y, y)
     keep = ok & (sy > jnp.finfo(st.x.dtype).eps * yy)  # skip pairs of non-positive curvature
-    h, count = st.head, it.count
+    h, count, m = st.head, it.count, st.s.shape[0]  # m: the state's own buffer length
     moved = State(x_new, p.f, p.g, p.aux,
                   jnp.where(keep, st.s.at[h].set(s), st.s), jnp.where(keep, st.y.at[h].set(y), st.y),
                   jnp.where(keep, st.rho.at[h].set(1.0 / sy), st.rho),
-                  jnp.where(keep, (h + 1) % opt.memory_size, h),
-                  jnp.where(keep, jnp.minimum(count + 1, opt.memory_size), count),
+                  jnp.where(keep, (h + 1) % m, h),
+                  jnp.where(keep, jnp.minimum(count + 1, m), count),
                   jnp.where(keep, sy / yy, st.gamma).astype(st.x.dtype),
                   st.iteration + 1, evaluations, jnp.zeros((), jnp.int32))
     # A failed search keeps x; with a history, retry once from -g (the history is dropped).

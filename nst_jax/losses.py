@@ -20,7 +20,7 @@ optimisation step that calls them. The targets (P^l and A^l) are computed once.
 """
 
 from dataclasses import dataclass
-from typing import Dict, NamedTuple, Tuple
+from typing import Dict, NamedTuple, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -81,18 +81,29 @@ def make_targets(params, objective: Objective, content_x, style_x) -> Targets:
     """Compute P^l and A^l once. content_x, style_x: preprocessed (H, W, 3), any sizes."""
     def run(params, content_x, style_x):
         ob = objective
-        p = features(params, content_x, [n for n, _ in ob.content_layers], ob.model, ob.pooling)
-        s = features(params, style_x, [n for n, _ in ob.style_layers], ob.model, ob.pooling)
+        c_layers, s_layers = [n for n, _ in ob.content_layers], [n for n, _ in ob.style_layers]
+        # no content layers (texture synthesis) or no style layers (reconstruction): no target
+        p = features(params, content_x, c_layers, ob.model, ob.pooling) if c_layers else {}
+        s = features(params, style_x, s_layers, ob.model, ob.pooling) if s_layers else {}
         return Targets(content=p, style={k: gram(v) for k, v in s.items()})
     return jax.jit(run)(params, content_x, style_x)
+
+
+def blend_targets(targets: Sequence[Targets], weights: Sequence[float]) -> Targets:
+    """Several styles as one: A^l = sum_k b_k A^l_k, the blend of their Gram matrices
+    (jcjohnson/neural-style's -style_blend_weights). Content targets: the first's."""
+    style = {name: sum(b * t.style[name] for b, t in zip(weights, targets))
+             for name in targets[0].style}
+    return Targets(content=targets[0].content, style=style)
 
 
 def loss_terms(params, targets: Targets, x, objective: Objective) -> Dict[str, jnp.ndarray]:
     """Unweighted terms and their weighted sum for image x (preprocessed (H, W, 3))."""
     ob = objective
     f = features(params, x, ob.layers, ob.model, ob.pooling)
-    content = sum(w * content_loss(f[n], targets.content[n]) for n, w in ob.content_layers)
-    style = sum(w * style_layer_loss(f[n], targets.style[n]) for n, w in ob.style_layers)
+    zero = jnp.zeros((), x.dtype)  # the value of a term with no layers
+    content = sum((w * content_loss(f[n], targets.content[n]) for n, w in ob.content_layers), zero)
+    style = sum((w * style_layer_loss(f[n], targets.style[n]) for n, w in ob.style_layers), zero)
     tv = tv_loss(x)
     total = ob.content_weight * content + ob.style_weight * style + ob.tv_weight * tv
     return {"total": total, "content": content, "style": style, "tv": tv}

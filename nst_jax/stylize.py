@@ -12,10 +12,7 @@ aborts at once.
 """
 
 import dataclasses
-import json
 import math
-import signal
-import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -28,9 +25,10 @@ import numpy as np
 
 from . import image as im
 from . import lbfgs as lb
-from . import optim, weights as wt
+from . import color, optim, weights as wt
 from .errors import NstError
-from .losses import Objective, loss_terms, make_targets
+from .losses import Objective, blend_targets, loss_terms, make_targets
+from .monitor import Monitor, write_log
 from .vgg import activation_elements, conv_layers, resolve_layer
 
 OPTIMIZERS = ("lbfgs", "adam", "optax-lbfgs", "scipy-lbfgsb")
@@ -41,7 +39,8 @@ INITS = ("content", "noise", "style")
 class Config:
     """Every option of a run; the command line maps one flag to each field."""
     size: int = 256  # longest side of the output in pixels (aspect ratio kept)
-    style_size: Optional[int] = None  # longest side of the style image; None: same as size
+    style_size: Optional[int] = None  # longest side of the style image(s); None: same as size
+    style_blend: Optional[Tuple[float, ...]] = None  # one weight per style image; None: equal
     iters: int = 200  # optimisation steps (Adam at lr 5: within ~20% of its 200-step loss by 100)
     optimizer: str = "lbfgs"  # one of OPTIMIZERS
     lr: float = 5.0  # Adam's step size, in pixel units (0..255)
@@ -59,6 +58,7 @@ class Config:
     model: Optional[str] = None  # "vgg16" | "vgg19"; None: whatever the weights file holds
     weights: Optional[str] = None  # weights file; None: the lookup of weights.find_weights
     init: str = "content"  # "content" | "noise" | "style" | path of an image
+    preserve_colors: Optional[str] = None  # None | "luminance" | "histogram" (color.py)
     seed: int = 0  # seeds the noise init: same seed, same result
     save_every: int = 0  # write an intermediate image every N iterations (0: never)
     chunk: int = 10  # iterations between Python's looks (progress, saves, Ctrl-C)
@@ -85,6 +85,9 @@ class Config:
             raise NstError(f"unknown line search {self.line_search!r}; use wolfe or armijo")
         if self.loop not in ("auto", "host", "device"):
             raise NstError(f"unknown loop {self.loop!r}; use auto, host or device")
+        if self.preserve_colors not in (None,) + color.MODES:
+            raise NstError(f"unknown --preserve-colors {self.preserve_colors!r}; use "
+                           f"{' or '.join(color.MODES)}")
         if self.pooling not in ("max", "avg"):
             raise NstError(f"unknown pooling {self.pooling!r}; use max or avg")
         for layers, ws, flag in ((self.content_layers, self.content_layer_weights, "content"),
@@ -94,6 +97,10 @@ class Config:
                                f"{len(layers)} {flag} layers; give one weight per layer")
             if ws is not None and not all(math.isfinite(w) and w >= 0 for w in ws):
                 raise NstError(f"--{flag}-layer-weights must be finite numbers >= 0")
+        if self.style_blend is not None and not (
+                all(math.isfinite(b) and b >= 0 for b in self.style_blend) and sum(self.style_blend) > 0):
+            raise NstError(f"--style-blend weights must be finite, >= 0 and not all 0, got "
+                           f"{','.join(map(str, self.style_blend))}")
         if not self.content_layers and not self.style_layers:
             raise NstError("no content or style layers given")
         return self
@@ -110,7 +117,7 @@ class Config:
 
 class Result(NamedTuple):
     image: np.ndarray  # (H, W, 3) uint8 RGB, or (H, W, 4) RGBA when the content had alpha
-    history: List[Dict[str, float]]  # one record per iteration, see `record`
+    history: List[Dict[str, float]]  # one record per iteration, see monitor.record
     info: Dict[str, Any]  # stop reason, model, weights path, timings, config
 
 
@@ -148,40 +155,10 @@ def _init_image(cfg: Config, content_rgb, style_rgb, hw) -> np.ndarray:
     return im.resize(im.load_image(cfg.init)[0], *hw)
 
 
-def record(iteration, evaluations, seconds, terms) -> Dict[str, float]:
-    """A history entry: iteration k is the image after k steps; terms are unweighted."""
-    return {"iteration": int(iteration), "evaluations": int(evaluations),
-            "seconds": round(float(seconds), 4), **{k: float(v) for k, v in terms.items()}}
-
-
-class _StopFlag:
-    """First Ctrl-C sets the flag (finish the chunk, return); a second one aborts."""
-    def __init__(self):
-        self.set = False
-
-    def __enter__(self):
-        self.previous = None
-        if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.set:
-            raise KeyboardInterrupt
-        self.set = True
-
-    def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-
-
-def _intermediate_path(output: Path, iteration: int) -> Path:
-    return output.with_name(f"{output.stem}_{iteration:05d}{output.suffix}")
-
-
 def stylize(content, style, output=None, log=None, progress: bool = True,
             allow_download: bool = True, **options) -> Result:
-    """Stylize `content` (path, PIL image or array) with `style`; see Config for options.
+    """Stylize `content` (path, PIL image or array) with `style` (one image, or a list
+    blended by the `style_blend` weights); see Config for options.
 
     Returns Result(image, history, info). With `output`, writes the image there
     (atomically) and, with save_every, intermediate images beside it; with `log`, writes
@@ -192,7 +169,15 @@ def stylize(content, style, output=None, log=None, progress: bool = True,
     if unknown:
         raise NstError(f"unknown option(s) {', '.join(sorted(unknown))}; see nst_jax.Config")
     cfg = Config(**options).validate()
-    inputs = [content, style] + ([cfg.init] if cfg.init not in INITS else [])
+    styles = list(style) if isinstance(style, (list, tuple)) else [style]
+    if not styles:
+        raise NstError("no style image given")
+    blend = cfg.style_blend or (1.0,) * len(styles)
+    if len(blend) != len(styles):
+        raise NstError(f"--style-blend has {len(blend)} weights for {len(styles)} style "
+                       "images; give one weight per style image")
+    blend = tuple(b / sum(blend) for b in blend)  # weights summing to 1: beta keeps its meaning
+    inputs = [content, *styles] + ([cfg.init] if cfg.init not in INITS else [])
     if output is not None:
         output = im.check_output_path(output, inputs)
     if log is not None:
@@ -202,9 +187,10 @@ def stylize(content, style, output=None, log=None, progress: bool = True,
         im.check_output_path(log.with_suffix(".png"), inputs)  # folder exists and is writable
 
     content_rgb, alpha = im.load_image(content)
-    style_rgb, _ = im.load_image(style)
+    style_rgbs = [im.load_image(s)[0] for s in styles]
     hw = im.fit_size(*content_rgb.shape[:2], cfg.size)
-    style_hw = im.fit_size(*style_rgb.shape[:2], cfg.style_size or cfg.size)
+    style_hws = [im.fit_size(*s.shape[:2], cfg.style_size or cfg.size) for s in style_rgbs]
+    style_hw = max(style_hws, key=lambda h_w: h_w[0] * h_w[1])  # the largest, for memory
     if alpha is not None and output is not None and output.suffix.lower() in (".jpg", ".jpeg", ".bmp"):
         raise NstError(f"the content image has an alpha channel that {output.suffix} cannot "
                        "store; write a .png")
@@ -220,10 +206,17 @@ def stylize(content, style, output=None, log=None, progress: bool = True,
                        f"{have / 2**30:.1f} GiB is available; lower --size")
 
     content_rgb = im.resize(content_rgb, *hw)
-    style_rgb = im.resize(style_rgb, *style_hw)
-    x0 = im.preprocess(_init_image(cfg, content_rgb, style_rgb, hw))
+    style_rgbs = [im.resize(s, *s_hw) for s, s_hw in zip(style_rgbs, style_hws)]
+    content_colors = content_rgb  # what luminance-only transfer puts back at the end
+    if cfg.preserve_colors == "histogram":  # the styles recoloured to the content's colours
+        style_rgbs = [color.match_colors(s, content_rgb) for s in style_rgbs]
+    elif cfg.preserve_colors == "luminance":  # all as gray images, style luminance matched
+        style_rgbs = [color.luminance_inputs(content_rgb, s)[1] for s in style_rgbs]
+        content_rgb = color.luminance_inputs(content_rgb, content_rgb)[0]
+    x0 = im.preprocess(_init_image(cfg, content_rgb, style_rgbs[0], hw))
     params = jax.tree.map(jnp.asarray, params)
-    targets = make_targets(params, objective, im.preprocess(content_rgb), im.preprocess(style_rgb))
+    targets = blend_targets([make_targets(params, objective, im.preprocess(content_rgb),
+                                          im.preprocess(s)) for s in style_rgbs], blend)
 
     def loss_fn(x, aux):
         terms = loss_terms(aux[0], aux[1], x, objective)
@@ -231,18 +224,23 @@ def stylize(content, style, output=None, log=None, progress: bool = True,
 
     aux = (params, targets)
     alpha = _resize_alpha(alpha, hw)
-    monitor = _Monitor(cfg, output, alpha, progress)
+
+    def to_rgb(x):  # the optimised (preprocessed) image -> RGB 0..255 as the user sees it
+        rgb = im.deprocess(np.asarray(x))
+        return color.recombine(rgb, content_colors) if cfg.preserve_colors == "luminance" else rgb
+    monitor = Monitor(cfg, output, alpha, progress, to_rgb)
     with monitor:
         if cfg.optimizer == "scipy-lbfgsb":
             x, iterations, evaluations, stop = _run_scipy(loss_fn, aux, x0, cfg, monitor)
         else:
             x, iterations, evaluations, stop = _run_chunks(loss_fn, aux, x0, cfg, monitor)
     history = monitor.history
-    image = im.to_uint8(im.deprocess(x), alpha)
+    image = im.to_uint8(to_rgb(x), alpha)
     info = {"stop": stop, "model": model, "weights": str(weights_path),
             "seconds": monitor.elapsed(), "compile_seconds": monitor.compile_seconds,
             "iterations": iterations, "evaluations": evaluations,
-            "size": [hw[1], hw[0]], "style_size": [style_hw[1], style_hw[0]],
+            "size": [hw[1], hw[0]], "style_size": [style_hws[0][1], style_hws[0][0]],
+            "style_sizes": [[w, h] for h, w in style_hws], "style_blend": list(blend),
             "config": dict(dataclasses.asdict(cfg), model=model, weights=str(weights_path))}
     if stop == "nonfinite":
         warnings.warn(f"the loss became non-finite at iteration {iterations + 1}; "
@@ -254,46 +252,6 @@ def stylize(content, style, output=None, log=None, progress: bool = True,
     return Result(image, history, info)
 
 
-class _Monitor:
-    """What happens between iterations: history records, the progress bar, intermediate
-    images and Ctrl-C. Both loops below report to it."""
-    def __init__(self, cfg: Config, output, alpha, progress: bool):
-        self.cfg, self.output, self.alpha, self.progress = cfg, output, alpha, progress
-        self.history: List[Dict[str, float]] = []
-        self.compile_seconds, self.start = 0.0, None
-
-    def __enter__(self):
-        from tqdm import tqdm
-        self.flag = _StopFlag().__enter__()
-        self.bar = tqdm(total=self.cfg.iters, disable=not self.progress, unit="it",
-                        dynamic_ncols=True)
-        return self
-
-    def __exit__(self, *exc):
-        self.bar.close()
-        self.flag.__exit__(*exc)
-
-    def started(self, compile_seconds=0.0):
-        self.compile_seconds, self.start = compile_seconds, time.perf_counter()
-
-    def elapsed(self):
-        return time.perf_counter() - self.start
-
-    def add(self, iteration, evaluations, seconds, terms):
-        if not self.history or self.history[-1]["iteration"] != int(iteration):
-            self.history.append(record(iteration, evaluations, seconds, terms))
-            self.bar.set_postfix(loss=f"{float(terms['total']):.4g}", evals=int(evaluations),
-                                 refresh=False)
-
-    def reached(self, iteration, x) -> bool:
-        """Called with the image after `iteration` steps; True when Ctrl-C asks to stop."""
-        self.bar.update(iteration - self.bar.n)
-        if self.cfg.save_every and self.output is not None and iteration % self.cfg.save_every == 0:
-            im.save_image(_intermediate_path(self.output, iteration),
-                          im.to_uint8(im.deprocess(np.asarray(x)), self.alpha))
-        return self.flag.set
-
-
 def make_optimizer(loss_fn, cfg: Config) -> optim.Optimizer:
     if cfg.optimizer == "adam":
         return optim.adam(loss_fn, cfg.lr, cfg.chunk, cfg.loop)
@@ -303,7 +261,7 @@ def make_optimizer(loss_fn, cfg: Config) -> optim.Optimizer:
     return optim.optax_lbfgs(loss_fn, cfg.lbfgs_memory, cfg.chunk, cfg.max_evals)
 
 
-def _run_chunks(loss_fn, aux, x0, cfg: Config, monitor: _Monitor):
+def _run_chunks(loss_fn, aux, x0, cfg: Config, monitor: Monitor):
     """The jitted optimisers: one compiled call per chunk of iterations."""
     opt = make_optimizer(loss_fn, cfg)
     t = time.perf_counter()
@@ -337,7 +295,7 @@ def _run_chunks(loss_fn, aux, x0, cfg: Config, monitor: _Monitor):
     return np.asarray(state.x), int(state.iteration), int(evaluations), stop
 
 
-def _run_scipy(loss_fn, aux, x0, cfg: Config, monitor: _Monitor):
+def _run_scipy(loss_fn, aux, x0, cfg: Config, monitor: Monitor):
     """SciPy's L-BFGS-B, driven from Python (see optim.scipy_lbfgsb)."""
     t = time.perf_counter()
     driver = optim.scipy_lbfgsb(loss_fn, aux, x0)  # compiles the value-and-gradient
@@ -351,9 +309,3 @@ def _run_scipy(loss_fn, aux, x0, cfg: Config, monitor: _Monitor):
 
 def _resize_alpha(alpha, hw):
     return None if alpha is None else im.resize(alpha[..., None], *hw)[..., 0]
-
-
-def write_log(path, info: Dict[str, Any], history: List[Dict[str, float]]) -> None:
-    body = {"config": info["config"], "summary": {k: v for k, v in info.items() if k != "config"},
-            "history": history}
-    im.atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(body, indent=1)))

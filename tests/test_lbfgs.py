@@ -160,3 +160,20 @@ def test_minimize_under_jit_with_args():
     np.testing.assert_allclose(r.x, 2.0, atol=1e-6)
     with pytest.raises(ValueError, match="line_search"):
         lbfgs.minimize(f, jnp.zeros(3), max_iters=5, line_search="newton", args=(1.0,))
+
+
+def test_step_uses_the_states_memory_and_satisfies_the_secant_equation():
+    # A state made with memory_size=5 stepped with default Options (memory 10) must wrap
+    # its ring buffer at 5: it once wrapped at Options.memory_size and dropped pairs.
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(rng.normal(size=(12, 12)))
+    a = jnp.asarray(q @ np.diag(np.logspace(0, 2, 12)) @ q.T)
+    f = lambda x: 0.5 * x @ a @ x
+    st = lbfgs.init(f, jnp.ones(12), memory_size=5)
+    for _ in range(8):
+        st = lbfgs.step(f, st, opt=lbfgs.Options(gtol=0.0, ftol=0.0))
+    assert int(st.count) == 5 and 0 <= int(st.head) < 5
+    newest = (int(st.head) - 1) % 5
+    # BFGS: H_k y_{k-1} = s_{k-1} exactly (N&W Eq. 6.17), whatever the older pairs
+    hy = lbfgs.two_loop(st.y[newest], st.s, st.y, st.rho, st.head, st.count, st.gamma)
+    np.testing.assert_allclose(hy, st.s[newest], rtol=1e-9, atol=1e-12)

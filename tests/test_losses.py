@@ -71,3 +71,24 @@ def test_objective_layers_are_unique_in_order():
                           (("relu1_1", 0.5), ("relu4_2", 0.5)), 1.0, 1.0, 0.0)
     assert ob.layers == ("relu4_2", "relu1_1")
     assert set(ob.layers) <= set(conv_layers("vgg16"))
+
+
+@pytest.mark.parametrize("which", ["content only", "style only"])
+def test_one_sided_objectives(vgg19_params, which):
+    # Content reconstruction (no style layers) and texture synthesis (no content layers),
+    # chapter 3 of the tutorials: the missing term is 0 and the other matches NumPy.
+    content, style, x = (rng.uniform(-110, 130, (20, 24, 3)).astype(np.float32) for _ in range(3))
+    c_layers = (("relu3_2", 1.0),) if which == "content only" else ()
+    s_layers = (("relu1_1", 0.5), ("relu2_1", 0.5)) if which == "style only" else ()
+    ob = losses.Objective("vgg19", "max", c_layers, s_layers, 1.0, 10.0, 0.0)
+    targets = losses.make_targets(vgg19_params, ob, content, style)
+    terms = jax.jit(lambda x: losses.loss_terms(vgg19_params, targets, x, ob))(x)
+    fx = numpy_ref.vgg_features(vgg19_params, x, "vgg19", "max")
+    if which == "content only":
+        ref = numpy_ref.content(fx["relu3_2"], numpy_ref.vgg_features(vgg19_params, content, "vgg19", "max")["relu3_2"])
+        assert float(terms["style"]) == 0.0 and float(terms["content"]) == pytest.approx(ref, rel=1e-4)
+    else:
+        fs = numpy_ref.vgg_features(vgg19_params, style, "vgg19", "max")
+        ref = sum(0.5 * numpy_ref.style_layer(fx[n], numpy_ref.gram(fs[n])) for n in ("relu1_1", "relu2_1"))
+        assert float(terms["content"]) == 0.0 and float(terms["style"]) == pytest.approx(ref, rel=1e-4)
+        assert targets.content == {}

@@ -181,3 +181,45 @@ def test_scipy_missing_says_how_to_install(small_vgg16, photo, painting, monkeyp
     monkeypatch.setitem(sys.modules, "scipy.optimize", None)  # import fails as if absent
     with pytest.raises(NstError, match=r"pip install 'nst_jax\[scipy\]'"):
         run(small_vgg16, photo, painting, optimizer="scipy-lbfgsb")
+
+
+def test_blend_weights_1_0_give_the_single_style_result(small_vgg16, photo, painting, tmp_path):
+    other = tmp_path / "other.png"
+    Image.fromarray(np.full((40, 40, 3), (20, 200, 90), np.uint8)).save(other)
+    single = run(small_vgg16, photo, painting)
+    both = run(small_vgg16, photo, [painting, other], style_blend=(1.0, 0.0))
+    np.testing.assert_array_equal(both.image, single.image)
+    assert both.info["style_blend"] == [1.0, 0.0]
+    # weights are normalised: (2, 2) is (0.5, 0.5); and the other style changes the result
+    half = run(small_vgg16, photo, [painting, other], style_blend=(0.5, 0.5))
+    np.testing.assert_array_equal(run(small_vgg16, photo, [painting, other],
+                                      style_blend=(2.0, 2.0)).image, half.image)
+    assert not np.array_equal(half.image, single.image)
+
+
+def test_blended_targets_are_the_weighted_gram_matrices(small_vgg16, photo, painting, tmp_path):
+    from nst_jax import losses, weights as wt
+    model, params = wt.load_weights(small_vgg16)
+    ob = nst_jax.Config(model=model, style_layers=("relu1_1", "relu2_1")).objective(model)
+    a, b = (im.preprocess(np.random.default_rng(k).uniform(0, 255, (24, 20, 3)).astype(np.float32))
+            for k in (1, 2))
+    c = im.preprocess(im.load_image(photo)[0])
+    t1, t2 = losses.make_targets(params, ob, c, a), losses.make_targets(params, ob, c, b)
+    blended = losses.blend_targets([t1, t2], (0.7, 0.3))
+    for name in ("relu1_1", "relu2_1"):
+        fa = numpy_ref.vgg_features(params, a, model, "max")[name]
+        fb = numpy_ref.vgg_features(params, b, model, "max")[name]
+        ref = 0.7 * numpy_ref.gram(fa) + 0.3 * numpy_ref.gram(fb)
+        np.testing.assert_allclose(blended.style[name], ref, rtol=1e-4, atol=1e-3 * np.abs(ref).max())
+
+
+def test_style_blend_errors_are_one_line(small_vgg16, photo, painting, capsys):
+    with pytest.raises(NstError, match="2 weights for 1 style"):
+        run(small_vgg16, photo, painting, style_blend=(0.5, 0.5))
+    with pytest.raises(NstError, match="not all 0"):
+        run(small_vgg16, photo, [painting, painting], style_blend=(0.0, 0.0))
+    from nst_jax.cli import main
+    code = main([str(photo), f"{painting},{painting}", "--style-blend", "1,2,3",
+                 "--weights", str(small_vgg16), "--size", "40", "--iters", "1", "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "3 weights for 2 style images" in err[0]
