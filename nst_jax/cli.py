@@ -53,6 +53,9 @@ def stylize_parser() -> argparse.ArgumentParser:
     p.add_argument("--style-blend", type=_floats, default=None,
                    help="with several comma-separated STYLE images: one weight each "
                    "(normalised to sum to 1; default: equal)")
+    p.add_argument("--style-scale", type=float, default=None,
+                   help="the style image's longest side relative to the output's (0.5: half "
+                   "of --size, smaller strokes); instead of --style-size")
     p.add_argument("--style-size", type=int, default=None,
                    help="longest side of the style image, px (default: --size)")
     p.add_argument("--iters", type=int, default=d.iters, help="optimisation steps")
@@ -111,7 +114,8 @@ def run_stylize(argv) -> int:
                    content_layer_weights=a.content_layer_weights, style_layers=a.style_layers,
                    style_layer_weights=a.style_layer_weights, pooling=a.pooling, model=a.model,
                    weights=a.weights, init=a.init, seed=a.seed, save_every=a.save_every,
-                   preserve_colors=a.preserve_colors, style_blend=a.style_blend)
+                   preserve_colors=a.preserve_colors, style_blend=a.style_blend,
+                   style_scale=a.style_scale)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the non-finite case is reported below
         r = stylize(content, style, output=a.output, log=a.log, progress=not a.quiet,

@@ -223,3 +223,12 @@ def test_style_blend_errors_are_one_line(small_vgg16, photo, painting, capsys):
                  "--weights", str(small_vgg16), "--size", "40", "--iters", "1", "--quiet"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "3 weights for 2 style images" in err[0]
+
+
+def test_style_scale_sizes_the_style_relative_to_the_output(small_vgg16, photo, painting):
+    r = run(small_vgg16, photo, painting, size=40, iters=1, style_scale=0.5)
+    assert max(r.info["style_size"]) == 20 and max(r.info["size"]) == 40
+    with pytest.raises(NstError, match="not both"):
+        run(small_vgg16, photo, painting, style_scale=0.5, style_size=30)
+    with pytest.raises(NstError, match="style-scale must be a positive"):
+        run(small_vgg16, photo, painting, style_scale=0.0)
