@@ -88,3 +88,12 @@ def painting(tmp_path):
     path = tmp_path / "painting.png"
     Image.fromarray(a).resize((48, 48), Image.NEAREST).save(path)
     return path
+
+
+# The longest tests (each a fresh process, or three frameworks) go first, so that under
+# `pytest -n 2` the two workers end together instead of one finishing a long test alone.
+SLOW_FIRST = ("test_tutorials.py::test_chapter_runs_in_quick_mode", "test_compare.py")
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: not any(s in item.nodeid for s in SLOW_FIRST))  # stable sort
