@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import NstError
-from .stylize import OPTIMIZERS, Config
+from .config import OPTIMIZERS, Config
 
 DATA = Path(__file__).resolve().parent / "data"
 DEMO_CONTENT, DEMO_STYLE = DATA / "chelsea.jpg", DATA / "starry_night.jpg"
@@ -28,6 +28,13 @@ def _floats(text):
         return tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
+
+
+def _ints(text):
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
 
 
 def _names(text):
@@ -49,7 +56,15 @@ def stylize_parser() -> argparse.ArgumentParser:
     p.add_argument("style", nargs="?", help="style image (painting), or several separated "
                    "by commas (see --style-blend)")
     p.add_argument("-o", "--output", default="stylized.png", help="output image (.png, .jpg, ...)")
-    p.add_argument("--size", type=int, default=d.size, help="longest side of the output, px")
+    p.add_argument("--size", type=int, default=None,
+                   help=f"longest side of the output, px (default: {d.size}, or the last of --scales)")
+    p.add_argument("--scales", type=_ints, default=None, help="coarse to fine: optimise at "
+                   "each of these longest sides in turn (e.g. 256,384,512), each starting from "
+                   "the last result upsampled; the output has the last")
+    p.add_argument("--num-scales", type=int, default=d.num_scales, help="or: N scales, each "
+                   "sqrt(2) times the last (twice the pixels), ending at --size")
+    p.add_argument("--scale-iters", type=_ints, default=None,
+                   help="iterations at each scale, comma-separated (default: --iters each)")
     p.add_argument("--style-blend", type=_floats, default=None,
                    help="with several comma-separated STYLE images: one weight each "
                    "(normalised to sum to 1; default: equal)")
@@ -90,6 +105,11 @@ def stylize_parser() -> argparse.ArgumentParser:
     p.add_argument("--preserve-colors", choices=("luminance", "histogram"), default=None,
                    help="keep the content's colours: transfer luminance only, or recolour "
                    "the style to the content's colour statistics first (Gatys et al. 2017)")
+    p.add_argument("--remat", action="store_true", help="recompute VGG activations block by "
+                   "block in the backward pass: about half the memory, ~1.3x the time")
+    p.add_argument("--precision", choices=("float32", "tf32", "bf16"), default=d.precision,
+                   help="convolution arithmetic: exact float32, the device's fast float32 "
+                   "(TF32 on recent NVIDIA GPUs; float32 on CPU) or bfloat16")
     p.add_argument("--save-every", type=int, default=d.save_every,
                    help="write OUTPUT_<iteration> every N iterations (0: never)")
     p.add_argument("--log", default=None, help="write the config and loss history as JSON")
@@ -107,7 +127,9 @@ def run_stylize(argv) -> int:
     content, style = (a.content, a.style) if a.content else (DEMO_CONTENT, DEMO_STYLE)
     if isinstance(style, str) and "," in style and not Path(style).exists():
         style = [s.strip() for s in style.split(",") if s.strip()]  # several styles
-    options = dict(size=a.size, style_size=a.style_size, iters=a.iters, optimizer=a.optimizer,
+    size = a.size if a.size is not None else (a.scales[-1] if a.scales else Config().size)
+    options = dict(size=size, scales=a.scales, num_scales=a.num_scales, scale_iters=a.scale_iters,
+                   style_size=a.style_size, iters=a.iters, optimizer=a.optimizer,
                    lr=a.lr, lbfgs_memory=a.lbfgs_memory, line_search=a.line_search,
                    max_evals=a.max_evals, loop=a.loop, content_weight=a.content_weight, style_weight=a.style_weight,
                    tv_weight=a.tv_weight, content_layers=a.content_layers,
@@ -115,7 +137,7 @@ def run_stylize(argv) -> int:
                    style_layer_weights=a.style_layer_weights, pooling=a.pooling, model=a.model,
                    weights=a.weights, init=a.init, seed=a.seed, save_every=a.save_every,
                    preserve_colors=a.preserve_colors, style_blend=a.style_blend,
-                   style_scale=a.style_scale)
+                   style_scale=a.style_scale, remat=a.remat, precision=a.precision)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the non-finite case is reported below
         r = stylize(content, style, output=a.output, log=a.log, progress=not a.quiet,
@@ -174,12 +196,47 @@ def run_weights(argv) -> int:
 
 
 def run_bench(argv) -> int:
+    if argv and argv[0] == "optimizers":
+        return run_bench_optimizers(argv[1:])
+    from . import bench
+    from .vgg import PRECISIONS
+    p = _Parser(prog="python -m nst_jax bench", description="Seconds per loss-and-gradient "
+                "evaluation of the same objective in nst_jax and in the PyTorch reference "
+                "of `compare`, GFLOP/s, fraction of a matmul peak and peak memory, each run "
+                "in its own process. `bench optimizers --help`: loss per optimiser against "
+                "evaluations and seconds.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("what", nargs="?", choices=("speed",), default="speed")
+    p.add_argument("--size", type=_ints, default=(256, 512, 1024),
+                   help="longest side(s) of the image, comma-separated")
+    p.add_argument("--model", type=_names, default=("vgg16", "vgg19"), help="comma-separated")
+    p.add_argument("--framework", type=_names, default=bench.FRAMEWORKS,
+                   help="comma-separated: jax, torch (the reference, NCHW), torch-cl "
+                   "(the same in channels_last)")
+    p.add_argument("--repeats", type=int, default=3, help="timed evaluations after a warm-up")
+    p.add_argument("--remat", action="store_true", help="JAX with --remat")
+    p.add_argument("--precision", choices=tuple(PRECISIONS), default="float32",
+                   help="JAX's convolution precision")
+    p.add_argument("--json", default=None, help="write every measurement as JSON")
+    p.add_argument("--quiet", action="store_true")
+    a = p.parse_args(argv)
+    for name, ok in (("--model", {"vgg16", "vgg19"}), ("--framework", set(bench.FRAMEWORKS))):
+        bad = set(getattr(a, name[2:])) - ok
+        if bad:
+            raise NstError(f"unknown {name} {', '.join(sorted(bad))}; use {', '.join(sorted(ok))}")
+    if not a.size or min(a.size) < 32:
+        raise NstError("--size must be one or more sizes >= 32 px")
+    if a.repeats < 1:
+        raise NstError(f"--repeats must be >= 1, got {a.repeats}")
+    a.models, a.sizes, a.frameworks = a.model, a.size, a.framework
+    return bench.main_speed(a)
+
+
+def run_bench_optimizers(argv) -> int:
     from . import bench
     d = Config()
-    p = _Parser(prog="python -m nst_jax bench", description="Benchmarks. `optimizers`: the "
-                "loss each optimiser reaches for the same budget of evaluations and seconds.",
+    p = _Parser(prog="python -m nst_jax bench optimizers", description="The loss each "
+                "optimiser reaches for the same budget of evaluations and seconds.",
                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("what", choices=("optimizers",))
     p.add_argument("content", nargs="?", default=str(DEMO_CONTENT))
     p.add_argument("style", nargs="?", default=str(DEMO_STYLE))
     p.add_argument("--size", type=int, default=256)

@@ -68,8 +68,11 @@ def torch_terms(weights, x_hwc, targets, model, pooling, last=None):
     import torch
     import torch.nn.functional as F
     dtype = weights["conv1_1"][0].dtype
-    x = torch.tensor(np.ascontiguousarray(x_hwc), dtype=dtype).permute(2, 0, 1)[None]
-    x.requires_grad_(True)
+    if isinstance(x_hwc, torch.Tensor):  # already (1, 3, H, W) on its device (bench.py)
+        x = x_hwc.requires_grad_(True)
+    else:
+        x = torch.tensor(np.ascontiguousarray(x_hwc), dtype=dtype).permute(2, 0, 1)[None]
+        x.requires_grad_(True)
     acts, h = {}, x
     for b, n in enumerate(BLOCK_SIZES[model], 1):
         if b > 1:

@@ -102,13 +102,15 @@ def fit_size(height: int, width: int, longest: int) -> Tuple[int, int]:
     return h, w
 
 
-def resize(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
-    """(H, W, C) float 0..255 -> (height, width, C), Lanczos (antialiased when shrinking)."""
+def resize(rgb: np.ndarray, height: int, width: int, clip: bool = True) -> np.ndarray:
+    """(H, W, C) float 0..255 -> (height, width, C), Lanczos (antialiased when shrinking);
+    clipped to 0..255 unless `clip` is False (for differences of images)."""
     if rgb.shape[:2] == (height, width):
         return rgb.astype(np.float32)
     chans = [Image.fromarray(rgb[..., c].astype(np.float32), mode="F")
              .resize((width, height), Image.LANCZOS) for c in range(rgb.shape[2])]
-    return np.clip(np.stack([np.asarray(c) for c in chans], axis=2), 0, 255).astype(np.float32)
+    out = np.stack([np.asarray(c) for c in chans], axis=2)
+    return (np.clip(out, 0, 255) if clip else out).astype(np.float32)
 
 
 def preprocess(rgb):

@@ -25,7 +25,7 @@ from typing import Dict, NamedTuple, Sequence, Tuple
 import jax
 import jax.numpy as jnp
 
-from .vgg import features
+from .vgg import POOL, PRECISIONS, Block, block_params, check_request, features, last_block
 
 Features = Dict[str, jnp.ndarray]
 
@@ -66,6 +66,8 @@ class Objective:
     content_weight: float  # alpha in Eq. 7
     style_weight: float  # beta in Eq. 7
     tv_weight: float  # weight of the total variation term
+    remat: bool = False  # recompute each VGG block in the backward pass (_remat_terms)
+    precision: str = "float32"  # of the convolutions: vgg.PRECISIONS
 
     @property
     def layers(self) -> Tuple[str, ...]:
@@ -83,8 +85,8 @@ def make_targets(params, objective: Objective, content_x, style_x) -> Targets:
         ob = objective
         c_layers, s_layers = [n for n, _ in ob.content_layers], [n for n, _ in ob.style_layers]
         # no content layers (texture synthesis) or no style layers (reconstruction): no target
-        p = features(params, content_x, c_layers, ob.model, ob.pooling) if c_layers else {}
-        s = features(params, style_x, s_layers, ob.model, ob.pooling) if s_layers else {}
+        p = features(params, content_x, c_layers, ob.model, ob.pooling, precision=ob.precision) if c_layers else {}
+        s = features(params, style_x, s_layers, ob.model, ob.pooling, precision=ob.precision) if s_layers else {}
         return Targets(content=p, style={k: gram(v) for k, v in s.items()})
     return jax.jit(run)(params, content_x, style_x)
 
@@ -97,13 +99,46 @@ def blend_targets(targets: Sequence[Targets], weights: Sequence[float]) -> Targe
     return Targets(content=targets[0].content, style=style)
 
 
+def _weighted(f: Features, targets: Targets, ob: Objective, zero):
+    """(content, style) of the layers present in f: sum_l w_l L^l, Eq. 1 and Eq. 5."""
+    content = sum((w * content_loss(f[n], targets.content[n])
+                   for n, w in ob.content_layers if n in f), zero)
+    style = sum((w * style_layer_loss(f[n], targets.style[n])
+                 for n, w in ob.style_layers if n in f), zero)
+    return content, style
+
+
+def _remat_terms(params, targets: Targets, x, ob: Objective):
+    """(content, style) with each VGG block, its losses and the pooling after it as one
+    `jax.checkpoint`: the backward pass keeps only each block's pooled input (x, then
+    1/4, 1/8, ... of the first block's size) and recomputes one block at a time, instead
+    of keeping every activation of the network (a block's features feed its losses
+    inside the checkpoint, so none has to be kept for the Gram matrices' backward)."""
+    names = check_request(ob.model, ob.pooling, ob.precision, ob.layers)
+    dtype, precision = PRECISIONS[ob.precision]
+    last, zero = last_block(ob.model, names), jnp.zeros((), x.dtype)
+
+    def block(p, h, targets, b):
+        h, f = Block(ob.model, b, ob.pooling, names, dtype, precision, pool=False).apply(
+            {"params": p}, h)
+        c, s = _weighted({k: v[0].astype(x.dtype) for k, v in f.items()}, targets, ob, zero)
+        return (POOL[ob.pooling](h) if b < last else h), c, s  # the next block's input
+
+    h, content, style = x[None], zero, zero
+    for b in range(1, last + 1):
+        h, c, s = jax.checkpoint(block, static_argnums=3)(block_params(params, b), h, targets, b)
+        content, style = content + c, style + s
+    return content, style
+
+
 def loss_terms(params, targets: Targets, x, objective: Objective) -> Dict[str, jnp.ndarray]:
     """Unweighted terms and their weighted sum for image x (preprocessed (H, W, 3))."""
     ob = objective
-    f = features(params, x, ob.layers, ob.model, ob.pooling)
-    zero = jnp.zeros((), x.dtype)  # the value of a term with no layers
-    content = sum((w * content_loss(f[n], targets.content[n]) for n, w in ob.content_layers), zero)
-    style = sum((w * style_layer_loss(f[n], targets.style[n]) for n, w in ob.style_layers), zero)
+    if ob.remat:
+        content, style = _remat_terms(params, targets, x, ob)
+    else:
+        f = features(params, x, ob.layers, ob.model, ob.pooling, ob.precision)
+        content, style = _weighted(f, targets, ob, jnp.zeros((), x.dtype))
     tv = tv_loss(x)
     total = ob.content_weight * content + ob.style_weight * style + ob.tv_weight * tv
     return {"total": total, "content": content, "style": style, "tv": tv}

@@ -165,3 +165,20 @@ def test_bench_optimizers(capsys, small_vgg16, photo, painting, tmp_path):
     assert data["evals"] == 6 and data["results"]["scipy-lbfgsb"]["history"][0]["evaluations"] == 1
     assert data["results"]["adam (tuned)"]["best"] in ("adam lr=5", "adam lr=10")
     fails(capsys, ["bench", "optimizers", "--evals", "0"], "--evals must be >= 1")
+
+
+def test_scales_remat_and_precision_flags(capsys, small_vgg16, photo, painting, tmp_path):
+    out, log = tmp_path / "out.png", tmp_path / "log.json"
+    assert cli.main([str(photo), str(painting), "--weights", str(small_vgg16), "--scales", "20,40",
+                     "--scale-iters", "2,3", "--remat", "--precision", "bf16", "--quiet",
+                     "-o", str(out), "--log", str(log)]) == 0
+    summary = json.loads(log.read_text())["summary"]
+    config = json.loads(log.read_text())["config"]
+    assert summary["size"] == [40, 32] and summary["scales"] == [[20, 16], [40, 32]]
+    assert config["remat"] is True and config["precision"] == "bf16" and config["size"] == 40
+    assert Image.open(out).size == (40, 32)
+    base = [str(photo), str(painting), "--weights", str(small_vgg16), "--quiet", "-o", str(out)]
+    fails(capsys, [*base, "--scales", "20,40", "--size", "30"], "last of --scales (40)")
+    fails(capsys, [*base, "--scales", "20,x"], "comma-separated integers")
+    fails(capsys, [*base, "--num-scales", "2", "--scale-iters", "1,2,3"], "one count")
+    fails(capsys, [*base, "--precision", "fp8"], "invalid choice")
