@@ -106,7 +106,8 @@ def stylize_parser() -> argparse.ArgumentParser:
                    help="keep the content's colours: transfer luminance only, or recolour "
                    "the style to the content's colour statistics first (Gatys et al. 2017)")
     p.add_argument("--remat", action="store_true", help="recompute VGG activations block by "
-                   "block in the backward pass: about half the memory, ~1.3x the time")
+                   "block in the backward pass (jax.checkpoint); same result; on CPU it did "
+                   "not lower the peak memory (README, Performance)")
     p.add_argument("--precision", choices=("float32", "tf32", "bf16"), default=d.precision,
                    help="convolution arithmetic: exact float32, the device's fast float32 "
                    "(TF32 on recent NVIDIA GPUs; float32 on CPU) or bfloat16")

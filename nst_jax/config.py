@@ -51,8 +51,8 @@ class Config:
     seed: int = 0  # seeds the noise init: same seed, same result
     save_every: int = 0  # write an intermediate image every N iterations (0: never)
     chunk: int = 10  # iterations between Python's looks (progress, saves, Ctrl-C)
-    remat: bool = False  # recompute VGG activations per block in the backward pass: less
-    #                      memory, ~1.3x the time (vgg.features)
+    remat: bool = False  # each VGG block and its losses as one jax.checkpoint (losses.py);
+    #                      the same result; on XLA:CPU it did not lower the peak (README)
     precision: str = "float32"  # convolutions: "float32", "tf32" or "bf16" (vgg.PRECISIONS)
     loop: str = "auto"  # "device": a chunk is one compiled loop; "host": one compiled call
     #                     per step; "auto": host on CPU (3x faster there, see optim.py)

@@ -1,7 +1,21 @@
 """Shared fixtures: real weights and images from ../shared, synthetic VGG19 files."""
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
+
+# Many tests compile the same functions (same options, same tiny images): JAX's
+# persistent compilation cache, in a fresh folder per test process (so nothing carries
+# over between runs and no two processes write one folder), compiles each once; the
+# subprocesses a test starts share its folder. Measured: three stylize tests 59 s -> 22 s.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    _jit_cache = tempfile.mkdtemp(prefix="nst_jax-test-jit-")
+    atexit.register(shutil.rmtree, _jit_cache, ignore_errors=True)
+    os.environ.update(JAX_COMPILATION_CACHE_DIR=_jit_cache,
+                      JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                      JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
 
 import numpy as np
 import pytest
