@@ -85,8 +85,8 @@ def make_targets(params, objective: Objective, content_x, style_x) -> Targets:
         ob = objective
         c_layers, s_layers = [n for n, _ in ob.content_layers], [n for n, _ in ob.style_layers]
         # no content layers (texture synthesis) or no style layers (reconstruction): no target
-        p = features(params, content_x, c_layers, ob.model, ob.pooling, precision=ob.precision) if c_layers else {}
-        s = features(params, style_x, s_layers, ob.model, ob.pooling, precision=ob.precision) if s_layers else {}
+        p = features(params, content_x, c_layers, ob.model, ob.pooling, ob.precision) if c_layers else {}
+        s = features(params, style_x, s_layers, ob.model, ob.pooling, ob.precision) if s_layers else {}
         return Targets(content=p, style={k: gram(v) for k, v in s.items()})
     return jax.jit(run)(params, content_x, style_x)
 
@@ -113,7 +113,8 @@ def _remat_terms(params, targets: Targets, x, ob: Objective):
     `jax.checkpoint`: the backward pass keeps only each block's pooled input (x, then
     1/4, 1/8, ... of the first block's size) and recomputes one block at a time, instead
     of keeping every activation of the network (a block's features feed its losses
-    inside the checkpoint, so none has to be kept for the Gram matrices' backward)."""
+    inside the checkpoint, so none has to be kept for the Gram matrices' backward).
+    Whether the peak falls is the compiler's schedule: on XLA:CPU it did not (README)."""
     names = check_request(ob.model, ob.pooling, ob.precision, ob.layers)
     dtype, precision = PRECISIONS[ob.precision]
     last, zero = last_block(ob.model, names), jnp.zeros((), x.dtype)
