@@ -1,9 +1,6 @@
 """Shared fixtures: real weights and images from ../shared, synthetic VGG19 files."""
 
-import atexit
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -96,20 +93,6 @@ def painting(tmp_path):
 # The longest tests (each a fresh process, or three frameworks) go first, so that under
 # `pytest -n 2` the two workers end together instead of one finishing a long test alone.
 SLOW_FIRST = ("test_tutorials.py::test_chapter_runs_in_quick_mode", "test_compare.py")
-
-
-def pytest_configure(config):
-    """Many in-process tests compile the same functions (same options, same tiny images):
-    JAX's persistent compilation cache in a fresh folder of this process (so nothing
-    carries over between runs and no two processes share one; subprocesses are not
-    told) compiles each once. Measured: three stylize tests 59 s -> 22 s."""
-    import jax
-    folder = tempfile.mkdtemp(prefix="nst_jax-test-jit-")
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    jax.config.update("jax_compilation_cache_dir", folder)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    jax.config.update("jax_compilation_cache_max_size", 2 * 2**30)  # least recently used go
 
 
 def pytest_collection_modifyitems(items):
