@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import NstError
-from .config import OPTIMIZERS, Config
+from .config import NORMALIZED_STYLE_WEIGHT, OPTIMIZERS, STYLE_WEIGHT, Config
 
 DATA = Path(__file__).resolve().parent / "data"
 DEMO_CONTENT, DEMO_STYLE = DATA / "chelsea.jpg", DATA / "starry_night.jpg"
@@ -39,6 +39,10 @@ def _ints(text):
 
 def _names(text):
     return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def _paths(text):  # a,b.png -> [a, b.png], unless the whole text names a file
+    return [text] if Path(text).exists() else list(_names(text))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,7 +71,11 @@ def stylize_parser() -> argparse.ArgumentParser:
                    help="iterations at each scale, comma-separated (default: --iters each)")
     p.add_argument("--style-blend", type=_floats, default=None,
                    help="with several comma-separated STYLE images: one weight each "
-                   "(normalised to sum to 1; default: equal)")
+                   "(normalised to sum to 1; default: equal); with --style-mask: each "
+                   "region's strength (default 1 each)")
+    p.add_argument("--style-mask", type=_paths, default=None,
+                   help="one grayscale mask per STYLE image, comma-separated, the content's "
+                   "shape: white where that style applies (guided Grams, Gatys et al. 2017)")
     p.add_argument("--style-scale", type=float, default=None,
                    help="the style image's longest side relative to the output's (0.5: half "
                    "of --size, smaller strokes); instead of --style-size")
@@ -86,7 +94,8 @@ def stylize_parser() -> argparse.ArgumentParser:
                    help="device: chunks of steps as one compiled loop; host: one compiled "
                    "call per step (3x faster on CPU); auto: host on CPU, device elsewhere")
     p.add_argument("--content-weight", type=float, default=d.content_weight, help="alpha (Eq. 7)")
-    p.add_argument("--style-weight", type=float, default=d.style_weight, help="beta (Eq. 7)")
+    p.add_argument("--style-weight", type=float, default=None, help="beta (Eq. 7); default "
+                   f"{STYLE_WEIGHT:g}, or {NORMALIZED_STYLE_WEIGHT:g} with --normalize-weights")
     p.add_argument("--tv-weight", type=float, default=d.tv_weight, help="total variation weight")
     p.add_argument("--content-layers", type=_names, default=d.content_layers,
                    help="comma-separated, e.g. relu4_2 (conv4_2 and block4_conv2 also work)")
@@ -105,6 +114,11 @@ def stylize_parser() -> argparse.ArgumentParser:
     p.add_argument("--preserve-colors", choices=("luminance", "histogram"), default=None,
                    help="keep the content's colours: transfer luminance only, or recolour "
                    "the style to the content's colour statistics first (Gatys et al. 2017)")
+    p.add_argument("--normalize-weights", action="store_true", help="rescale VGG so that "
+                   "each filter's mean activation over 7 bundled reference images is 1, as "
+                   "Gatys et al. (the losses change scale: see README for weights)")
+    p.add_argument("--ema", type=float, default=d.ema, help="output an exponential moving "
+                   "average of the iterates with this decay, e.g. 0.9 (0: the last iterate)")
     p.add_argument("--remat", action="store_true", help="recompute VGG activations block by "
                    "block in the backward pass (jax.checkpoint); same result; on CPU it did "
                    "not lower the peak memory (README, Performance)")
@@ -138,11 +152,12 @@ def run_stylize(argv) -> int:
                    style_layer_weights=a.style_layer_weights, pooling=a.pooling, model=a.model,
                    weights=a.weights, init=a.init, seed=a.seed, save_every=a.save_every,
                    preserve_colors=a.preserve_colors, style_blend=a.style_blend,
-                   style_scale=a.style_scale, remat=a.remat, precision=a.precision)
+                   style_scale=a.style_scale, remat=a.remat, precision=a.precision,
+                   normalize_weights=a.normalize_weights, ema=a.ema)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the non-finite case is reported below
         r = stylize(content, style, output=a.output, log=a.log, progress=not a.quiet,
-                    allow_download=not a.no_download, **options)
+                    allow_download=not a.no_download, style_masks=a.style_mask, **options)
     i = r.info
     last = r.history[-1]
     per_it = i["seconds"] / max(i["iterations"], 1)
@@ -245,7 +260,7 @@ def run_bench_optimizers(argv) -> int:
     p.add_argument("--adam-lrs", type=_floats, default=(2.0, 5.0, 10.0, 20.0),
                    help="Adam learning rates tried; the best is reported as 'adam (tuned)'")
     p.add_argument("--content-weight", type=float, default=d.content_weight)
-    p.add_argument("--style-weight", type=float, default=d.style_weight)
+    p.add_argument("--style-weight", type=float, default=STYLE_WEIGHT)
     p.add_argument("--tv-weight", type=float, default=d.tv_weight)
     p.add_argument("--lbfgs-memory", type=int, default=d.lbfgs_memory)
     p.add_argument("--model", choices=("vgg19", "vgg16"), default=None)

@@ -6,6 +6,7 @@ any work starts; `objective` resolves layer names and weights into the static
 `losses.Objective` that jit specialises on; `sizes` lists the scales of a coarse-to-fine run.
 """
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Optional, Tuple
@@ -16,6 +17,9 @@ from .losses import Objective
 from .vgg import MIN_SIDE, PRECISIONS, resolve_layer
 
 OPTIMIZERS = ("lbfgs", "adam", "optax-lbfgs", "scipy-lbfgsb")
+STYLE_WEIGHT = 3e2  # the default beta with the ImageNet weights as they are
+NORMALIZED_STYLE_WEIGHT = 1e6  # with normalize_weights: its losses are ~1e9x smaller
+#   (chosen by eye from 1e4, 1e5, 1e6 at 256 px, 100 L-BFGS iterations; tutorial chapter 8)
 INITS = ("content", "noise", "style")
 
 
@@ -37,7 +41,8 @@ class Config:
     line_search: str = "wolfe"  # our L-BFGS's line search: "wolfe" or "armijo"
     max_evals: int = 0  # stop after this many loss-and-gradient evaluations (0: no limit)
     content_weight: float = 1.0  # alpha, Eq. 7
-    style_weight: float = 3e2  # beta, Eq. 7 (chosen by a sweep with L-BFGS, README)
+    style_weight: Optional[float] = None  # beta, Eq. 7; None: STYLE_WEIGHT (raw weights,
+    #   chosen by a sweep with L-BFGS, README) or NORMALIZED_STYLE_WEIGHT (normalize_weights)
     tv_weight: float = 0.0  # weight of total variation on the 0..255 image (Gatys: none)
     content_layers: Tuple[str, ...] = ("relu4_2",)  # Gatys et al. 2016, Sec. 3
     content_layer_weights: Optional[Tuple[float, ...]] = None  # None: 1 each
@@ -48,6 +53,10 @@ class Config:
     weights: Optional[str] = None  # weights file; None: the lookup of weights.find_weights
     init: str = "content"  # "content" | "noise" | "style" | path of an image
     preserve_colors: Optional[str] = None  # None | "luminance" | "histogram" (color.py)
+    normalize_weights: bool = False  # rescale VGG so each filter's mean activation over
+    #                                  bundled reference images is 1, as Gatys (normalize.py)
+    ema: float = 0.0  # return an exponential moving average of the iterates with this
+    #                   decay (e.g. 0.9); 0: the last iterate (optim.EmaState)
     seed: int = 0  # seeds the noise init: same seed, same result
     save_every: int = 0  # write an intermediate image every N iterations (0: never)
     chunk: int = 10  # iterations between Python's looks (progress, saves, Ctrl-C)
@@ -82,8 +91,12 @@ class Config:
                                              or min(self.scale_iters) < 0):
             raise NstError(f"--scale-iters needs one count >= 0 per scale ({len(self.sizes())} "
                            f"scales), got {','.join(map(str, self.scale_iters))}")
+        if not (math.isfinite(self.ema) and 0 <= self.ema < 1):
+            raise NstError(f"--ema must be a decay in [0, 1), e.g. 0.9, got {self.ema}")
         if self.chunk < 1:
             raise NstError(f"chunk must be >= 1, got {self.chunk}")
+        if self.style_weight is None:  # resolved, so that logs show the beta used
+            return dataclasses.replace(self, style_weight=self.beta).validate()
         for name in ("lr", "content_weight", "style_weight", "tv_weight"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
@@ -119,6 +132,13 @@ class Config:
             raise NstError("no content or style layers given")
         return self
 
+    @property
+    def beta(self) -> float:
+        """style_weight, or its default for these weights (raw or normalised)."""
+        if self.style_weight is not None:
+            return float(self.style_weight)
+        return NORMALIZED_STYLE_WEIGHT if self.normalize_weights else STYLE_WEIGHT
+
     def sizes(self) -> Tuple[int, ...]:
         """The longest side at each scale: (size,) for a single-scale run."""
         if self.scales:
@@ -134,6 +154,6 @@ class Config:
         sw = self.style_layer_weights or (1.0 / max(len(style), 1),) * len(style)
         return Objective(model, self.pooling, tuple(zip(content, map(float, cw))),
                          tuple(zip(style, map(float, sw))), float(self.content_weight),
-                         float(self.style_weight), float(self.tv_weight), bool(self.remat),
+                         self.beta, float(self.tv_weight), bool(self.remat),
                          self.precision)
 

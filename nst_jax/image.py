@@ -89,6 +89,21 @@ def load_image(src: ImageLike) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     raise NstError(f"cannot use a {type(src).__name__} as an image; give a path, PIL image or array")
 
 
+def load_mask(mask: ImageLike, content_hw) -> np.ndarray:
+    """A style mask as (H, W) luminance in 0..1 (white: the style applies), checked
+    against the content's (height, width)."""
+    rgb = load_image(mask)[0]  # (h, w, 3) 0..255
+    (h, w), (ch, cw) = rgb.shape[:2], content_hw
+    name = mask if isinstance(mask, (str, Path)) else "a style mask"
+    if abs(w / h - cw / ch) > 0.02 * cw / ch:
+        raise NstError(f"style mask {name} is {w}x{h} but the content is {cw}x{ch}; give masks "
+                       "with the content's aspect ratio")
+    gray = rgb @ np.array([0.299, 0.587, 0.114], np.float32) / 255.0  # Y of YIQ: (h, w)
+    if gray.max() <= 0:
+        raise NstError(f"style mask {name} is black everywhere; white marks where its style applies")
+    return gray
+
+
 def fit_size(height: int, width: int, longest: int) -> Tuple[int, int]:
     """(H, W) scaled so that max(H, W) == longest, aspect ratio kept; sides >= MIN_SIDE."""
     from .vgg import MIN_SIDE

@@ -10,6 +10,25 @@ P^l those of the content photo p, and A^l the Gram matrix of the style image a.
               L_style = sum_l w_l E_l                                            (Eq. 5)
     total     L_total = alpha L_content + beta L_style (+ t L_tv)                (Eq. 7)
 
+Style and output sizes. Eq. 4 compares Grams of images of the same size (M_l positions
+each). When the style image has another size (`style_scale`, another aspect ratio), A^l
+is rescaled to the output's M_l, A^l <- (M_l / M^a_l) A^l: both Grams then stand for the
+same average over positions, E[F F^T], and the style's strength does not depend on its
+size (neural-style divides its Grams by their size for the same reason).
+
+Regions (Gatys et al. 2017, "Controlling Perceptual Factors in Neural Style Transfer",
+Sec. 4.1, guided Gram matrices): style r applies where its mask T_r is white. At layer
+l the mask is average-pooled to the layer's resolution, T^l_r, and the Gram is taken over
+the masked features, F^l_r = T^l_r o F^l:
+
+    guided    G^l_r = sum_k (T^l_rk)^2 F^l_:k F^l_:k^T,   M^l_r = sum_k (T^l_rk)^2
+    region    E^l_r = 1 / (4 N_l^2) sum_ij (G^l_rij / M^l_r - A^l_rij / M_l)^2
+              E_l = sum_r b_r (M^l_r / M_l) E^l_r
+
+Compared as averages over the region (G/M_r) with the style's average (A/M), weighted by
+the region's share of the image: one white mask gives Eq. 4 exactly, and a region has
+the strength per pixel that its style would have over the whole image.
+
 Total variation (Mahendran & Vedaldi 2015, used by Johnson's neural-style) smooths
 the result: L_tv = sum_ij (x_{i+1,j} - x_ij)^2 + (x_{i,j+1} - x_ij)^2 over all channels.
 It is computed on the optimised image, which differs from the 0..255 RGB image only by
@@ -20,12 +39,13 @@ optimisation step that calls them. The targets (P^l and A^l) are computed once.
 """
 
 from dataclasses import dataclass
-from typing import Dict, NamedTuple, Sequence, Tuple
+from typing import Any, Dict, NamedTuple, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
 
-from .vgg import POOL, PRECISIONS, Block, block_params, check_request, features, last_block
+from .vgg import (POOL, PRECISIONS, Block, avg_pool_2x2, block_params, check_request,
+                  features, last_block)
 
 Features = Dict[str, jnp.ndarray]
 
@@ -47,6 +67,24 @@ def style_layer_loss(f, a):
     n = f.shape[-1]  # N_l: number of filters
     m = f.shape[0] * f.shape[1]  # M_l: positions
     return jnp.sum((gram(f) - a) ** 2) / (4.0 * n ** 2 * m ** 2)
+
+
+def guided_style_loss(f, a, guide, weights):
+    """E_l over regions (module docstring). f: (h, w, N) features; a: (R, N, N) each
+    region's style Gram (rescaled to M = h*w positions); guide: (h, w, R) masks at this
+    layer's resolution; weights: (R,) b_r."""
+    n, m = f.shape[-1], f.shape[0] * f.shape[1]
+    flat = f.reshape(m, n)  # (h, w, N) -> (M, N)
+    t2 = guide.reshape(m, -1) ** 2  # (M, R): (T_rk)^2
+    m_r = jnp.sum(t2, axis=0)  # (R,) M_r = sum_k T_rk^2
+    total = jnp.zeros((), f.dtype)
+    for r in range(a.shape[0]):  # R is small and static: one Gram per region
+        # G_r = sum_k T_rk^2 F_:k F_:k^T:  (M, N)^T (M, N) -> (N, N)
+        g = jnp.matmul((flat * t2[:, r:r + 1]).T, flat, precision=jax.lax.Precision.HIGHEST)
+        # an empty region (a small mask at a deep layer) has M_r = 0 and weight 0
+        e = jnp.sum((g / jnp.maximum(m_r[r], 1e-12) - a[r] / m) ** 2) / (4.0 * n ** 2)
+        total = total + weights[r] * (m_r[r] / m) * e
+    return total
 
 
 def tv_loss(x):
@@ -76,19 +114,51 @@ class Objective:
 
 class Targets(NamedTuple):
     content: Features  # {layer: P^l, (h, w, N)} of the content photo
-    style: Features  # {layer: A^l, (N, N)} Gram matrices of the style image
+    style: Features  # {layer: A^l, (N, N)} Gram matrices of the style image, rescaled to
+    #                  the output's size; with regions: (R, N, N), one per region
+    guides: Features = {}  # regions only: {layer: T^l, (h, w, R)} masks at layer resolution
+    region_weights: Any = None  # regions only: (R,) b_r
+
+
+def layer_size(hw, layer: str):
+    """(h, w) of a layer's features for an (H, W) image: halved (rounding down) by each
+    pooling before the layer's block."""
+    h, w = hw
+    for _ in range(int(layer[4]) - 1):
+        h, w = h // 2, w // 2
+    return h, w
 
 
 def make_targets(params, objective: Objective, content_x, style_x) -> Targets:
-    """Compute P^l and A^l once. content_x, style_x: preprocessed (H, W, 3), any sizes."""
+    """Compute P^l and A^l once. content_x, style_x: preprocessed (H, W, 3), any sizes;
+    the output has the content's size, and A^l is rescaled to it (module docstring)."""
     def run(params, content_x, style_x):
         ob = objective
         c_layers, s_layers = [n for n, _ in ob.content_layers], [n for n, _ in ob.style_layers]
         # no content layers (texture synthesis) or no style layers (reconstruction): no target
         p = features(params, content_x, c_layers, ob.model, ob.pooling, ob.precision) if c_layers else {}
         s = features(params, style_x, s_layers, ob.model, ob.pooling, ob.precision) if s_layers else {}
-        return Targets(content=p, style={k: gram(v) for k, v in s.items()})
+        def positions(layer):  # M_l of the output (the content's size) / M^a_l of the style
+            h, w = layer_size(content_x.shape[:2], layer)
+            return (h * w) / (s[layer].shape[0] * s[layer].shape[1])
+        # A^l <- (M_l / M^a_l) A^l: exactly A^l when the sizes agree
+        return Targets(content=p, style={k: gram(v) * positions(k) for k, v in s.items()})
     return jax.jit(run)(params, content_x, style_x)
+
+
+def region_targets(targets: Sequence[Targets], weights: Sequence[float], masks,
+                   objective: Objective) -> Targets:
+    """Several styles, each in its region: style targets stacked (R, N, N), masks
+    (H, W, R) in 0..1 at the output's size pooled to each style layer, weights b_r.
+    Content targets: the first's."""
+    guides, t = {}, jnp.asarray(masks, jnp.float32)[None]  # (1, H, W, R)
+    for block in range(1, 6):
+        for name, _ in objective.style_layers:
+            if int(name[4]) == block:
+                guides[name] = t[0]  # (h, w, R) at block `block`'s resolution
+        t = avg_pool_2x2(t)  # what the next block sees: (1, h/2, w/2, R)
+    style = {name: jnp.stack([tg.style[name] for tg in targets]) for name in targets[0].style}
+    return Targets(targets[0].content, style, guides, jnp.asarray(weights, jnp.float32))
 
 
 def blend_targets(targets: Sequence[Targets], weights: Sequence[float]) -> Targets:
@@ -103,8 +173,12 @@ def _weighted(f: Features, targets: Targets, ob: Objective, zero):
     """(content, style) of the layers present in f: sum_l w_l L^l, Eq. 1 and Eq. 5."""
     content = sum((w * content_loss(f[n], targets.content[n])
                    for n, w in ob.content_layers if n in f), zero)
-    style = sum((w * style_layer_loss(f[n], targets.style[n])
-                 for n, w in ob.style_layers if n in f), zero)
+    def style_loss(n):
+        if targets.guides:
+            return guided_style_loss(f[n], targets.style[n], targets.guides[n],
+                                     targets.region_weights)
+        return style_layer_loss(f[n], targets.style[n])
+    style = sum((w * style_loss(n) for n, w in ob.style_layers if n in f), zero)
     return content, style
 
 

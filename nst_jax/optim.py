@@ -244,6 +244,29 @@ def optax_lbfgs(loss_fn: Callable, memory_size: int = 10, max_chunk: int = 10,
     return Optimizer(init, _device_chunks(step, max_chunk), current)
 
 
+# ---------------------------------------------------------------- iterate averaging
+class EmaState(NamedTuple):
+    average: jnp.ndarray  # (H, W, 3): sum_k (1 - d) d^(t-k) x_k over the iterates so far
+    weight: jnp.ndarray  # () 1 - d^t: the total weight in `average` (0 before any iterate)
+
+
+def ema_init(x0) -> EmaState:
+    """An empty average; `ema_value` gives x0 until the first iterate arrives."""
+    return EmaState(jnp.zeros_like(jnp.asarray(x0, jnp.float32)), jnp.zeros((), jnp.float32))
+
+
+@jax.jit
+def ema_update(s: EmaState, x, decay) -> EmaState:
+    """One more iterate: a_t = d a_{t-1} + (1 - d) x_t, w_t = d w_{t-1} + (1 - d)."""
+    return EmaState(decay * s.average + (1 - decay) * x, decay * s.weight + (1 - decay))
+
+
+def ema_value(s: EmaState, x0):
+    """The debiased average a_t / w_t (Adam's bias correction: the weights of x_1..x_t sum
+    to 1), or x0 before any iterate."""
+    return jnp.where(s.weight > 0, s.average / jnp.maximum(s.weight, 1e-30), x0)
+
+
 # ---------------------------------------------------------------- SciPy L-BFGS-B
 def scipy_lbfgsb(loss_fn: Callable, aux, x0):
     """SciPy's L-BFGS-B (Byrd, Lu, Nocedal & Zhu 1995) with every pixel bounded to 0..255,

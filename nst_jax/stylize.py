@@ -17,6 +17,11 @@ next scale's starting image (`_upsample`); targets are recomputed at each size, 
 coarse scale's content and TV weights are scaled by the pixel ratio so that it aims at
 the final content/style balance. The history is one list, seconds and evaluations
 counted from the start.
+
+Regions (`style_masks`): one grayscale mask per style, white where that style applies;
+the style loss becomes the guided Gram loss of losses.py (Gatys et al. 2017, Sec. 4.1).
+`normalize_weights` rescales VGG as Gatys did (normalize.py); `ema` returns an
+exponential moving average of the iterates instead of the last one (optim.EmaState).
 """
 
 import dataclasses
@@ -33,9 +38,10 @@ import numpy as np
 from . import image as im
 from . import lbfgs as lb
 from . import color, optim, weights as wt
+from .normalize import normalize_weights
 from .errors import NstError
 from .config import INITS, Config
-from .losses import blend_targets, loss_terms, make_targets
+from .losses import blend_targets, loss_terms, make_targets, region_targets
 from .memory import available_memory, estimate_memory
 from .monitor import Monitor, write_log
 from .vgg import resolve_layer
@@ -60,9 +66,13 @@ def _init_image(cfg: Config, content_rgb, style_rgb, hw) -> np.ndarray:
 
 
 def stylize(content, style, output=None, log=None, progress: bool = True,
-            allow_download: bool = True, **options) -> Result:
+            allow_download: bool = True, style_masks=None, **options) -> Result:
     """Stylize `content` (path, PIL image or array) with `style` (one image, or a list
     blended by the `style_blend` weights); see Config for options.
+
+    `style_masks`: one grayscale image per style (path, PIL image or array, the content's
+    shape), white where that style applies: each style in its region instead of a blend;
+    `style_blend` then gives each region's strength (default 1 each, not normalised).
 
     Returns Result(image, history, info). With `output`, writes the image there
     (atomically) and, with save_every, intermediate images beside it; with `log`, writes
@@ -80,8 +90,14 @@ def stylize(content, style, output=None, log=None, progress: bool = True,
     if len(blend) != len(styles):
         raise NstError(f"--style-blend has {len(blend)} weights for {len(styles)} style "
                        "images; give one weight per style image")
-    blend = tuple(b / sum(blend) for b in blend)  # weights summing to 1: beta keeps its meaning
-    inputs = [content, *styles] + ([cfg.init] if cfg.init not in INITS else [])
+    masks = None if style_masks is None else (
+        list(style_masks) if isinstance(style_masks, (list, tuple)) else [style_masks])
+    if masks is not None and len(masks) != len(styles):
+        raise NstError(f"{len(masks)} style mask(s) for {len(styles)} style image(s); give "
+                       "one mask per style")
+    if masks is None:  # blended: weights summing to 1, so beta keeps its meaning
+        blend = tuple(b / sum(blend) for b in blend)
+    inputs = [content, *styles, *(masks or [])] + ([cfg.init] if cfg.init not in INITS else [])
     if output is not None:
         output = im.check_output_path(output, inputs)
     if log is not None:
@@ -92,6 +108,8 @@ def stylize(content, style, output=None, log=None, progress: bool = True,
 
     content_full, alpha_full = im.load_image(content)
     styles_full = [im.load_image(s)[0] for s in styles]
+    masks_full = None if masks is None else np.stack(
+        [im.load_mask(m, content_full.shape[:2]) for m in masks], axis=-1)  # (H0, W0, R) in 0..1
     sizes = cfg.sizes()
     hw = im.fit_size(*content_full.shape[:2], sizes[-1])
     hws = [im.fit_size(*content_full.shape[:2], side) for side in sizes]
@@ -109,6 +127,8 @@ def stylize(content, style, output=None, log=None, progress: bool = True,
 
     model, params, weights_path = wt.resolve(cfg.weights, cfg.model, allow_download, progress)
     objective = cfg.objective(model)
+    if cfg.normalize_weights:  # mean activation 1 per filter over normalize.py's reference set
+        params, _ = normalize_weights(params, model, cfg.pooling)
     need = estimate_memory(objective, hw, max(final_style_hws, key=lambda h_w: h_w[0] * h_w[1]),
                            cfg.lbfgs_memory)
     have = available_memory()
@@ -144,8 +164,10 @@ def stylize(content, style, output=None, log=None, progress: bool = True,
         ratio = (hw[0] * hw[1]) / (s_hw[0] * s_hw[1])
         scale_objective = dataclasses.replace(objective, content_weight=objective.content_weight * ratio,
                                               tv_weight=objective.tv_weight * ratio)
-        targets = blend_targets([make_targets(params, objective, im.preprocess(content_rgb),
-                                              im.preprocess(s)) for s in style_rgbs], blend)
+        each = [make_targets(params, objective, im.preprocess(content_rgb), im.preprocess(s))
+                for s in style_rgbs]
+        targets = blend_targets(each, blend) if masks_full is None else region_targets(
+            each, blend, im.resize(masks_full, *s_hw, clip=False).clip(0, 1), objective)
 
         def to_rgb(x, colors=content_colors):  # optimised image -> RGB 0..255, as shown
             rgb = im.deprocess(np.asarray(x))
@@ -179,6 +201,8 @@ def stylize(content, style, output=None, log=None, progress: bool = True,
             "size": [hw[1], hw[0]], "style_size": [final_style_hws[0][1], final_style_hws[0][0]],
             "style_sizes": [[w, h] for h, w in final_style_hws], "style_blend": list(blend),
             "scales": [[w, h] for h, w in hws], "estimated_memory": need,
+            "style_masks": None if masks is None else [
+                str(m) if isinstance(m, (str, Path)) else "<array>" for m in masks],
             "config": dict(dataclasses.asdict(cfg), model=model, weights=str(weights_path))}
     if stop == "nonfinite":
         warnings.warn(f"the loss became non-finite at iteration {totals['iterations'] + 1}; "
@@ -208,14 +232,18 @@ def _run_chunks(loss_fn, aux, x0, cfg: Config, monitor: Monitor):
     current = jax.jit(opt.current).lower(aux, state).compile()
     monitor.started(time.perf_counter() - t)
     seconds, stop = 0.0, "iterations"
+    ema = optim.ema_init(x0) if cfg.ema else None  # averaged after every iteration
+    shown = lambda x: x if ema is None else optim.ema_value(ema, x0)  # the image a user gets
     # Adam evaluates image k during step k: its last image's loss is one more evaluation
     limit = min(cfg.iters, cfg.max_evals - 1) if cfg.optimizer == "adam" and cfg.max_evals else cfg.iters
     while int(state.iteration) < limit:
         it = int(state.iteration)
-        n = min(cfg.chunk, limit - it)
+        n = 1 if ema is not None else min(cfg.chunk, limit - it)
         if cfg.save_every:
             n = min(n, cfg.save_every - it % cfg.save_every)
         state, chunk = run_chunk(aux, state, n)
+        if ema is not None and int(state.iteration) > it:
+            ema = optim.ema_update(ema, state.x, cfg.ema)
         steps, elapsed = int(chunk.steps), monitor.elapsed()
         rows, evals = np.asarray(chunk.terms[:steps]), np.asarray(chunk.evaluations[:steps])
         for j in range(steps):  # time within a chunk is apportioned evenly
@@ -225,12 +253,15 @@ def _run_chunks(loss_fn, aux, x0, cfg: Config, monitor: Monitor):
         if int(state.stop) != lb.RUNNING:
             stop = lb.STOP_REASONS[int(state.stop)]
             break
-        if monitor.reached(int(state.iteration), state.x):
+        if monitor.reached(int(state.iteration), shown(state.x)):
             stop = "interrupted"
             break
-    terms, evaluations = current(aux, state)
+    if ema is None:
+        terms, evaluations = current(aux, state)
+    else:  # the last row is the loss of the image returned, the average: one more evaluation
+        terms, evaluations = jax.jit(loss_fn)(shown(state.x), aux)[1], state.evaluations + 1
     monitor.add(state.iteration, evaluations, monitor.elapsed(), {k: float(v) for k, v in terms.items()})
-    return np.asarray(state.x), int(state.iteration), int(evaluations), stop
+    return np.asarray(shown(state.x)), int(state.iteration), int(evaluations), stop
 
 
 def _run_scipy(loss_fn, aux, x0, cfg: Config, monitor: Monitor):
@@ -238,10 +269,21 @@ def _run_scipy(loss_fn, aux, x0, cfg: Config, monitor: Monitor):
     t = time.perf_counter()
     driver = optim.scipy_lbfgsb(loss_fn, aux, x0)  # compiles the value-and-gradient
     monitor.started(time.perf_counter() - t)
+    ema = [optim.ema_init(x0)] if cfg.ema else None
+
+    def on_iterate(iteration, x):
+        if ema is None:
+            return monitor.reached(iteration, x)
+        ema[0] = optim.ema_update(ema[0], jnp.asarray(x, jnp.float32), cfg.ema)
+        return monitor.reached(iteration, optim.ema_value(ema[0], x0))
     x, iterations, evaluations, stop = driver(
         cfg.iters, cfg.lbfgs_memory, cfg.max_evals,
         on_row=lambda it, ev, terms: monitor.add(it, ev, monitor.elapsed(), terms),
-        on_iterate=monitor.reached)
+        on_iterate=on_iterate)
+    if ema is not None:  # the last row is the loss of the image returned: the average
+        x, evaluations = np.asarray(optim.ema_value(ema[0], x0)), evaluations + 1
+        terms = jax.jit(loss_fn)(jnp.asarray(x), aux)[1]
+        monitor.add(iterations, evaluations, monitor.elapsed(), {k: float(v) for k, v in terms.items()})
     return x, iterations, evaluations, ("interrupted" if monitor.flag.set else stop)
 
 

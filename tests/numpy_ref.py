@@ -43,6 +43,25 @@ def gram(f):
     return F @ F.T
 
 
+def style_target(fs, fx):
+    """A^l for an output whose features are fx: the style's Gram rescaled to the output's
+    number of positions, (M_x / M_s) F_s F_s^T (losses.py, "Style and output sizes")."""
+    return gram(fs) * (fx.shape[0] * fx.shape[1]) / (fs.shape[0] * fs.shape[1])
+
+
+def guided_style_layer(f, a, t, b):
+    """E_l over regions, written out: f (h, w, N), a (R, N, N) targets at the output's
+    size, t (h, w, R) masks, b (R,) weights (losses.py, Gatys et al. 2017 Sec. 4.1)."""
+    n, m = f.shape[-1], f.shape[0] * f.shape[1]
+    total = 0.0
+    for r in range(a.shape[0]):
+        fr = f * t[..., r:r + 1]  # F_r = T_r o F
+        m_r = np.sum(t[..., r] ** 2)
+        e = np.sum((gram(fr) / m_r - a[r] / m) ** 2) / (4 * n ** 2)
+        total += b[r] * (m_r / m) * e
+    return total
+
+
 def content(f, p):
     return 0.5 * np.sum((f - p) ** 2)
 

@@ -182,3 +182,22 @@ def test_scales_remat_and_precision_flags(capsys, small_vgg16, photo, painting, 
     fails(capsys, [*base, "--scales", "20,x"], "comma-separated integers")
     fails(capsys, [*base, "--num-scales", "2", "--scale-iters", "1,2,3"], "one count")
     fails(capsys, [*base, "--precision", "fp8"], "invalid choice")
+
+
+def test_masks_normalized_weights_and_ema_flags(capsys, small_vgg16, photo, painting, tmp_path):
+    left = np.zeros((32, 40), np.uint8)
+    left[:, :20] = 255
+    Image.fromarray(left).save(tmp_path / "left.png")
+    Image.fromarray(255 - left).save(tmp_path / "right.png")
+    out, log = tmp_path / "out.png", tmp_path / "log.json"
+    masks = f"{tmp_path / 'left.png'},{tmp_path / 'right.png'}"
+    assert cli.main([str(photo), f"{painting},{photo}", "--style-mask", masks, "--weights",
+                     str(small_vgg16), "--size", "40", "--iters", "3", "--normalize-weights",
+                     "--ema", "0.9", "--quiet", "-o", str(out), "--log", str(log)]) == 0
+    data = json.loads(log.read_text())
+    assert data["summary"]["style_masks"] == [str(tmp_path / "left.png"), str(tmp_path / "right.png")]
+    assert data["config"]["normalize_weights"] is True and data["config"]["ema"] == 0.9
+    base = [str(photo), str(painting), "--weights", str(small_vgg16), "--quiet", "-o", str(out)]
+    fails(capsys, [*base, "--ema", "1"], "--ema must be a decay in [0, 1)")
+    fails(capsys, [*base, "--style-mask", masks], "2 style mask(s) for 1 style image(s)")
+    fails(capsys, [*base, "--style-mask", tmp_path / "nope.png"], "not found")

@@ -59,7 +59,7 @@ def test_total_objective_matches_numpy(vgg19_params, pooling):
     fc = numpy_ref.vgg_features(vgg19_params, content, "vgg19", pooling)
     fs = numpy_ref.vgg_features(vgg19_params, style, "vgg19", pooling)
     c = sum(w * numpy_ref.content(fx[n], fc[n]) for n, w in ob.content_layers)
-    s = sum(w * numpy_ref.style_layer(fx[n], numpy_ref.gram(fs[n])) for n, w in ob.style_layers)
+    s = sum(w * numpy_ref.style_layer(fx[n], numpy_ref.style_target(fs[n], fx[n])) for n, w in ob.style_layers)
     t = numpy_ref.tv(x)
     ref = {"content": c, "style": s, "tv": t, "total": 2.0 * c + 1e3 * s + 1e-2 * t}
     for k in ref:  # float32 VGG against float64: see test_vgg's tolerance argument
@@ -89,6 +89,44 @@ def test_one_sided_objectives(vgg19_params, which):
         assert float(terms["style"]) == 0.0 and float(terms["content"]) == pytest.approx(ref, rel=1e-4)
     else:
         fs = numpy_ref.vgg_features(vgg19_params, style, "vgg19", "max")
-        ref = sum(0.5 * numpy_ref.style_layer(fx[n], numpy_ref.gram(fs[n])) for n in ("relu1_1", "relu2_1"))
+        ref = sum(0.5 * numpy_ref.style_layer(fx[n], numpy_ref.style_target(fs[n], fx[n])) for n in ("relu1_1", "relu2_1"))
         assert float(terms["content"]) == 0.0 and float(terms["style"]) == pytest.approx(ref, rel=1e-4)
         assert targets.content == {}
+
+
+def test_guided_style_loss_matches_numpy():
+    # two soft, overlapping regions with their own targets and weights (Gatys et al. 2017)
+    f = rng.normal(size=(6, 5, 8)).astype(np.float32)
+    a = np.stack([numpy_ref.gram(rng.normal(size=(6, 5, 8))) for _ in range(2)])
+    t = rng.uniform(0, 1, (6, 5, 2)).astype(np.float32)
+    b = np.array([0.7, 1.5], np.float32)
+    ours = losses.guided_style_loss(jnp.asarray(f), jnp.asarray(a), jnp.asarray(t), jnp.asarray(b))
+    # float32 sums of ~30 products against float64: 1e-5 relative
+    assert float(ours) == pytest.approx(numpy_ref.guided_style_layer(f, a, t, b), rel=1e-5)
+
+
+def test_one_white_region_is_eq4():
+    f = rng.normal(size=(6, 5, 8)).astype(np.float32)
+    a = numpy_ref.gram(rng.normal(size=(6, 5, 8))).astype(np.float32)
+    guided = losses.guided_style_loss(f, a[None], np.ones((6, 5, 1), np.float32), np.ones(1))
+    # (G/M - A/M)^2 / (4 N^2) is (G - A)^2 / (4 N^2 M^2): equal up to float32 rounding
+    assert float(guided) == pytest.approx(float(losses.style_layer_loss(f, a)), rel=1e-5)
+    # an empty region contributes 0, not NaN (a small mask pooled away at a deep layer)
+    empty = losses.guided_style_loss(f, np.stack([a, a]), np.stack(
+        [np.ones((6, 5)), np.zeros((6, 5))], axis=-1), np.ones(2))
+    assert float(empty) == pytest.approx(float(guided), rel=1e-6)
+
+
+def test_region_guides_are_pooled_to_each_layer(vgg19_params):
+    ob = losses.Objective("vgg19", "max", (), (("relu1_1", 0.5), ("relu3_1", 0.5)), 1.0, 1.0, 0.0)
+    x = rng.uniform(-110, 130, (21, 18, 3)).astype(np.float32)
+    t = losses.make_targets(vgg19_params, ob, x, x)
+    masks = np.zeros((21, 18, 2), np.float32)
+    masks[:, :9, 0], masks[:, 9:, 1] = 1, 1  # left and right halves
+    r = losses.region_targets([t, t], (1.0, 2.0), masks, ob)
+    assert r.style["relu3_1"].shape == (2, 256, 256)
+    assert r.guides["relu1_1"].shape == (21, 18, 2) and r.guides["relu3_1"].shape == (5, 4, 2)
+    # 21x18 -> 10x9 -> 5x4 as the network pools (odd rows/columns dropped). Left half,
+    # columns 0..8 of 18: at 9 wide, columns 0..3 are 1 and column 4 (pixels 8, 9) 0.5;
+    # at 4 wide, (1, 1), (1, 1), (0.5, 0), (0, 0) -> 1, 1, 0.25, 0
+    np.testing.assert_allclose(np.asarray(r.guides["relu3_1"])[:, :, 0], [[1, 1, 0.25, 0]] * 5)

@@ -137,3 +137,24 @@ def test_host_and_device_loops_agree(make):
     assert h[1:4] == d[1:4]
     for a, b in zip(h[4], d[4]):
         np.testing.assert_allclose(a, b, rtol=1e-4)
+
+
+def test_ema_is_the_debiased_average_of_the_iterates():
+    """optim.EmaState against the average written out in NumPy, over real Adam iterates."""
+    aux = jnp.linspace(0.5, 2.0, 60).reshape(4, 5, 3)
+    opt = optim.adam(quadratic, 3.0, max_chunk=1, loop="host")
+    x0 = jnp.zeros((4, 5, 3))
+    state, run = opt.init(x0, aux), None
+    run = opt.compile(aux, state)
+    decay, ema, iterates = 0.8, optim.ema_init(x0), []
+    np.testing.assert_array_equal(optim.ema_value(ema, x0), x0)  # no iterate yet: x0
+    for _ in range(6):
+        state, _ = run(aux, state, 1)
+        iterates.append(np.asarray(state.x, np.float64))
+        ema = optim.ema_update(ema, state.x, decay)
+    # x_bar_t = sum_k (1 - d) d^(t-k) x_k / (1 - d^t), k = 1..t
+    t = len(iterates)
+    ref = sum((1 - decay) * decay ** (t - k) * x for k, x in enumerate(iterates, 1)) / (1 - decay ** t)
+    # float32 recursion of 6 steps on values ~100: 1e-5 relative
+    np.testing.assert_allclose(optim.ema_value(ema, x0), ref, rtol=1e-5, atol=1e-4)
+    assert not np.allclose(ref, iterates[-1], atol=1.0)  # the average is not the last iterate

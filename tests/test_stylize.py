@@ -54,7 +54,7 @@ def test_log_reports_the_loss_numpy_computes(small_vgg16, photo, painting, tmp_p
     fx, fc, fs = (numpy_ref.vgg_features(params, prep(p), "vgg16", "max")
                   for p in (init, photo, painting))
     c = numpy_ref.content(fx["relu3_2"], fc["relu3_2"])
-    s = sum(0.2 * numpy_ref.style_layer(fx[n], numpy_ref.gram(fs[n]))
+    s = sum(0.2 * numpy_ref.style_layer(fx[n], numpy_ref.style_target(fs[n], fx[n]))
             for n in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"))
     t = numpy_ref.tv(prep(init))
     # float32 network against float64: 1e-4 relative (see test_vgg)
@@ -203,7 +203,8 @@ def test_blended_targets_are_the_weighted_gram_matrices(small_vgg16, photo, pain
     for name in ("relu1_1", "relu2_1"):
         fa = numpy_ref.vgg_features(params, a, model, "max")[name]
         fb = numpy_ref.vgg_features(params, b, model, "max")[name]
-        ref = 0.7 * numpy_ref.gram(fa) + 0.3 * numpy_ref.gram(fb)
+        fc = numpy_ref.vgg_features(params, c, model, "max")[name]  # the output's size
+        ref = 0.7 * numpy_ref.style_target(fa, fc) + 0.3 * numpy_ref.style_target(fb, fc)
         np.testing.assert_allclose(blended.style[name], ref, rtol=1e-4, atol=1e-3 * np.abs(ref).max())
 
 
@@ -277,3 +278,97 @@ def test_multi_scale_runs_coarse_to_fine(small_vgg16, photo, painting, tmp_path)
     assert np.array_equal(np.asarray(Image.open(tmp_path / "out.png")), r.image)
     one = run(small_vgg16, photo, painting, size=40, iters=4, num_scales=1)
     assert np.array_equal(one.image, single.image)  # one scale is the plain run
+
+
+@pytest.fixture
+def stripes(tmp_path):
+    """A second, very different style: hard vertical stripes."""
+    a = np.zeros((48, 48, 3), np.uint8)
+    a[:, ::6] = a[:, 1::6] = a[:, 2::6] = [20, 240, 240]
+    Image.fromarray(a).save(tmp_path / "stripes.png")
+    return tmp_path / "stripes.png"
+
+
+def halves(tmp_path, hw=(32, 40)):
+    """Left and right masks, white where the style applies."""
+    left = np.zeros(hw, np.uint8)
+    left[:, : hw[1] // 2] = 255
+    paths = tmp_path / "left.png", tmp_path / "right.png"
+    Image.fromarray(left).save(paths[0])
+    Image.fromarray(255 - left).save(paths[1])
+    return paths
+
+
+def region_losses(small_vgg16, image, styles, masks):
+    """{(region, style): guided style loss of `image` in that region against that style},
+    in float64 NumPy over relu1_1..relu3_1 (the photo's 40x32 has 10x8 positions there)."""
+    params = load_params(small_vgg16)
+    prep = lambda a: a[..., ::-1] - np.array([103.939, 116.779, 123.68])
+    fx = numpy_ref.vgg_features(params, prep(image.astype(np.float64)), "vgg16", "max")
+    out = {}
+    for s_name, style in styles.items():
+        fs = numpy_ref.vgg_features(params, prep(im.resize(im.load_image(style)[0], 40, 40)), "vgg16", "max")
+        for r_name, mask in masks.items():
+            t = np.asarray(Image.open(mask).convert("L"), np.float64)[..., None] / 255
+            total = 0.0
+            for n in ("relu1_1", "relu2_1", "relu3_1"):
+                guide = t
+                for _ in range(int(n[4]) - 1):  # the network's 2x2 average, as losses.py
+                    guide = guide.reshape(guide.shape[0] // 2, 2, guide.shape[1] // 2, 2, 1).mean(axis=(1, 3))
+                a = numpy_ref.style_target(fs[n], fx[n])[None]
+                total += numpy_ref.guided_style_layer(fx[n], a, guide, [1.0])
+            out[r_name, s_name] = total
+    return out
+
+
+def test_each_region_carries_its_own_style(small_vgg16, photo, painting, stripes, tmp_path):
+    """Two styles in two halves, then swapped: in every run each half is closer to the
+    style it was given than to the other one (whatever the photo itself resembles)."""
+    left, right = halves(tmp_path)
+    styles = {"painting": painting, "stripes": stripes}
+    for order in (("painting", "stripes"), ("stripes", "painting")):
+        r = run(small_vgg16, photo, [styles[order[0]], styles[order[1]]], style_masks=[left, right],
+                iters=30, style_weight=1e4, style_layers=("relu1_1", "relu2_1", "relu3_1"))
+        assert r.info["style_masks"] == [str(left), str(right)]
+        loss = region_losses(small_vgg16, r.image, styles, {"left": left, "right": right})
+        assert loss["left", order[0]] < loss["left", order[1]], (order, loss)
+        assert loss["right", order[1]] < loss["right", order[0]], (order, loss)
+
+
+def test_one_white_mask_is_the_unmasked_run(small_vgg16, photo, painting, tmp_path):
+    white = tmp_path / "white.png"
+    Image.fromarray(np.full((64, 80), 255, np.uint8)).save(white)  # same shape, other size
+    plain = run(small_vgg16, photo, painting, iters=2)
+    masked = run(small_vgg16, photo, painting, iters=2, style_masks=[white])
+    # Eq. 4 either way, computed in another order: float32 rounding only
+    for a, b in zip(plain.history, masked.history):
+        assert a["style"] == pytest.approx(b["style"], rel=1e-4)
+    assert np.abs(plain.image.astype(int) - masked.image).max() <= 1
+
+
+def test_style_mask_errors_are_one_line(small_vgg16, photo, painting, tmp_path):
+    left, right = halves(tmp_path)
+    with pytest.raises(NstError, match="2 style mask.*1 style image"):
+        run(small_vgg16, photo, painting, style_masks=[left, right])
+    tall = tmp_path / "tall.png"
+    Image.fromarray(np.full((40, 20), 255, np.uint8)).save(tall)
+    with pytest.raises(NstError, match="aspect ratio"):
+        run(small_vgg16, photo, painting, style_masks=[tall])
+    black = tmp_path / "black.png"
+    Image.fromarray(np.zeros((32, 40), np.uint8)).save(black)
+    with pytest.raises(NstError, match="black everywhere"):
+        run(small_vgg16, photo, painting, style_masks=[black])
+
+
+def test_ema_returns_the_average_of_the_iterates(small_vgg16, photo, painting, tmp_path):
+    """The output is the debiased moving average of the images a plain run goes through
+    (read back from its intermediate images), and its loss is the last history row."""
+    opts = dict(optimizer="adam", lr=20.0, iters=4, save_every=1)
+    run(small_vgg16, photo, painting, output=tmp_path / "plain.png", **opts)
+    r = run(small_vgg16, photo, painting, output=tmp_path / "ema.png", ema=0.5, **opts)
+    xs = [np.asarray(Image.open(tmp_path / f"plain_{k:05d}.png"), np.float64) for k in range(1, 5)]
+    ref = sum(0.5 * 0.5 ** (4 - k) * x for k, x in enumerate(xs, 1)) / (1 - 0.5 ** 4)
+    # the plain iterates were rounded to uint8 before averaging here: 1 level of slack
+    assert np.abs(r.image - ref).max() <= 1.0
+    assert np.abs(r.image.astype(int) - xs[-1]).max() > 5  # and it is not the last iterate
+    assert r.history[-1]["evaluations"] == r.history[-2]["evaluations"] + 1
