@@ -34,7 +34,9 @@ from .stylize import stylize
 from .vgg import BLOCK_WIDTHS, conv_layers
 
 DEMO = Path(__file__).resolve().parent / "data"
-FRAMEWORKS = ("jax", "torch", "torch-cl")  # torch-cl: the reference in channels_last layout
+# jax: nst_jax as it runs (--conv auto: Winograd convolutions from 256 channels on CPU);
+# jax-direct: every convolution direct (exact float32); torch-cl: channels_last layout
+FRAMEWORKS = ("jax", "jax-direct", "torch", "torch-cl")
 
 
 def conv_flops(model: str, height: int, width: int, deepest: str) -> int:
@@ -94,21 +96,27 @@ def _inputs(model: str, size: int):
 
 
 def time_one(framework: str, model: str, size: int, repeats: int = 3, remat: bool = False,
-             precision: str = "float32") -> Dict:
+             precision: str = "float32", conv: str = "auto") -> Dict:
     """One cell of the table, in this process (`speed` runs each in a fresh one)."""
     from .stylize import Config
     params, source, content, style = _inputs(model, size)
-    cfg = Config(model=model, remat=remat, precision=precision)
+    cfg = Config(model=model, remat=remat, precision=precision, conv=conv)
     objective = cfg.objective(model)
     out = {"framework": framework, "model": model, "size": list(content.shape[1::-1]),
            "weights": source, "flops": eval_flops(model, *content.shape[:2],
                                                   [n for n, _ in objective.style_layers],
                                                   max(objective.layers, key=conv_layers(model).index))}
-    if framework == "jax":
+    if framework.startswith("jax"):
         import jax
         import jax.numpy as jnp
         from .losses import loss_terms, make_targets
-        p = jax.tree.map(jnp.asarray, params)
+        from .vgg import with_winograd
+        t = time.perf_counter()
+        p = with_winograd(jax.tree.map(jnp.asarray, params), model,
+                          "direct" if framework == "jax-direct" else cfg.conv, precision,
+                          objective.layers, pixels=content.shape[0] * content.shape[1])
+        out["prepare_seconds"] = time.perf_counter() - t  # the Winograd kernel transforms
+        out["winograd_layers"] = sorted(p.get("winograd", {}))
         targets = make_targets(p, objective, content, style)
         x = jnp.asarray(content)
         t = time.perf_counter()
@@ -159,14 +167,15 @@ def time_one(framework: str, model: str, size: int, repeats: int = 3, remat: boo
 
 
 def speed(models=("vgg19",), sizes=(512,), frameworks=FRAMEWORKS, repeats: int = 3,
-          remat: bool = False, precision: str = "float32", progress: bool = True) -> List[Dict]:
+          remat: bool = False, precision: str = "float32", progress: bool = True,
+          conv: str = "auto") -> List[Dict]:
     """Every (model, size, framework) in a fresh process: [time_one's dict, ...]."""
     rows = []
     for model in models:
         for size in sizes:
             for fw in frameworks:
                 cmd = [sys.executable, "-m", "nst_jax.bench", fw, model, str(size), str(repeats),
-                       "remat" if remat else "-", precision]
+                       "remat" if remat else "-", precision, conv]
                 if progress:
                     print(f"-- {fw} {model} {size} px", flush=True)
                 r = subprocess.run(cmd, capture_output=True, text=True,
@@ -207,11 +216,12 @@ def speed_table(rows: List[Dict]) -> str:
 
 def main_speed(a) -> int:
     from .image import atomic_write
-    rows = speed(a.models, a.sizes, a.frameworks, a.repeats, a.remat, a.precision, not a.quiet)
+    rows = speed(a.models, a.sizes, a.frameworks, a.repeats, a.remat, a.precision, not a.quiet,
+                 a.conv)
     print(speed_table(rows))
     if a.json:
         atomic_write(a.json, lambda tmp: Path(tmp).write_text(json.dumps(rows, indent=1)))
-    return 1 if any("error" in r and r["framework"] == "jax" for r in rows) else 0
+    return 1 if any("error" in r and r["framework"].startswith("jax") for r in rows) else 0
 
 OPTIMIZER_RUNS = (("lbfgs", {"optimizer": "lbfgs"}),
                   ("lbfgs (armijo)", {"optimizer": "lbfgs", "line_search": "armijo"}),
@@ -306,5 +316,6 @@ def main_optimizers(a) -> int:
 
 
 if __name__ == "__main__":  # one cell of `speed`, in its own process: prints one JSON line
-    fw, model, size, repeats, remat, precision = sys.argv[1:7]
-    print(json.dumps(time_one(fw, model, int(size), int(repeats), remat == "remat", precision)))
+    fw, model, size, repeats, remat, precision, conv = sys.argv[1:8]
+    print(json.dumps(time_one(fw, model, int(size), int(repeats), remat == "remat", precision,
+                              conv)))

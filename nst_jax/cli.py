@@ -125,6 +125,10 @@ def stylize_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=("float32", "tf32", "bf16"), default=d.precision,
                    help="convolution arithmetic: exact float32, the device's fast float32 "
                    "(TF32 on recent NVIDIA GPUs; float32 on CPU) or bfloat16")
+    p.add_argument("--conv", choices=("auto", "direct", "winograd"), default=d.conv,
+                   help="3x3 convolutions from 256 input channels by Winograd's F(4x4,3x3) "
+                   "(4x fewer products, ~1e-5 relative rounding error) or direct (exact "
+                   "float32); auto: Winograd on CPU, where it is faster (README, Performance)")
     p.add_argument("--save-every", type=int, default=d.save_every,
                    help="write OUTPUT_<iteration> every N iterations (0: never)")
     p.add_argument("--log", default=None, help="write the config and loss history as JSON")
@@ -152,7 +156,7 @@ def run_stylize(argv) -> int:
                    style_layer_weights=a.style_layer_weights, pooling=a.pooling, model=a.model,
                    weights=a.weights, init=a.init, seed=a.seed, save_every=a.save_every,
                    preserve_colors=a.preserve_colors, style_blend=a.style_blend,
-                   style_scale=a.style_scale, remat=a.remat, precision=a.precision,
+                   style_scale=a.style_scale, remat=a.remat, precision=a.precision, conv=a.conv,
                    normalize_weights=a.normalize_weights, ema=a.ema)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the non-finite case is reported below
@@ -232,6 +236,8 @@ def run_bench(argv) -> int:
     p.add_argument("--remat", action="store_true", help="JAX with --remat")
     p.add_argument("--precision", choices=tuple(PRECISIONS), default="float32",
                    help="JAX's convolution precision")
+    p.add_argument("--conv", choices=("auto", "direct", "winograd"), default="auto",
+                   help="the `jax` row's convolutions (`jax-direct` is always direct)")
     p.add_argument("--json", default=None, help="write every measurement as JSON")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)

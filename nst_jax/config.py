@@ -14,7 +14,7 @@ from typing import Optional, Tuple
 from . import color
 from .errors import NstError
 from .losses import Objective
-from .vgg import MIN_SIDE, PRECISIONS, resolve_layer
+from .vgg import MIN_SIDE, PRECISIONS, resolve_layer, uses_winograd
 
 OPTIMIZERS = ("lbfgs", "adam", "optax-lbfgs", "scipy-lbfgsb")
 STYLE_WEIGHT = 3e2  # the default beta with the ImageNet weights as they are
@@ -63,6 +63,8 @@ class Config:
     remat: bool = False  # each VGG block and its losses as one jax.checkpoint (losses.py);
     #                      the same result; on XLA:CPU it did not lower the peak (README)
     precision: str = "float32"  # convolutions: "float32", "tf32" or "bf16" (vgg.PRECISIONS)
+    conv: str = "auto"  # 3x3 convolutions: "direct", "winograd" (F(4x4,3x3) from 256 input
+    #                     channels, winograd.py) or "auto" (Winograd on CPU, where it is faster)
     loop: str = "auto"  # "device": a chunk is one compiled loop; "host": one compiled call
     #                     per step; "auto": host on CPU (3x faster there, see optim.py)
 
@@ -115,6 +117,7 @@ class Config:
         if self.precision not in PRECISIONS:
             raise NstError(f"unknown --precision {self.precision!r}; use one of: "
                            f"{', '.join(PRECISIONS)}")
+        uses_winograd(self.conv, self.precision, "cpu")  # unknown --conv, or winograd + bf16
         if self.pooling not in ("max", "avg"):
             raise NstError(f"unknown pooling {self.pooling!r}; use max or avg")
         for layers, ws, flag in ((self.content_layers, self.content_layer_weights, "content"),

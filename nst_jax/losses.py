@@ -44,8 +44,8 @@ from typing import Any, Dict, NamedTuple, Sequence, Tuple
 import jax
 import jax.numpy as jnp
 
-from .vgg import (POOL, PRECISIONS, Block, avg_pool_2x2, block_params, check_request,
-                  features, last_block)
+from .vgg import (POOL, PRECISIONS, Block, avg_pool_2x2, block_params, block_winograd,
+                  check_request, features, last_block)
 
 Features = Dict[str, jnp.ndarray]
 
@@ -193,15 +193,16 @@ def _remat_terms(params, targets: Targets, x, ob: Objective):
     dtype, precision = PRECISIONS[ob.precision]
     last, zero = last_block(ob.model, names), jnp.zeros((), x.dtype)
 
-    def block(p, h, targets, b):
+    def block(p, winograd, h, targets, b):
         h, f = Block(ob.model, b, ob.pooling, names, dtype, precision, pool=False).apply(
-            {"params": p}, h)
+            {"params": p}, h, winograd)
         c, s = _weighted({k: v[0].astype(x.dtype) for k, v in f.items()}, targets, ob, zero)
         return (POOL[ob.pooling](h) if b < last else h), c, s  # the next block's input
 
     h, content, style = x[None], zero, zero
     for b in range(1, last + 1):
-        h, c, s = jax.checkpoint(block, static_argnums=3)(block_params(params, b), h, targets, b)
+        h, c, s = jax.checkpoint(block, static_argnums=4)(
+            block_params(params, b), block_winograd(params, b), h, targets, b)
         content, style = content + c, style + s
     return content, style
 

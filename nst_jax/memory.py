@@ -12,7 +12,7 @@ import resource
 from typing import Tuple
 
 from .losses import Objective
-from .vgg import activation_elements, conv_layers
+from .vgg import WINOGRAD_MIN_CHANNELS, activation_elements, conv_layers, conv_shapes
 
 FLOAT = 4  # bytes
 VGG_PARAMS = 20_100_000  # floats in VGG19's convolutions (VGG16: 14.7 M)
@@ -36,15 +36,25 @@ def peak_rss() -> int:
 
 
 def estimate_memory(objective: Objective, hw: Tuple[int, int], style_hw: Tuple[int, int],
-                    lbfgs_memory: int = 10) -> int:
+                    lbfgs_memory: int = 10, winograd: bool = False) -> int:
     """Rough peak bytes of a run: the weights, the activations kept for the backward pass,
     about two more of the largest layer's size while going back, the optimiser's
     image-sized buffers ((s, y) pairs for L-BFGS) and the runtime. Measured against it:
     2048x1536 VGG19, 10.3 GB peak resident for 10.5 GiB (9.8 GiB measured) estimated.
-    `remat` is not counted: on XLA:CPU it did not lower the peak (README, Performance)."""
+    `remat` is not counted: on XLA:CPU it did not lower the peak (README, Performance).
+    With `winograd`: the kernel transforms (U and U', 36/9 of a kernel each) and one
+    layer's Winograd-domain input and product (2.25x its block-3 input each)."""
     deepest = max(objective.layers, key=conv_layers(objective.model).index)
     acts = max(activation_elements(objective.model, *hw, deepest),
                activation_elements(objective.model, *style_hw, deepest))
     layer = hw[0] * hw[1] * 64  # the largest single activation (block 1)
     image = hw[0] * hw[1] * 3 * (2 * lbfgs_memory + 6)
-    return int(FLOAT * (2 * acts + 3 * layer + image + 3 * VGG_PARAMS) + RUNTIME)
+    extra = 0
+    if winograd:
+        order = conv_layers(objective.model)
+        shapes = [k for name, (k, _) in conv_shapes(objective.model).items()
+                  if k[2] >= WINOGRAD_MIN_CHANNELS
+                  and order.index("relu" + name[4:]) <= order.index(deepest)]
+        extra = sum(2 * 36 * k[2] * k[3] for k in shapes)  # (U, U'), (36, C, K) each
+        extra += 2 * 2.25 * (hw[0] // 4) * (hw[1] // 4) * 256 if shapes else 0
+    return int(FLOAT * (2 * acts + 3 * layer + image + 3 * VGG_PARAMS + extra) + RUNTIME)

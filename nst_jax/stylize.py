@@ -44,7 +44,7 @@ from .config import INITS, Config
 from .losses import blend_targets, loss_terms, make_targets, region_targets
 from .memory import available_memory, estimate_memory
 from .monitor import Monitor, write_log
-from .vgg import resolve_layer
+from .vgg import resolve_layer, with_winograd
 
 
 class Result(NamedTuple):
@@ -129,8 +129,10 @@ def stylize(content, style, output=None, log=None, progress: bool = True,
     objective = cfg.objective(model)
     if cfg.normalize_weights:  # mean activation 1 per filter over normalize.py's reference set
         params, _ = normalize_weights(params, model, cfg.pooling)
+    params = with_winograd(params, model, cfg.conv, cfg.precision, objective.layers,
+                           pixels=max(h * w for h, w in hws))  # the images optimised
     need = estimate_memory(objective, hw, max(final_style_hws, key=lambda h_w: h_w[0] * h_w[1]),
-                           cfg.lbfgs_memory)
+                           cfg.lbfgs_memory, "winograd" in params)
     have = available_memory()
     if need > have:
         raise NstError(f"a {hw[1]}x{hw[0]} run needs about {need / 2**30:.1f} GiB but "

@@ -41,11 +41,13 @@ def test_eval_flops_match_xlas_cost_analysis(model):
 
 def test_bench_speed_cli(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert cli.main(["bench", "--size", "48", "--model", "vgg16", "--framework", "jax,torch",
-                     "--repeats", "1", "--json", str(out), "--quiet"]) == 0
+    assert cli.main(["bench", "--size", "48", "--model", "vgg16", "--framework", "jax,jax-direct,torch",
+                     "--repeats", "1", "--conv", "winograd", "--json", str(out), "--quiet"]) == 0
     table = capsys.readouterr().out
     rows = json.loads(out.read_text())
-    assert [r["framework"] for r in rows] == ["jax", "torch"]
+    assert [r["framework"] for r in rows] == ["jax", "jax-direct", "torch"]
+    # the jax row runs with --conv (Winograd from conv3_2 on), jax-direct never
+    assert rows[0]["winograd_layers"][0] == "conv3_2" and rows[1]["winograd_layers"] == []
     for r in rows:
         assert r["seconds"] > 0 and r["peak_bytes"] > 2**20 and r["gflops"] > 0
         assert r["size"] == [48, 32] and r["matmul_gflops"] > 0
