@@ -122,7 +122,12 @@ class _Search(NamedTuple):
 def trial(vg, x, d, p0: _Point, s: _Search, opt: Options) -> _Search:
     """One line-search evaluation at step s.trial and the bracket update that follows it.
     vg(x) -> ((f, aux), g)."""
-    (f, aux), g = vg(x + s.trial * d)
+    return update(vg(x + s.trial * d), d, p0, s, opt)
+
+
+def update(evaluated, d, p0: _Point, s: _Search, opt: Options) -> _Search:
+    """The bracket update after evaluating ((f, aux), g) = vg(x + s.trial * d)."""
+    (f, aux), g = evaluated
     f = jnp.where(jnp.isfinite(f), f, jnp.inf)  # NaN: as bad as +inf, never accepted
     p = _Point(s.trial, f, _dot(g, d), g, aux)
     armijo = p.f <= p0.f + opt.c1 * p.a * p0.d  # Eq. 3.7a
@@ -157,9 +162,13 @@ def searching(s: _Search, budget, opt: Options):
 
 def init(fun: Callable, x0, args=(), memory_size: int = 10, has_aux: bool = False) -> State:
     """Evaluate f and g at x0 (one evaluation) and an empty history."""
-    vg = _value_and_grad(fun, has_aux)
     x0 = jnp.asarray(x0)
-    (f, aux), g = vg(x0, *args)
+    return start(x0, _value_and_grad(fun, has_aux)(x0, *args), memory_size)
+
+
+def start(x0, evaluated, memory_size: int = 10) -> State:
+    """`init` from an evaluation done elsewhere: evaluated = ((f(x0), aux), g(x0))."""
+    (f, aux), g = evaluated
     zero = jnp.zeros((), jnp.int32)
     stop = jnp.where(jnp.isfinite(f) & jnp.all(jnp.isfinite(g)), RUNNING, NONFINITE)
     return State(x0, f, g, aux, jnp.zeros((memory_size, *x0.shape), x0.dtype),

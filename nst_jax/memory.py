@@ -39,11 +39,14 @@ def estimate_memory(objective: Objective, hw: Tuple[int, int], style_hw: Tuple[i
                     lbfgs_memory: int = 10, winograd: bool = False) -> int:
     """Rough peak bytes of a run: the weights, the activations kept for the backward pass,
     about two more of the largest layer's size while going back, the optimiser's
-    image-sized buffers ((s, y) pairs for L-BFGS) and the runtime. Measured against it:
-    2048x1536 VGG19, 10.3 GB peak resident for 10.5 GiB (9.8 GiB measured) estimated.
-    `remat` is not counted: on XLA:CPU it did not lower the peak (README, Performance).
-    With `winograd`: the kernel transforms (U and U', 36/9 of a kernel each) and one
-    layer's Winograd-domain input and product (2.25x its block-3 input each)."""
+    image-sized buffers ((s, y) pairs for L-BFGS) and the runtime; XLA:CPU ordering each
+    program for memory (xla.py). Measured against it (VGG19, one gradient,
+    tests/test_memory.py): 512 px 0.85 GiB peak for 0.92 estimated, 1024 px 1.96 for
+    2.15; 2048x1536 with L-BFGS and Winograd, 7.1 GB peak for 8.5 GB estimated.
+    `remat` is not counted (README, Performance). With `winograd`: the kernel transforms
+    (U and U', 36/9 of a kernel each) twice over (computed on the host, then held by
+    XLA: measured ~0.75 GiB for VGG19's), and one layer's Winograd-domain input and
+    product (2.25x its block-3 input each)."""
     deepest = max(objective.layers, key=conv_layers(objective.model).index)
     acts = max(activation_elements(objective.model, *hw, deepest),
                activation_elements(objective.model, *style_hw, deepest))
@@ -55,6 +58,6 @@ def estimate_memory(objective: Objective, hw: Tuple[int, int], style_hw: Tuple[i
         shapes = [k for name, (k, _) in conv_shapes(objective.model).items()
                   if k[2] >= WINOGRAD_MIN_CHANNELS
                   and order.index("relu" + name[4:]) <= order.index(deepest)]
-        extra = sum(2 * 36 * k[2] * k[3] for k in shapes)  # (U, U'), (36, C, K) each
+        extra = 2 * sum(2 * 36 * k[2] * k[3] for k in shapes)  # (U, U'), (36, C, K) each
         extra += 2 * 2.25 * (hw[0] // 4) * (hw[1] // 4) * 256 if shapes else 0
-    return int(FLOAT * (2 * acts + 3 * layer + image + 3 * VGG_PARAMS + extra) + RUNTIME)
+    return int(FLOAT * (acts + 2 * layer + image + 3 * VGG_PARAMS + extra) + RUNTIME)

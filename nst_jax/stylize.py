@@ -229,7 +229,7 @@ def _run_chunks(loss_fn, aux, x0, cfg: Config, monitor: Monitor):
     """The jitted optimisers: one compiled call per chunk of iterations."""
     opt = make_optimizer(loss_fn, cfg)
     t = time.perf_counter()
-    state = jax.jit(opt.init)(x0, aux)
+    state = opt.init(x0, aux)  # (compiled inside; the first evaluation)
     run_chunk = opt.compile(aux, state)
     current = jax.jit(opt.current).lower(aux, state).compile()
     monitor.started(time.perf_counter() - t)
