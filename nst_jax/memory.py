@@ -42,7 +42,7 @@ def estimate_memory(objective: Objective, hw: Tuple[int, int], style_hw: Tuple[i
     image-sized buffers ((s, y) pairs for L-BFGS) and the runtime; XLA:CPU ordering each
     program for memory (xla.py). Measured against it (VGG19, one gradient,
     tests/test_memory.py): 512 px 0.85 GiB peak for 0.92 estimated, 1024 px 1.96 for
-    2.15; 2048x1536 with L-BFGS and Winograd, 7.1 GB peak for 8.5 GB estimated.
+    2.15; 2048x1536 with L-BFGS and Winograd, 7.0 GB peak for 7.9 GiB (8.5 GB) estimated.
     `remat` is not counted (README, Performance). With `winograd`: the kernel transforms
     (U and U', 36/9 of a kernel each) twice over (computed on the host, then held by
     XLA: measured ~0.75 GiB for VGG19's), and one layer's Winograd-domain input and

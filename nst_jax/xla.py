@@ -6,7 +6,7 @@ concurrency, which keeps the buffers of independent operations alive at once; or
 depth-first one, for memory. Measured on this project's 2-core machine (README,
 "Memory, remat and precision"), the depth-first one needs far less and is no slower:
 
-    VGG19 L-BFGS run, 2048x1536 px, 3 evaluations    11.3 GB -> 7.1 GB peak resident
+    VGG19 L-BFGS run, 2048x1536 px, 3 evaluations    11.3-11.6 GB -> 7.0 GB peak resident
     `bench --model vgg19`, 512 px, per evaluation     1.20 s -> 1.06 s, 1.90 -> 1.68 GiB
 
 XLA reads this option only from the XLA_FLAGS environment variable when its CPU backend
