@@ -25,7 +25,9 @@ repeated while `searching`) and `finish` (step, history, stop tests). `step` com
 them with an inner `lax.while_loop`, and `minimize` runs whole with an outer one: no
 Python per iteration. The same pieces can also be called one jitted call per evaluation
 from Python (optim.py does so on CPU, where XLA runs convolutions inside a while loop
-about 3x slower than at top level; jax-ml/jax#12868).
+about 3x slower than at top level; jax-ml/jax#12868). There `trial` is split in two, the
+evaluation and `update` (the bracket update), and `init` into the evaluation and
+`start`, so that one compiled evaluation serves the whole run.
 """
 
 from typing import Any, Callable, NamedTuple, Optional
