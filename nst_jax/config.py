@@ -1,77 +1,165 @@
-"""The options of a run: one frozen dataclass, a comment per field, checked up front.
+"""The options of a run: one frozen dataclass, each field with its help text, checked up front.
 
-`python -m nst_jax --help` maps one flag to each field; `stylize(content, style, **options)`
-takes the same names. `validate` turns every bad value into a one-line NstError before
-any work starts; `objective` resolves layer names and weights into the static
-`losses.Objective` that jit specialises on; `sizes` lists the scales of a coarse-to-fine run.
+Each field is declared once, with `option(default, help, choices=...)`; the command line
+is built from these fields (cli.py: one flag per field, `--style-weight` for
+`style_weight`, with this help and these choices), and `stylize(content, style,
+**options)` takes the same names. `validate` turns every bad value into a one-line
+NstError before any work starts (and settles the defaults that depend on other fields);
+`objective` resolves layer names and weights into the static `losses.Objective` that jit
+specialises on; `sizes` lists the scales of a coarse-to-fine run.
 """
 
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 from . import color
 from .errors import NstError
 from .losses import Objective
-from .vgg import MIN_SIDE, PRECISIONS, resolve_layer, uses_winograd
+from .vgg import CHANNELS, MIN_SIDE, POOLINGS, PRECISIONS, resolve_layer
 
 OPTIMIZERS = ("lbfgs", "adam", "optax-lbfgs", "scipy-lbfgsb")
+LINE_SEARCHES = ("wolfe", "armijo")
+CONVS = ("auto", "direct", "winograd")
+LOOPS = ("auto", "host", "device")
+INITS = ("content", "noise", "style")
+SIZE = 256  # the default longest side
 STYLE_WEIGHT = 3e2  # the default beta with the ImageNet weights as they are
 NORMALIZED_STYLE_WEIGHT = 1e6  # with normalize_weights: its losses are ~1e9x smaller
 #   (chosen by eye from 1e4, 1e5, 1e6 at 256 px, 100 L-BFGS iterations; tutorial chapter 8)
-INITS = ("content", "noise", "style")
+
+
+# the command line's --help groups the fields under these titles, each from its first field
+SECTIONS = {"size": "size and scales", "iters": "the optimiser",
+            "content_weight": "the objective (Gatys et al. 2016, Eq. 7)", "model": "the network",
+            "init": "the image", "precision": "speed (nst_jax/fast): the same result, computed another way"}
+
+
+def option(default: Any, help: str, choices: Optional[Tuple[str, ...]] = None) -> Any:
+    """A Config field with its help text (and allowed values): the command line's flag."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
 
 
 @dataclass(frozen=True)
 class Config:
-    """Every option of a run; the command line maps one flag to each field."""
-    size: int = 256  # longest side of the output in pixels (aspect ratio kept)
-    style_size: Optional[int] = None  # longest side of the style image(s); None: same as size
-    style_scale: Optional[float] = None  # or: style's longest side = style_scale * size
-    style_blend: Optional[Tuple[float, ...]] = None  # one weight per style image; None: equal
-    scales: Optional[Tuple[int, ...]] = None  # coarse to fine: longest sides, increasing,
-    #   the last == size; each scale starts from the previous result, upsampled
-    num_scales: int = 1  # or: this many scales, each sqrt(2) x the previous, ending at size
-    scale_iters: Optional[Tuple[int, ...]] = None  # iterations per scale; None: iters each
-    iters: int = 200  # optimisation steps (Adam at lr 5: within ~20% of its 200-step loss by 100)
-    optimizer: str = "lbfgs"  # one of OPTIMIZERS
-    lr: float = 5.0  # Adam's step size, in pixel units (0..255)
-    lbfgs_memory: int = 10  # (s, y) pairs kept by the L-BFGS optimisers (SciPy's default)
-    line_search: str = "wolfe"  # our L-BFGS's line search: "wolfe" or "armijo"
-    max_evals: int = 0  # stop after this many loss-and-gradient evaluations (0: no limit)
-    content_weight: float = 1.0  # alpha, Eq. 7
-    style_weight: Optional[float] = None  # beta, Eq. 7; None: STYLE_WEIGHT (raw weights,
-    #   chosen by a sweep with L-BFGS, README) or NORMALIZED_STYLE_WEIGHT (normalize_weights)
-    tv_weight: float = 0.0  # weight of total variation on the 0..255 image (Gatys: none)
-    content_layers: Tuple[str, ...] = ("relu4_2",)  # Gatys et al. 2016, Sec. 3
-    content_layer_weights: Optional[Tuple[float, ...]] = None  # None: 1 each
-    style_layers: Tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-    style_layer_weights: Optional[Tuple[float, ...]] = None  # w_l; None: equal, summing to 1
-    pooling: str = "max"  # "max" (as trained) or "avg" (Gatys' choice)
-    model: Optional[str] = None  # "vgg16" | "vgg19"; None: whatever the weights file holds
-    weights: Optional[str] = None  # weights file; None: the lookup of weights.find_weights
-    init: str = "content"  # "content" | "noise" | "style" | path of an image
-    preserve_colors: Optional[str] = None  # None | "luminance" | "histogram" (color.py)
-    normalize_weights: bool = False  # rescale VGG so each filter's mean activation over
-    #                                  bundled reference images is 1, as Gatys (normalize.py)
-    ema: float = 0.0  # return an exponential moving average of the iterates with this
-    #                   decay (e.g. 0.9); 0: the last iterate (optim.EmaState)
-    seed: int = 0  # seeds the noise init: same seed, same result
-    save_every: int = 0  # write an intermediate image every N iterations (0: never)
-    chunk: int = 10  # iterations between Python's looks (progress, saves, Ctrl-C)
-    remat: bool = False  # each VGG block and its losses as one jax.checkpoint (losses.py);
-    #                      the same result; on XLA:CPU it did not lower the peak (README)
-    precision: str = "float32"  # convolutions: "float32", "tf32" or "bf16" (vgg.PRECISIONS)
-    conv: str = "auto"  # 3x3 convolutions: "direct", "winograd" (F(4x4,3x3) from 256 input
-    #                     channels, winograd.py) or "auto" (Winograd on CPU, where it is faster)
-    loop: str = "auto"  # "device": a chunk is one compiled loop; "host": one compiled call
-    #                     per step; "auto": host on CPU (3x faster there, see optim.py)
+    """Every option of a run; the command line has one flag per field (cli.py)."""
+    # -- size and scales
+    size: Optional[int] = option(
+        None, f"longest side of the output in pixels, aspect ratio kept (default: {SIZE}, "
+        "or the last of --scales)")
+    scales: Optional[Tuple[int, ...]] = option(
+        None, "coarse to fine: optimise at each of these longest sides in turn (e.g. "
+        "256,384,512), each starting from the last result upsampled; the output has the last")
+    num_scales: int = option(1, "or: N scales, each sqrt(2) times the last (twice the "
+                             "pixels), ending at --size")
+    scale_iters: Optional[Tuple[int, ...]] = option(
+        None, "iterations at each scale, comma-separated (default: --iters each)")
+    style_size: Optional[int] = option(
+        None, "longest side of the style image(s), px (default: the output's at each scale)")
+    style_scale: Optional[float] = option(
+        None, "the style image's longest side relative to the output's (0.5: half of "
+        "--size, smaller strokes); instead of --style-size")
+    # -- the optimiser
+    iters: int = option(200, "optimisation steps (Adam at lr 5: within ~20% of its "
+                        "200-step loss by 100)")
+    optimizer: str = option(
+        "lbfgs", "lbfgs: ours (nst_jax/lbfgs.py); adam: optax's; optax-lbfgs: optax.lbfgs "
+        "with its zoom line search; scipy-lbfgsb: SciPy's L-BFGS-B, pixels bounded to 0..255",
+        OPTIMIZERS)
+    lr: float = option(5.0, "Adam's step size, in 0..255 pixel units")
+    lbfgs_memory: int = option(10, "(s, y) pairs kept by lbfgs, optax-lbfgs and scipy-lbfgsb")
+    line_search: str = option("wolfe", "line search of --optimizer lbfgs: strong Wolfe "
+                              "(Nocedal & Wright Alg. 3.5) or backtracking Armijo",
+                              LINE_SEARCHES)
+    max_evals: int = option(0, "stop after N loss-and-gradient evaluations (0: no limit)")
+    ema: float = option(0.0, "output an exponential moving average of the iterates with "
+                        "this decay, e.g. 0.9 (0: the last iterate)")
+    chunk: int = option(10, "iterations between Python's looks (progress, saves, Ctrl-C)")
+    # -- the objective (Gatys et al. 2016, Eq. 7)
+    content_weight: float = option(1.0, "alpha (Eq. 7)")
+    style_weight: Optional[float] = option(
+        None, f"beta (Eq. 7); default {STYLE_WEIGHT:g} (chosen by a sweep with L-BFGS, "
+        f"README), or {NORMALIZED_STYLE_WEIGHT:g} with --normalize-weights")
+    tv_weight: float = option(0.0, "weight of total variation on the 0..255 image "
+                              "(Gatys: none)")
+    content_layers: Tuple[str, ...] = option(
+        ("relu4_2",), "comma-separated, e.g. relu4_2 (conv4_2 and block4_conv2 also work; "
+        "Gatys et al. 2016, Sec. 3)")
+    content_layer_weights: Optional[Tuple[float, ...]] = option(
+        None, "one weight per content layer (default: 1 each)")
+    style_layers: Tuple[str, ...] = option(
+        ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "comma-separated")
+    style_layer_weights: Optional[Tuple[float, ...]] = option(
+        None, "one weight w_l per style layer (default: equal, summing to 1)")
+    style_blend: Optional[Tuple[float, ...]] = option(
+        None, "with several comma-separated STYLE images: one weight each (normalised to "
+        "sum to 1; default: equal); with --style-mask: each region's strength (default 1 each)")
+    # -- the network
+    model: Optional[str] = option(None, "default: the model the weights file holds",
+                                  tuple(CHANNELS))
+    weights: Optional[str] = option(
+        None, "Keras *_notop.h5 or converted .npz (default: $NST_JAX_WEIGHTS, the "
+        "repository's weights/, the user cache, then a download)")
+    pooling: str = option("max", "max (as trained) or avg (Gatys' choice)", POOLINGS)
+    normalize_weights: bool = option(
+        False, "rescale VGG so that each filter's mean activation over 7 bundled reference "
+        "images is 1, as Gatys et al. (the losses change scale: see README for weights)")
+    # -- the image
+    init: str = option("content", "content, noise, style or an image path")
+    seed: int = option(0, "seed of the noise init: same seed, same result")
+    preserve_colors: Optional[str] = option(
+        None, "keep the content's colours: transfer luminance only, or recolour the style "
+        "to the content's colour statistics first (Gatys et al. 2017)", color.MODES)
+    save_every: int = option(0, "write OUTPUT_<iteration> every N iterations (0: never)")
+    # -- speed (nst_jax/fast): the same result, computed another way
+    precision: str = option(
+        "float32", "convolution arithmetic: exact float32, the device's fast float32 (TF32 "
+        "on recent NVIDIA GPUs; float32 on CPU) or bfloat16", tuple(PRECISIONS))
+    conv: str = option(
+        "auto", "3x3 convolutions from 256 input channels by Winograd's F(4x4,3x3) (4x fewer "
+        "products, ~1e-5 relative rounding error) or direct (exact float32); auto: Winograd "
+        "on CPU from 150x150 px, where it is faster (README, Performance)", CONVS)
+    loop: str = option(
+        "auto", "device: chunks of steps as one compiled loop; host: one compiled call per "
+        "evaluation (3x faster on CPU); auto: host on CPU, device elsewhere", LOOPS)
+    remat: bool = option(
+        False, "recompute VGG activations block by block in the backward pass "
+        "(jax.checkpoint); same result; on CPU it did not lower the peak memory (README)")
 
     def validate(self) -> "Config":
+        """This config with its defaults settled, or a one-line NstError."""
+        if self.size is None:
+            return dataclasses.replace(self, size=self.scales[-1] if self.scales else SIZE).validate()
+        if self.style_weight is None:  # resolved, so that logs show the beta used
+            return dataclasses.replace(self, style_weight=self.beta).validate()
+        for name, f in ((f.name, f) for f in dataclasses.fields(self)):
+            choices = f.metadata["choices"]
+            if choices and getattr(self, name) not in choices and not (
+                    f.default is None and getattr(self, name) is None):
+                raise NstError(f"unknown --{_flag(name)} {getattr(self, name)!r}; use one of: "
+                               f"{', '.join(choices)}")
+        self._check_counts()
+        self._check_scales()
+        self._check_weights()
+        if self.conv == "winograd" and self.precision == "bf16":
+            raise NstError("--conv winograd needs float32 arithmetic; use --precision float32 "
+                           "or --conv direct")
+        if not self.content_layers and not self.style_layers:
+            raise NstError("no content or style layers given")
+        return self
+
+    def _check_counts(self) -> None:
         for name in ("size", "iters", "save_every", "seed", "max_evals"):
             if getattr(self, name) < 0:
-                raise NstError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+                raise NstError(f"--{_flag(name)} must be >= 0, got {getattr(self, name)}")
+        for name in ("chunk", "lbfgs_memory", "num_scales"):
+            if getattr(self, name) < 1:
+                raise NstError(f"--{_flag(name)} must be >= 1, got {getattr(self, name)}")
+        if not (math.isfinite(self.ema) and 0 <= self.ema < 1):
+            raise NstError(f"--ema must be a decay in [0, 1), e.g. 0.9, got {self.ema}")
+
+    def _check_scales(self) -> None:
         if self.style_size is not None and self.style_size < 1:
             raise NstError(f"--style-size must be positive, got {self.style_size}")
         if self.style_scale is not None:
@@ -87,39 +175,16 @@ class Config:
             if self.scales[-1] != self.size:
                 raise NstError(f"the last of --scales ({self.scales[-1]}) is the output size "
                                f"but --size is {self.size}; make them equal")
-        if self.num_scales < 1:
-            raise NstError(f"--num-scales must be >= 1, got {self.num_scales}")
         if self.scale_iters is not None and (len(self.scale_iters) != len(self.sizes())
                                              or min(self.scale_iters) < 0):
             raise NstError(f"--scale-iters needs one count >= 0 per scale ({len(self.sizes())} "
                            f"scales), got {','.join(map(str, self.scale_iters))}")
-        if not (math.isfinite(self.ema) and 0 <= self.ema < 1):
-            raise NstError(f"--ema must be a decay in [0, 1), e.g. 0.9, got {self.ema}")
-        if self.chunk < 1:
-            raise NstError(f"chunk must be >= 1, got {self.chunk}")
-        if self.style_weight is None:  # resolved, so that logs show the beta used
-            return dataclasses.replace(self, style_weight=self.beta).validate()
+
+    def _check_weights(self) -> None:
         for name in ("lr", "content_weight", "style_weight", "tv_weight"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
-                raise NstError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {v}")
-        if self.optimizer not in OPTIMIZERS:
-            raise NstError(f"unknown optimizer {self.optimizer!r}; use one of: {', '.join(OPTIMIZERS)}")
-        if self.lbfgs_memory < 1:
-            raise NstError(f"--lbfgs-memory must be >= 1, got {self.lbfgs_memory}")
-        if self.line_search not in ("wolfe", "armijo"):
-            raise NstError(f"unknown line search {self.line_search!r}; use wolfe or armijo")
-        if self.loop not in ("auto", "host", "device"):
-            raise NstError(f"unknown loop {self.loop!r}; use auto, host or device")
-        if self.preserve_colors not in (None,) + color.MODES:
-            raise NstError(f"unknown --preserve-colors {self.preserve_colors!r}; use "
-                           f"{' or '.join(color.MODES)}")
-        if self.precision not in PRECISIONS:
-            raise NstError(f"unknown --precision {self.precision!r}; use one of: "
-                           f"{', '.join(PRECISIONS)}")
-        uses_winograd(self.conv, self.precision, "cpu")  # unknown --conv, or winograd + bf16
-        if self.pooling not in ("max", "avg"):
-            raise NstError(f"unknown pooling {self.pooling!r}; use max or avg")
+                raise NstError(f"--{_flag(name)} must be a finite number >= 0, got {v}")
         for layers, ws, flag in ((self.content_layers, self.content_layer_weights, "content"),
                                  (self.style_layers, self.style_layer_weights, "style")):
             if ws is not None and len(ws) != len(layers):
@@ -131,9 +196,6 @@ class Config:
                 all(math.isfinite(b) and b >= 0 for b in self.style_blend) and sum(self.style_blend) > 0):
             raise NstError(f"--style-blend weights must be finite, >= 0 and not all 0, got "
                            f"{','.join(map(str, self.style_blend))}")
-        if not self.content_layers and not self.style_layers:
-            raise NstError("no content or style layers given")
-        return self
 
     @property
     def beta(self) -> float:
@@ -146,8 +208,8 @@ class Config:
         """The longest side at each scale: (size,) for a single-scale run."""
         if self.scales:
             return tuple(self.scales)
-        n = self.num_scales  # sqrt(2) apart: each scale has twice the pixels of the last
-        return tuple(dict.fromkeys(max(MIN_SIDE, round(self.size / 2 ** ((n - 1 - k) / 2)))
+        n, size = self.num_scales, self.size or SIZE  # sqrt(2) apart: twice the pixels each
+        return tuple(dict.fromkeys(max(MIN_SIDE, round(size / 2 ** ((n - 1 - k) / 2)))
                                    for k in range(n)))
 
     def objective(self, model: str) -> Objective:
@@ -157,6 +219,8 @@ class Config:
         sw = self.style_layer_weights or (1.0 / max(len(style), 1),) * len(style)
         return Objective(model, self.pooling, tuple(zip(content, map(float, cw))),
                          tuple(zip(style, map(float, sw))), float(self.content_weight),
-                         self.beta, float(self.tv_weight), bool(self.remat),
-                         self.precision)
+                         self.beta, float(self.tv_weight), self.precision)
 
+
+def _flag(name: str) -> str:
+    return name.replace("_", "-")

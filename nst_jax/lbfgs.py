@@ -17,17 +17,23 @@ Default line search: strong Wolfe. Measured on style transfer (real VGG16, 256 p
 counted in evaluations (10, 25, 50, 100: 5.09e10 / 2.06e10 / 1.40e10 / 1.155e10 against
 backtracking's 5.73e10 / 2.10e10 / 1.42e10 / 1.158e10), and its curvature condition
 guarantees s^T y > 0, so no (s, y) pair is wasted; by wall time the two were within 2%.
-First step of a run: see `begin` (N&W Eq. 3.60).
+First step of a run: see `_begin` (N&W Eq. 3.60).
 
-Everything is a pure function of fixed-shape arrays. An iteration is three pieces:
-`begin` (direction, no evaluation), `trial` (one evaluation and the bracket update,
-repeated while `searching`) and `finish` (step, history, stop tests). `step` composes
-them with an inner `lax.while_loop`, and `minimize` runs whole with an outer one: no
-Python per iteration. The same pieces can also be called one jitted call per evaluation
-from Python (optim.py does so on CPU, where XLA runs convolutions inside a while loop
-about 3x slower than at top level; jax-ml/jax#12868). There `trial` is split in two, the
-evaluation and `update` (the bracket update), and `init` into the evaluation and
-`start`, so that one compiled evaluation serves the whole run.
+Ask and tell. Everything is a pure function of fixed-shape arrays, and the one
+expensive call, f and g at a point, stays outside the optimiser:
+
+    state = init(x0, memory_size)          # nothing evaluated yet
+    x = ask(state)                         # where to evaluate next: x0, then x + a d
+    state = tell(state, ((f, aux), g))     # the bracket update; when the line search
+                                           #   settles: the step, the history, the stops
+Whoever owns the loop calls the evaluation: `minimize` and `step` in a `lax.while_loop`
+(no Python per iteration), nst_jax's run loop either there or one compiled call per
+evaluation from Python (loop.py; on CPU XLA runs convolutions inside a while loop about
+3x slower than at top level, jax-ml/jax#12868). The arithmetic is the same either way.
+
+Over 300 lines: one algorithm (N&W Alg. 7.5) with its two line searches and `minimize`,
+each piece next to its equation; split in two, a reader would lose the thread from the
+direction to the search to the step.
 """
 
 from typing import Any, Callable, NamedTuple, Optional
@@ -39,32 +45,52 @@ from jax.flatten_util import ravel_pytree
 STOP_REASONS = ("running", "gtol", "ftol", "max_iters", "max_evals", "line_search",
                 "nonfinite")
 RUNNING, GTOL, FTOL, MAX_ITERS, MAX_EVALS, LINE_SEARCH, NONFINITE = range(7)
+BRACKET, ZOOM, ACCEPTED = 0, 1, 2  # line-search stages (Alg. 3.5, Alg. 3.6, done)
+NO_LIMIT = 2 ** 30  # an evaluation budget no run reaches: "no limit", as an int32
 
 
 class Options(NamedTuple):
-    memory_size: int = 10  # m: (s, y) pairs kept (by `minimize`; `step` uses the state's buffer)
     gtol: float = 1e-5  # stop when max |g_i| <= gtol (SciPy's pgtol)
     ftol: float = 2.2e-9  # stop when (f_k - f_k+1) / max(|f_k|, |f_k+1|, 1) <= ftol (SciPy's)
-    max_evals: int = 2**30  # stop before a line search could pass this many evaluations
+    max_evals: int = NO_LIMIT  # stop before a line search could pass this many evaluations
     line_search: str = "wolfe"  # "wolfe" (Alg. 3.5/3.6) or "armijo" (Alg. 3.1)
     c1: float = 1e-4  # sufficient decrease constant
     c2: float = 0.9  # curvature constant (0.9 for quasi-Newton, N&W p. 142)
     max_ls: int = 20  # line-search evaluations per iteration at most
 
 
+class _Point(NamedTuple):  # a line-search trial: step, value, slope, gradient, aux
+    a: jnp.ndarray
+    f: jnp.ndarray
+    d: jnp.ndarray
+    g: jnp.ndarray
+    aux: Any
+
+
+class _Search(NamedTuple):
+    stage: jnp.ndarray  # () int32: BRACKET, ZOOM or ACCEPTED
+    trial: jnp.ndarray  # () next step length to evaluate
+    lo: _Point  # best point meeting sufficient decrease so far (a = 0 at first)
+    hi: _Point  # other end of the bracket (zoom stage)
+    evals: jnp.ndarray  # () int32: evaluations in this search
+
+
 class State(NamedTuple):
     x: jnp.ndarray  # (*shape) current iterate, float32 or float64
     value: jnp.ndarray  # () f(x)
     grad: jnp.ndarray  # (*shape) g = grad f(x)
-    aux: Any  # whatever fun returns besides the value, at x (has_aux), else None
-    s: jnp.ndarray  # (m, *shape) s_i pairs, a ring buffer
+    aux: Any  # whatever fun returns besides the value, at x
+    s: jnp.ndarray  # (m, *shape) s_i pairs, a ring buffer: m is the memory size
     y: jnp.ndarray  # (m, *shape) y_i pairs
     rho: jnp.ndarray  # (m,) 1 / (y_i^T s_i)
     head: jnp.ndarray  # () int32: slot the next pair goes into
-    count: jnp.ndarray  # () int32: valid pairs, <= m
+    count: jnp.ndarray  # () int32: valid pairs, <= m (0 after a restart from -g)
     gamma: jnp.ndarray  # () H^0 = gamma I, Eq. 7.20
+    d: jnp.ndarray  # (*shape) this iteration's search direction
+    slope: jnp.ndarray  # () g^T d
+    search: _Search  # this iteration's line search so far
     iteration: jnp.ndarray  # () int32: iterations taken
-    evaluations: jnp.ndarray  # () int32: f-and-g evaluations, x's own included
+    evaluations: jnp.ndarray  # () int32: f-and-g evaluations of finished searches, x's own included
     stop: jnp.ndarray  # () int32: index into STOP_REASONS (0: running)
 
 
@@ -105,41 +131,16 @@ def _cubic_min(a_lo, f_lo, d_lo, a_hi, f_hi, d_hi):
     return jnp.where(ok, a, 0.5 * (a_lo + a_hi))
 
 
-class _Point(NamedTuple):  # a line-search trial: step, value, slope, gradient, aux
-    a: jnp.ndarray
-    f: jnp.ndarray
-    d: jnp.ndarray
-    g: jnp.ndarray
-    aux: Any
-
-
-class _Search(NamedTuple):
-    stage: jnp.ndarray  # 0 bracketing, 1 zoom, 2 accepted, 3 given up
-    trial: jnp.ndarray  # next step length to evaluate
-    lo: _Point  # best point meeting sufficient decrease so far (a = 0 at first)
-    hi: _Point  # other end of the bracket (zoom stage)
-    evals: jnp.ndarray  # evaluations in this search
-
-
-def trial(vg, x, d, p0: _Point, s: _Search, opt: Options) -> _Search:
-    """One line-search evaluation at step s.trial and the bracket update that follows it.
-    vg(x) -> ((f, aux), g)."""
-    return update(vg(x + s.trial * d), d, p0, s, opt)
-
-
-def update(evaluated, d, p0: _Point, s: _Search, opt: Options) -> _Search:
-    """The bracket update after evaluating ((f, aux), g) = vg(x + s.trial * d)."""
-    (f, aux), g = evaluated
-    f = jnp.where(jnp.isfinite(f), f, jnp.inf)  # NaN: as bad as +inf, never accepted
-    p = _Point(s.trial, f, _dot(g, d), g, aux)
+def _bracket(p: _Point, p0: _Point, s: _Search, opt: Options) -> _Search:
+    """The line search's update after evaluating the trial point p (a = s.trial)."""
     armijo = p.f <= p0.f + opt.c1 * p.a * p0.d  # Eq. 3.7a
     curvature = jnp.abs(p.d) <= opt.c2 * jnp.abs(p0.d)  # Eq. 3.7b
     pick = lambda which, a, b: jax.tree.map(lambda u, v: jnp.where(which, u, v), a, b)
     if opt.line_search == "armijo":  # Alg. 3.1: accept on sufficient decrease, else shrink
         q = -p0.d * p.a ** 2 / (2 * (p.f - p0.f - p0.d * p.a))  # minimiser of the quadratic fit
         shrink = jnp.where(jnp.isfinite(q), jnp.clip(q, 0.1 * p.a, 0.5 * p.a), 0.5 * p.a)
-        return _Search(jnp.where(armijo, 2, 0).astype(jnp.int32), shrink, pick(armijo, p, s.lo),
-                       s.hi, s.evals + 1)
+        return _Search(jnp.where(armijo, ACCEPTED, BRACKET).astype(jnp.int32), shrink,
+                       pick(armijo, p, s.lo), s.hi, s.evals + 1)
     worse = ~armijo | (p.f >= s.lo.f)
     # Alg. 3.5 (bracketing): worse -> zoom(lo, p); good slope -> accept;
     # uphill slope -> zoom(p, lo); else extrapolate (x4, as SciPy's search)
@@ -147,53 +148,70 @@ def update(evaluated, d, p0: _Point, s: _Search, opt: Options) -> _Search:
     accept = ~worse & curvature
     flip = ~worse & ~curvature & (p.d * (s.hi.a - s.lo.a) >= 0)
     uphill = ~worse & ~curvature & (p.d >= 0)
-    in_zoom = s.stage == 1
+    in_zoom = s.stage == ZOOM
     new_hi = jnp.where(worse, 1, jnp.where(in_zoom & flip | ~in_zoom & uphill, 2, 0))
     hi = pick(new_hi == 1, p, pick(new_hi == 2, s.lo, s.hi))
     lo = pick(worse, s.lo, p)
     zoom = in_zoom | worse | uphill
-    stage = jnp.where(accept, 2, jnp.where(zoom, 1, 0)).astype(jnp.int32)
+    stage = jnp.where(accept, ACCEPTED, jnp.where(zoom, ZOOM, BRACKET)).astype(jnp.int32)
     next_a = jnp.where(zoom, _cubic_min(lo.a, lo.f, lo.d, hi.a, hi.f, hi.d), 4.0 * p.a)
     return _Search(stage, next_a, lo, hi, s.evals + 1)
 
 
-def searching(s: _Search, budget, opt: Options):
+def _searching(st: State, opt: Options):
     """Whether the line search goes on: not settled, and evaluations left."""
-    return (s.stage < 2) & (s.evals < jnp.minimum(opt.max_ls, budget))
+    budget = opt.max_evals - st.evaluations
+    return (st.search.stage != ACCEPTED) & (st.search.evals < jnp.minimum(opt.max_ls, budget))
 
 
-def init(fun: Callable, x0, args=(), memory_size: int = 10, has_aux: bool = False) -> State:
-    """Evaluate f and g at x0 (one evaluation) and an empty history."""
-    x0 = jnp.asarray(x0)
-    return start(x0, _value_and_grad(fun, has_aux)(x0, *args), memory_size)
+def _origin(st: State) -> _Point:  # the current point as the line search's a = 0
+    return _Point(jnp.zeros((), st.x.dtype), st.value, st.slope, st.grad, st.aux)
 
 
-def start(x0, evaluated, memory_size: int = 10) -> State:
-    """`init` from an evaluation done elsewhere: evaluated = ((f(x0), aux), g(x0))."""
-    (f, aux), g = evaluated
-    zero = jnp.zeros((), jnp.int32)
-    stop = jnp.where(jnp.isfinite(f) & jnp.all(jnp.isfinite(g)), RUNNING, NONFINITE)
+def init(x0, memory_size: int = 10, aux: Any = None) -> State:
+    """An empty history at x0, nothing evaluated: the first `ask` is x0 itself. `aux`:
+    a pytree shaped like what the function returns besides its value (zeros will do)."""
+    x0, zero = jnp.asarray(x0), jnp.zeros((), jnp.int32)
+    f, g = jnp.zeros((), x0.dtype), jnp.zeros_like(x0)
+    p = _Point(jnp.zeros((), x0.dtype), f, f, g, aux)
     return State(x0, f, g, aux, jnp.zeros((memory_size, *x0.shape), x0.dtype),
                  jnp.zeros((memory_size, *x0.shape), x0.dtype),
-                 jnp.zeros((memory_size,), x0.dtype), zero, zero,
-                 jnp.ones((), x0.dtype), zero, jnp.ones((), jnp.int32), stop.astype(jnp.int32))
+                 jnp.zeros((memory_size,), x0.dtype), zero, zero, jnp.ones((), x0.dtype),
+                 g, f, _Search(zero, jnp.zeros((), x0.dtype), p, p, zero), zero, zero, zero)
 
 
-def _value_and_grad(fun, has_aux):
-    f = fun if has_aux else (lambda *a: (fun(*a), None))
-    return jax.value_and_grad(f, has_aux=True)
+def ask(st: State):
+    """The point to evaluate next: x + a d (x0 itself before the first evaluation)."""
+    return st.x + st.search.trial * st.d
 
 
-class Step(NamedTuple):  # what an iteration carries from `begin` to `finish`
-    d: jnp.ndarray  # (*shape) search direction
-    p0: _Point  # the current point as the line search's a = 0
-    count: jnp.ndarray  # () int32: history pairs in use (0 after a restart)
-    search: _Search  # the line search so far
+def tell(state: State, evaluated, opt: Options = Options()) -> State:
+    """Take evaluated = ((f, aux), g) at ask(state): x0's own evaluation, or a line-search
+    trial; when the search settles, the step and a new direction. A stopped state stays
+    as it is."""
+    (f, aux), g = evaluated
+
+    def first(st):  # f(x0), g(x0): the start of the run
+        ok = jnp.isfinite(f) & jnp.all(jnp.isfinite(g))
+        return _begin(st._replace(value=f, grad=g, aux=aux, evaluations=jnp.ones((), jnp.int32),
+                                  stop=jnp.where(ok, RUNNING, NONFINITE).astype(jnp.int32)))
+
+    def trial(st):  # NaN counts as +inf: never accepted
+        p = _Point(st.search.trial, jnp.where(jnp.isfinite(f), f, jnp.inf), _dot(g, st.d), g, aux)
+        return st._replace(search=_bracket(p, _origin(st), st.search, opt))
+
+    def settle(st):  # the search is over: step, then the next direction unless stopped
+        st = _finish(st, opt)
+        return jax.lax.cond(st.stop == RUNNING, _begin, lambda st: st, st)
+
+    def go_on(st):
+        st = jax.lax.cond(st.evaluations == 0, first, trial, st)
+        return jax.lax.cond((st.stop == RUNNING) & ~_searching(st, opt), settle, lambda st: st, st)
+    return jax.lax.cond(state.stop == RUNNING, go_on, lambda st: st, state)
 
 
-def begin(state: State, opt: Options) -> Step:
+def _begin(st: State) -> State:
     """Direction d = -H g (Alg. 7.4) and the line search's start. No evaluation."""
-    st = state
     d = -two_loop(st.grad, st.s, st.y, st.rho, st.head, st.count, st.gamma)
     slope = _dot(st.grad, d)
     fresh = (slope >= 0) | ~jnp.isfinite(slope)  # not a descent direction: restart from -g
@@ -205,32 +223,33 @@ def begin(state: State, opt: Options) -> Step:
     # SciPy's unbounded choice 1/||d||; afterwards the quasi-Newton step a = 1.
     first = jnp.maximum(2.0 * jnp.abs(st.value) / -slope, 1.0 / jnp.sqrt(_dot(d, d)))
     a0 = jnp.where(count == 0, first, 1.0).astype(st.x.dtype)
-    p0 = _Point(jnp.zeros((), st.x.dtype), st.value, slope, st.grad, st.aux)
-    return Step(d, p0, count, _Search(jnp.zeros((), jnp.int32), a0, p0, p0,
+    st = st._replace(d=d, slope=slope, count=count)
+    p0 = _origin(st)
+    return st._replace(search=_Search(jnp.zeros((), jnp.int32), a0, p0, p0,
                                       jnp.zeros((), jnp.int32)))
 
 
-def finish(state: State, it: Step, opt: Options) -> State:
+def _finish(st: State, opt: Options) -> State:
     """Take the accepted step, store (s, y) if its curvature is positive, check the stops."""
-    st, s_ = state, it.search
-    ok = (s_.stage == 2) | (s_.lo.a > 0)  # out of evaluations: the best sufficient decrease
+    s_ = st.search
+    ok = (s_.stage == ACCEPTED) | (s_.lo.a > 0)  # out of evaluations: the best sufficient decrease
     p = s_.lo
     evaluations = st.evaluations + s_.evals
-    x_new = st.x + p.a * it.d
+    x_new = st.x + p.a * st.d
     s, y = x_new - st.x, p.g - st.grad
     sy, yy = _dot(s, y), _dot(y, y)
     keep = ok & (sy > jnp.finfo(st.x.dtype).eps * yy)  # skip pairs of non-positive curvature
-    h, count, m = st.head, it.count, st.s.shape[0]  # m: the state's own buffer length
-    moved = State(x_new, p.f, p.g, p.aux,
-                  jnp.where(keep, st.s.at[h].set(s), st.s), jnp.where(keep, st.y.at[h].set(y), st.y),
-                  jnp.where(keep, st.rho.at[h].set(1.0 / sy), st.rho),
-                  jnp.where(keep, (h + 1) % m, h),
-                  jnp.where(keep, jnp.minimum(count + 1, m), count),
-                  jnp.where(keep, sy / yy, st.gamma).astype(st.x.dtype),
-                  st.iteration + 1, evaluations, jnp.zeros((), jnp.int32))
+    h, count, m = st.head, st.count, st.s.shape[0]
+    moved = st._replace(
+        x=x_new, value=p.f, grad=p.g, aux=p.aux,
+        s=jnp.where(keep, st.s.at[h].set(s), st.s), y=jnp.where(keep, st.y.at[h].set(y), st.y),
+        rho=jnp.where(keep, st.rho.at[h].set(1.0 / sy), st.rho),
+        head=jnp.where(keep, (h + 1) % m, h), count=jnp.where(keep, jnp.minimum(count + 1, m), count),
+        gamma=jnp.where(keep, sy / yy, st.gamma).astype(st.x.dtype),
+        iteration=st.iteration + 1, evaluations=evaluations, stop=jnp.zeros((), jnp.int32))
     # A failed search keeps x; with a history, retry once from -g (the history is dropped).
-    failed = state._replace(count=jnp.zeros((), jnp.int32), evaluations=evaluations,
-                            stop=jnp.where(count == 0, LINE_SEARCH, RUNNING).astype(jnp.int32))
+    failed = st._replace(count=jnp.zeros((), jnp.int32), evaluations=evaluations,
+                         stop=jnp.where(count == 0, LINE_SEARCH, RUNNING).astype(jnp.int32))
     new = jax.tree.map(lambda a, b: jnp.where(ok, a, b), moved, failed)
     decrease = (st.value - new.value) / jnp.maximum(
         jnp.maximum(jnp.abs(st.value), jnp.abs(new.value)), 1.0)
@@ -241,16 +260,20 @@ def finish(state: State, it: Step, opt: Options) -> State:
     return new._replace(stop=stop.astype(jnp.int32))
 
 
+def _value_and_grad(fun, has_aux):
+    f = fun if has_aux else (lambda *a: (fun(*a), None))
+    return jax.value_and_grad(f, has_aux=True)
+
+
 def step(fun: Callable, state: State, args=(), opt: Options = Options(),
          has_aux: bool = False) -> State:
-    """One L-BFGS iteration (Alg. 7.5), compiled whole: begin, trials in a while_loop, finish."""
+    """One L-BFGS iteration (Alg. 7.5) compiled whole: ask, evaluate and tell in a
+    while_loop until the iteration is taken or the run stops (the first call also
+    evaluates x0)."""
     vg = _value_and_grad(fun, has_aux)
-    it = begin(state, opt)
-    budget = opt.max_evals - state.evaluations
-    search = jax.lax.while_loop(
-        lambda s: searching(s, budget, opt),
-        lambda s: trial(lambda x: vg(x, *args), state.x, it.d, it.p0, s, opt), it.search)
-    return finish(state, it._replace(search=search), opt)
+    return jax.lax.while_loop(
+        lambda st: (st.stop == RUNNING) & (st.iteration == state.iteration),
+        lambda st: tell(st, vg(ask(st), *args), opt), state)
 
 
 class Result(NamedTuple):
@@ -276,25 +299,22 @@ def minimize(fun: Callable, x0, *, max_iters: int, memory_size: int = 10, gtol: 
     if line_search not in ("wolfe", "armijo"):
         raise ValueError(f"line_search must be 'wolfe' or 'armijo', got {line_search!r}")
     flat0, unravel = ravel_pytree(x0)
-    flat_fun = lambda v, *a: fun(unravel(v), *a)
-    opt = Options(memory_size, gtol, ftol, max_evals if max_evals else 2**30, line_search,
-                  max_ls=max_ls)
-    st = init(flat_fun, flat0, args, memory_size)
-    hist_v = jnp.full((max_iters + 1,), jnp.nan, flat0.dtype).at[0].set(st.value)
-    hist_e = jnp.zeros((max_iters + 1,), jnp.int32).at[0].set(st.evaluations)
+    vg = _value_and_grad(lambda v, *a: fun(unravel(v), *a), has_aux=False)
+    opt = Options(gtol, ftol, max_evals or NO_LIMIT, line_search, max_ls=max_ls)
+    hist_v = jnp.full((max_iters + 1,), jnp.nan, flat0.dtype)
+    hist_e = jnp.zeros((max_iters + 1,), jnp.int32)
 
-    def body(carry):
+    def body(carry):  # one evaluation
         st, hv, he = carry
-        st = step(flat_fun, st, args, opt)
+        st = tell(st, vg(ask(st), *args), opt)
         st = st._replace(stop=jnp.where((st.stop == RUNNING) & (st.iteration >= max_iters),
                                         MAX_ITERS, st.stop).astype(jnp.int32))
         return st, hv.at[st.iteration].set(st.value), he.at[st.iteration].set(st.evaluations)
 
-    def more(carry):
-        return (carry[0].stop == RUNNING) & (carry[0].iteration < max_iters)
+    def more(carry):  # x0's evaluation always; then until a stop or max_iters
+        st = carry[0]
+        return (st.stop == RUNNING) & ((st.iteration < max_iters) | (st.evaluations == 0))
 
-    st = st._replace(stop=jnp.where((st.stop == RUNNING) & (max_iters == 0), MAX_ITERS,
-                                    st.stop).astype(jnp.int32))
-    st, hv, he = jax.lax.while_loop(more, body, (st, hist_v, hist_e))
+    st, hv, he = jax.lax.while_loop(more, body, (init(flat0, memory_size), hist_v, hist_e))
     return Result(unravel(st.x), st.value, jnp.sqrt(_dot(st.grad, st.grad)), st.iteration,
                   st.evaluations, st.stop, hv, he)

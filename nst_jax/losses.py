@@ -34,8 +34,10 @@ the result: L_tv = sum_ij (x_{i+1,j} - x_ij)^2 + (x_{i,j+1} - x_ij)^2 over all c
 It is computed on the optimised image, which differs from the 0..255 RGB image only by
 a channel permutation and a constant per channel, so the value is the same.
 
-Everything here is a pure function of explicit inputs; `stylize.py` jits the whole
-optimisation step that calls them. The targets (P^l and A^l) are computed once.
+Everything here is a pure function of explicit inputs; the run jits the whole
+evaluation that calls them. The targets (P^l and A^l) are computed once. `ops` says how
+VGG's operations are computed (vgg.Ops; the plain ones unless the run's plan hands in
+faster ones with the same values).
 """
 
 from dataclasses import dataclass
@@ -44,10 +46,10 @@ from typing import Any, Dict, NamedTuple, Sequence, Tuple
 import jax
 import jax.numpy as jnp
 
-from .vgg import (POOL, PRECISIONS, Block, avg_pool_2x2, block_params, block_winograd,
-                  check_request, features, last_block)
+from .vgg import Ops, avg_pool_2x2, feature_shapes, features, layers
 
 Features = Dict[str, jnp.ndarray]
+TERMS = ("total", "content", "style", "tv")  # what loss_terms returns, in the log's order
 
 
 def gram(f):
@@ -104,7 +106,6 @@ class Objective:
     content_weight: float  # alpha in Eq. 7
     style_weight: float  # beta in Eq. 7
     tv_weight: float  # weight of the total variation term
-    remat: bool = False  # recompute each VGG block in the backward pass (_remat_terms)
     precision: str = "float32"  # of the convolutions: vgg.PRECISIONS
 
     @property
@@ -120,27 +121,20 @@ class Targets(NamedTuple):
     region_weights: Any = None  # regions only: (R,) b_r
 
 
-def layer_size(hw, layer: str):
-    """(h, w) of a layer's features for an (H, W) image: halved (rounding down) by each
-    pooling before the layer's block."""
-    h, w = hw
-    for _ in range(int(layer[4]) - 1):
-        h, w = h // 2, w // 2
-    return h, w
-
-
-def make_targets(params, objective: Objective, content_x, style_x) -> Targets:
+def make_targets(params, objective: Objective, content_x, style_x, ops: Ops = Ops()) -> Targets:
     """Compute P^l and A^l once. content_x, style_x: preprocessed (H, W, 3), any sizes;
     the output has the content's size, and A^l is rescaled to it (module docstring)."""
     def run(params, content_x, style_x):
         ob = objective
         c_layers, s_layers = [n for n, _ in ob.content_layers], [n for n, _ in ob.style_layers]
+        net = (ob.model, ob.pooling, ob.precision, ops)
         # no content layers (texture synthesis) or no style layers (reconstruction): no target
-        p = features(params, content_x, c_layers, ob.model, ob.pooling, ob.precision) if c_layers else {}
-        s = features(params, style_x, s_layers, ob.model, ob.pooling, ob.precision) if s_layers else {}
-        def positions(layer):  # M_l of the output (the content's size) / M^a_l of the style
-            h, w = layer_size(content_x.shape[:2], layer)
-            return (h * w) / (s[layer].shape[0] * s[layer].shape[1])
+        p = features(params, content_x, c_layers, *net) if c_layers else {}
+        s = features(params, style_x, s_layers, *net) if s_layers else {}
+        out = feature_shapes(ob.model, content_x.shape[:2])  # the output has the content's size
+
+        def positions(layer):  # M_l of the output / M^a_l of the style
+            return (out[layer][0] * out[layer][1]) / (s[layer].shape[0] * s[layer].shape[1])
         # A^l <- (M_l / M^a_l) A^l: exactly A^l when the sizes agree
         return Targets(content=p, style={k: gram(v) * positions(k) for k, v in s.items()})
     return jax.jit(run)(params, content_x, style_x)
@@ -152,11 +146,12 @@ def region_targets(targets: Sequence[Targets], weights: Sequence[float], masks,
     (H, W, R) in 0..1 at the output's size pooled to each style layer, weights b_r.
     Content targets: the first's."""
     guides, t = {}, jnp.asarray(masks, jnp.float32)[None]  # (1, H, W, R)
-    for block in range(1, 6):
-        for name, _ in objective.style_layers:
-            if int(name[4]) == block:
-                guides[name] = t[0]  # (h, w, R) at block `block`'s resolution
-        t = avg_pool_2x2(t)  # what the next block sees: (1, h/2, w/2, R)
+    style_layers = dict(objective.style_layers)
+    for layer in layers(objective.model):
+        if layer.block > 1 and layer.conv.endswith("_1"):  # pooled as the network pools
+            t = avg_pool_2x2(t)  # (1, h, w, R) -> (1, h/2, w/2, R)
+        if layer.name in style_layers:
+            guides[layer.name] = t[0]  # (h, w, R) at this layer's resolution
     style = {name: jnp.stack([tg.style[name] for tg in targets]) for name in targets[0].style}
     return Targets(targets[0].content, style, guides, jnp.asarray(weights, jnp.float32))
 
@@ -169,10 +164,12 @@ def blend_targets(targets: Sequence[Targets], weights: Sequence[float]) -> Targe
     return Targets(content=targets[0].content, style=style)
 
 
-def _weighted(f: Features, targets: Targets, ob: Objective, zero):
+def weighted_terms(f: Features, targets: Targets, ob: Objective, dtype=jnp.float32):
     """(content, style) of the layers present in f: sum_l w_l L^l, Eq. 1 and Eq. 5."""
+    zero = jnp.zeros((), dtype)
     content = sum((w * content_loss(f[n], targets.content[n])
                    for n, w in ob.content_layers if n in f), zero)
+
     def style_loss(n):
         if targets.guides:
             return guided_style_loss(f[n], targets.style[n], targets.guides[n],
@@ -182,39 +179,16 @@ def _weighted(f: Features, targets: Targets, ob: Objective, zero):
     return content, style
 
 
-def _remat_terms(params, targets: Targets, x, ob: Objective):
-    """(content, style) with each VGG block, its losses and the pooling after it as one
-    `jax.checkpoint`: the backward pass keeps only each block's pooled input (x, then
-    1/4, 1/8, ... of the first block's size) and recomputes one block at a time, instead
-    of keeping every activation of the network (a block's features feed its losses
-    inside the checkpoint, so none has to be kept for the Gram matrices' backward).
-    Whether the peak falls is the compiler's schedule: on XLA:CPU it did not (README)."""
-    names = check_request(ob.model, ob.pooling, ob.precision, ob.layers)
-    dtype, precision = PRECISIONS[ob.precision]
-    last, zero = last_block(ob.model, names), jnp.zeros((), x.dtype)
-
-    def block(p, winograd, h, targets, b):
-        h, f = Block(ob.model, b, ob.pooling, names, dtype, precision, pool=False).apply(
-            {"params": p}, h, winograd)
-        c, s = _weighted({k: v[0].astype(x.dtype) for k, v in f.items()}, targets, ob, zero)
-        return (POOL[ob.pooling](h) if b < last else h), c, s  # the next block's input
-
-    h, content, style = x[None], zero, zero
-    for b in range(1, last + 1):
-        h, c, s = jax.checkpoint(block, static_argnums=4)(
-            block_params(params, b), block_winograd(params, b), h, targets, b)
-        content, style = content + c, style + s
-    return content, style
-
-
-def loss_terms(params, targets: Targets, x, objective: Objective) -> Dict[str, jnp.ndarray]:
-    """Unweighted terms and their weighted sum for image x (preprocessed (H, W, 3))."""
-    ob = objective
-    if ob.remat:
-        content, style = _remat_terms(params, targets, x, ob)
-    else:
-        f = features(params, x, ob.layers, ob.model, ob.pooling, ob.precision)
-        content, style = _weighted(f, targets, ob, jnp.zeros((), x.dtype))
-    tv = tv_loss(x)
+def combine(content, style, tv, ob: Objective) -> Dict[str, jnp.ndarray]:
+    """{term: value} of TERMS: L_total = alpha L_content + beta L_style + t L_tv (Eq. 7)."""
     total = ob.content_weight * content + ob.style_weight * style + ob.tv_weight * tv
     return {"total": total, "content": content, "style": style, "tv": tv}
+
+
+def loss_terms(params, targets: Targets, x, objective: Objective,
+               ops: Ops = Ops()) -> Dict[str, jnp.ndarray]:
+    """The terms (TERMS: their weighted sum, then each unweighted) for image x
+    (preprocessed (H, W, 3))."""
+    ob = objective
+    f = features(params, x, ob.layers, ob.model, ob.pooling, ob.precision, ops)
+    return combine(*weighted_terms(f, targets, ob, x.dtype), tv_loss(x), ob)

@@ -1,8 +1,8 @@
 """What happens between iterations of a run: history records, the progress bar,
 intermediate images, Ctrl-C, and the JSON log written at the end.
 
-`stylize` reports to a `Monitor` from either loop (the compiled chunks of optim.py or
-SciPy's callbacks); nothing here touches the optimisation itself.
+The run loop (loop.py) reports to a `Monitor`, from its compiled chunks or from SciPy's
+callbacks; nothing here touches the optimisation itself.
 """
 
 import json
@@ -72,7 +72,11 @@ class Monitor:
     def elapsed(self):
         return time.perf_counter() - self.start
 
-    def add(self, iteration, evaluations, seconds, terms):
+    def add(self, iteration, evaluations, seconds, terms, replace: bool = False):
+        """A row of the image after `iteration` steps, unless it has one (`replace`: the
+        new row replaces it: the loss of the average returned instead of the iterate's)."""
+        if replace and self.history and self.history[-1]["iteration"] == int(iteration):
+            self.history.pop()
         if not self.history or self.history[-1]["iteration"] != int(iteration):
             self.history.append(record(iteration, evaluations, seconds, terms))
             self.bar.set_postfix(loss=f"{float(terms['total']):.4g}", evals=int(evaluations),

@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .image import load_image, preprocess, resize
-from .vgg import conv_layers, features
+from .vgg import conv_layers, features, layers
 
 REFERENCE_IMAGES = tuple(sorted((Path(__file__).parent / "data").glob("*.jpg")))
 REFERENCE_SIDE = 256  # each reference image: its central square at this many px a side
@@ -79,9 +79,8 @@ def normalize_weights(params: Params, model: str, pooling: str = "max",
     images = reference_images() if images is None else images
     means = mean_activations(params, images, model, pooling)
     out, c_in = dict(params), np.ones(3)  # c^0 = 1: the image channels are not rescaled
-    for name in conv_layers(model):  # in order: each layer needs the previous one's c
-        c_out = np.where(means[name] > 0, means[name], 1.0)  # (C_out,)
-        conv = "conv" + name[len("relu"):]
+    for name, conv in ((layer.name, layer.conv) for layer in layers(model)):  # in order:
+        c_out = np.where(means[name] > 0, means[name], 1.0)  # (C_out,); each layer needs c^{l-1}
         kernel = np.asarray(params[conv]["kernel"], np.float64)  # (3, 3, C_in, C_out)
         # W'_{..ij} = W_{..ij} c^{l-1}_i / c^l_j ;  b'_j = b_j / c^l_j
         out[conv] = {"kernel": (kernel * c_in[:, None] / c_out).astype(np.float32),

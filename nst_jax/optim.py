@@ -1,35 +1,27 @@
-"""Optimisers for the image, run in chunks of iterations between which Python looks in.
+"""The optimisers of the image, as small pure pieces; loop.py owns the loop.
 
-An optimiser here is three pure functions, in the style of optax:
+An optimiser is given a `Problem` (the objective's function, the names of its terms,
+and the box of valid points, if any) and is the `Optimizer` of pure functions
 
-    state = init(x0, aux)                 # x0: (H, W, 3) preprocessed image
-    run = compile(aux, state)             # compiled ahead of time
-    state, chunk = run(aux, state, n)     # up to n iterations
-    terms, evaluations = current(aux, state)   # the loss terms of state.x
+    state = init(x0)                      # nothing evaluated yet
+    x = ask(state)                        # where it wants the loss and gradient
+    state, row = tell(state, evaluated)   # evaluated = fun's ((total, terms), grad) at x
+    state, row = step(state, aux)         # ask, evaluate and tell in one compiled piece
 
-`loss_fn(x, aux) -> (total, {term: value})`, and `aux` is the pytree the loss needs
-besides the image (VGG params and targets): passed as an argument, not closed over, so
-XLA does not embed 100 MB of constants.
+`aux` is the pytree the loss needs besides the image (VGG params and targets): passed
+as an argument, not closed over, so XLA does not embed 100 MB of constants. `row`
+reports the loss of an image when an evaluation settles one (`Row`): the loop keeps
+the history from them. optax's L-BFGS evaluates inside its own zoom line search, so it
+has `step` only. Every state has the fields `x`, `iteration`, `evaluations` and `stop`
+(an index into lbfgs.STOP_REASONS, 0 while running): a non-finite loss stops the run
+with `x` at the last image whose loss was finite.
 
-Two ways to run a chunk (`loop`):
-  - "device": the whole chunk is one compiled `lax.while_loop` (n is traced, so one
-    compilation serves any n up to max_chunk): no Python at all between iterations.
-  - "host": one compiled call per step (per evaluation for L-BFGS) from a Python loop.
-    XLA:CPU runs convolutions inside a while loop ~3x slower than at top level
-    (jax-ml/jax#12868; measured here: 0.48 s vs 1.37 s per VGG16 evaluation at 256 px),
-    so "auto" picks "host" on CPU and "device" elsewhere. Python's share is ~0.1 ms a call.
-Both give the same iterates (tested).
-
-Every state has the fields `x`, `iteration`, `evaluations` and `stop` (an index into
-lbfgs.STOP_REASONS; 0 while running). Each chunk reports, for each iteration, the loss
-terms of the image *before* it, and the loss-and-gradient evaluations spent when that
-image's loss was known (its own evaluation included): optimisers compare fairly by
-evaluations, line-search ones included. Non-finite values stop the run with
-stop == NONFINITE and `x` at the last image whose loss was finite.
+SciPy's L-BFGS-B is the one that owns its loop (Fortran, driven through callbacks):
+`scipy_lbfgsb` returns a driver rather than an Optimizer.
 """
 
 import math
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -37,179 +29,127 @@ import numpy as np
 import optax
 
 from . import lbfgs as lb
-from .image import IMAGENET_MEAN_BGR
+from .errors import NstError
 
-TERMS = ("total", "content", "style", "tv")  # columns of ChunkLog.terms
-PIXEL_LOW = -IMAGENET_MEAN_BGR  # 0 in preprocessed (BGR minus mean) space, per channel
-PIXEL_HIGH = 255.0 - IMAGENET_MEAN_BGR  # 255 likewise
+
+class Problem(NamedTuple):
+    """What is minimised, as the optimisers see it."""
+    fun: Callable  # (x, aux) -> (total, {term: value}), total == terms[terms[0]]
+    terms: Tuple[str, ...]  # the names of the terms, in the log's order
+    low: Any = None  # the box of valid x, low <= x <= high (broadcastable), or None:
+    high: Any = None  # Adam projects onto it, SciPy's L-BFGS-B is bounded by it
+
+
+class Row(NamedTuple):
+    """The loss of an image, when an evaluation settles one."""
+    valid: jnp.ndarray  # () bool: whether this evaluation settled an image's loss
+    iteration: jnp.ndarray  # () int32: that image: the one after `iteration` steps
+    evaluations: jnp.ndarray  # () int32: evaluations spent when its loss was known
+    terms: jnp.ndarray  # (T,) float32: its terms, in Problem.terms' order
 
 
 class Optimizer(NamedTuple):
-    init: Callable  # (x0, aux) -> state
-    compile: Callable  # (aux, state) -> run(aux, state, n) -> (state, ChunkLog)
-    current: Callable  # (aux, state) -> ({term: value} of state.x, evaluations)
+    init: Callable  # x0 -> state
+    step: Callable  # (state, aux) -> (state, Row): one evaluation (optax: one iteration)
+    last: Callable  # (state, aux) -> Row of state.x by a forward pass, when no tell gave it
+    ask: Optional[Callable] = None  # state -> the point to evaluate next
+    tell: Optional[Callable] = None  # (state, ((total, terms), grad)) -> (state, Row)
 
 
-def on_host(loop: str) -> bool:
-    if loop not in ("auto", "host", "device"):
-        raise ValueError(f"loop must be auto, host or device, got {loop!r}")
-    return loop == "host" or (loop == "auto" and jax.default_backend() == "cpu")
+def _row(problem: Problem, valid, iteration, evaluations, terms) -> Row:
+    return Row(jnp.asarray(valid), jnp.asarray(iteration, jnp.int32),
+               jnp.asarray(evaluations, jnp.int32),
+               jnp.stack([jnp.asarray(terms[t], jnp.float32) for t in problem.terms]))
 
 
-def _aot(f, *args):
-    """Compile ahead of time, so compilation is timed apart from the run. No buffer is
-    donated: states are a few image-sized arrays, and may hold one buffer twice."""
-    return jax.jit(f).lower(*args).compile()
+def _unless_stopped(old, new, row: Row):
+    """(new, row), or (old, no row) where old had stopped: a stopped state stays as it is."""
+    running = old.stop == lb.RUNNING
+    new = jax.tree.map(lambda a, b: jnp.where(running, b, a), old, new)
+    return new, row._replace(valid=row.valid & running)
 
 
-class ChunkLog(NamedTuple):
-    terms: jnp.ndarray  # (max_chunk, 4) float32: TERMS of the image before each iteration
-    evaluations: jnp.ndarray  # (max_chunk,) int32: evaluations when that loss was known
-    steps: jnp.ndarray  # () int32: how many rows are valid
+def _evaluating(problem: Problem, ask, tell):
+    """step(state, aux): ask, the loss's value and gradient there, tell."""
+    vg = jax.value_and_grad(problem.fun, has_aux=True)
+    return lambda state, aux: tell(state, vg(ask(state), aux))
 
 
-def _empty_log(max_chunk):
-    return ChunkLog(jnp.zeros((max_chunk, len(TERMS)), jnp.float32),
-                    jnp.zeros((max_chunk,), jnp.int32), jnp.zeros((), jnp.int32))
-
-
-def _append(log: ChunkLog, terms, evaluations, keep=True) -> ChunkLog:
-    row = jnp.stack([jnp.asarray(terms[t], jnp.float32) for t in TERMS])
-    i = log.steps
-    return ChunkLog(log.terms.at[i].set(row), log.evaluations.at[i].set(evaluations),
-                    i + jnp.asarray(keep, jnp.int32))
-
-
-def _device_chunks(step, max_chunk):
-    """compile(aux, state): the whole chunk as one compiled while_loop."""
-    def run(aux, state, n):
-        def more(carry):
-            return (carry[1].steps < n) & (carry[0].stop == lb.RUNNING)
-        return jax.lax.while_loop(more, lambda c: step(aux, *c), (state, _empty_log(max_chunk)))
-    return lambda aux, state: _aot(run, aux, state, 0)
-
-
-def _host_loop(one, max_chunk):
-    """run(aux, state, n) calling `one(aux, state) -> (state, ChunkLog of 1 row)` n times."""
-    def run(aux, state, n):
-        terms = np.zeros((max_chunk, len(TERMS)), np.float32)
-        evals, steps = np.zeros((max_chunk,), np.int32), 0
-        while steps < n and int(state.stop) == lb.RUNNING:
-            state, row = one(aux, state)
-            if int(row.steps):
-                terms[steps], evals[steps] = np.asarray(row.terms[0]), int(row.evaluations[0])
-                steps += 1
-        return state, ChunkLog(terms, evals, np.int32(steps))
-    return run
-
-
-def clip_pixels(x):
-    """Project onto valid images: every pixel in 0..255 (in preprocessed space)."""
-    return jnp.clip(x, PIXEL_LOW, PIXEL_HIGH)
+def _forward(problem: Problem, x, aux, iteration, evaluations) -> Row:
+    """The row of x from one forward pass (no gradient)."""
+    return _row(problem, True, iteration, evaluations, problem.fun(x, aux)[1])
 
 
 # ---------------------------------------------------------------------------- Adam
 class AdamState(NamedTuple):
-    x: jnp.ndarray  # (H, W, 3) float32: the current image, preprocessed
+    x: jnp.ndarray  # (H, W, 3) float32: the current image
     previous_x: jnp.ndarray  # (H, W, 3) float32: the image one step back
     opt_state: optax.OptState  # Adam's moments and step count
     iteration: jnp.ndarray  # () int32: steps taken
     evaluations: jnp.ndarray  # () int32: loss-and-gradient evaluations so far
-    stop: jnp.ndarray  # () int32: RUNNING or NONFINITE
+    stop: jnp.ndarray  # () int32: RUNNING, NONFINITE or MAX_EVALS
 
 
-def adam(loss_fn: Callable, learning_rate: float, max_chunk: int = 10,
-         loop: str = "auto") -> Optimizer:
-    """Adam (Kingma & Ba 2015) on the pixels, projected onto 0..255 after each step."""
-    tx = optax.adam(learning_rate)
-    value_and_grad = jax.value_and_grad(loss_fn, has_aux=True)
+def adam(problem: Problem, learning_rate: float, max_evals: int = 0) -> Optimizer:
+    """Adam (Kingma & Ba 2015), projected onto the problem's box after each step. Each
+    step evaluates the image before it, so the last image's loss is one evaluation more:
+    with max_evals, the steps stop one evaluation short of it."""
+    tx, budget = optax.adam(learning_rate), (max_evals or lb.NO_LIMIT) - 1
 
-    def init(x0, aux=None):
+    def init(x0):
         x0 = jnp.array(x0, jnp.float32)
-        return AdamState(x0, jnp.array(x0, copy=True), tx.init(x0), jnp.zeros((), jnp.int32),
-                         jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
+        zero = jnp.zeros((), jnp.int32)
+        stop = jnp.where(budget <= 0, lb.MAX_EVALS, lb.RUNNING).astype(jnp.int32)
+        return AdamState(x0, jnp.array(x0, copy=True), tx.init(x0), zero, zero, stop)
 
-    def step(aux, s: AdamState, log):
-        (total, terms), g = value_and_grad(s.x, aux)
+    def tell(s: AdamState, evaluated):
+        (total, terms), g = evaluated
         loss_ok = jnp.isfinite(total)
         ok = loss_ok & jnp.all(jnp.isfinite(g))
         updates, opt_state = tx.update(g, s.opt_state, s.x)
-        x_new = clip_pixels(optax.apply_updates(s.x, updates))
-        log = _append(log, terms, s.evaluations + 1, keep=loss_ok)  # no row for a bad loss
+        x_new = optax.apply_updates(s.x, updates)
+        if problem.low is not None:
+            x_new = jnp.clip(x_new, problem.low, problem.high)
+        row = _row(problem, loss_ok, s.iteration, s.evaluations + 1, terms)  # x's own loss
         # ok: take the step. Finite loss, bad gradient: stay. Bad loss: step back.
-        s = AdamState(
+        stop = jnp.where(ok, jnp.where(s.evaluations + 1 >= budget, lb.MAX_EVALS, lb.RUNNING),
+                         lb.NONFINITE)
+        return _unless_stopped(s, AdamState(
             x=jnp.where(ok, x_new, jnp.where(loss_ok, s.x, s.previous_x)),
             previous_x=jnp.where(ok, s.x, s.previous_x),
             opt_state=jax.tree.map(lambda a, b: jnp.where(ok, a, b), opt_state, s.opt_state),
             iteration=jnp.where(ok, s.iteration + 1, jnp.where(
                 loss_ok, s.iteration, jnp.maximum(s.iteration - 1, 0))),
-            evaluations=s.evaluations + 1,
-            stop=jnp.where(ok, lb.RUNNING, lb.NONFINITE).astype(jnp.int32))
-        return s, log
+            evaluations=s.evaluations + 1, stop=stop.astype(jnp.int32)), row)
 
-    def current(aux, s: AdamState):  # Adam has not evaluated its current image yet
-        return loss_fn(s.x, aux)[1], s.evaluations + 1
-
-    if on_host(loop):
-        one = lambda aux, s: step(aux, s, _empty_log(1))
-        return Optimizer(init, lambda aux, s: _host_loop(_aot(one, aux, s), max_chunk), current)
-    return Optimizer(init, _device_chunks(step, max_chunk), current)
+    ask = lambda s: s.x
+    # the last image is not evaluated yet: one more evaluation
+    last = lambda s, aux: _forward(problem, s.x, aux, s.iteration, s.evaluations + 1)
+    return Optimizer(init, _evaluating(problem, ask, tell), last, ask, tell)
 
 
 # ---------------------------------------------------------------- L-BFGS (ours)
-def lbfgs(loss_fn: Callable, memory_size: int = 10, max_chunk: int = 10,
-          line_search: str = "wolfe", max_evals: int = 0, loop: str = "auto") -> Optimizer:
-    """nst_jax.lbfgs on the pixels (unconstrained, as Gatys et al. and neural-style)."""
-    opt = lb.Options(memory_size, gtol=0.0, ftol=0.0, line_search=line_search,
-                     max_evals=max_evals or 2**30)
-    vg = jax.value_and_grad(loss_fn, has_aux=True)
-    # On host, one compiled evaluation serves the first one (init) and every line-search
-    # trial: VGG's value-and-gradient is compiled once per run, not twice (~5 s each with
-    # Winograd convolutions at 256 px).
-    evaluate = jax.jit(vg)
-    start = jax.jit(lambda x0, evaluated: lb.start(x0, evaluated, memory_size))
-    init_device = jax.jit(lambda x0, aux: lb.init(loss_fn, x0, (aux,), memory_size, has_aux=True))
+def lbfgs(problem: Problem, memory_size: int = 10, line_search: str = "wolfe",
+          max_evals: int = 0, aux_like=None) -> Optimizer:
+    """nst_jax.lbfgs, unconstrained (as Gatys et al. and neural-style). `aux_like`:
+    an example aux, to shape the state's record of the terms."""
+    opt = lb.Options(gtol=0.0, ftol=0.0, line_search=line_search,
+                     max_evals=max_evals or lb.NO_LIMIT)
 
-    def init(x0, aux):  # compiled inside: callers need not jit it
+    def init(x0):
         x0 = jnp.array(x0, jnp.float32)
-        return start(x0, evaluate(x0, aux)) if on_host(loop) else init_device(x0, aux)
+        shapes = jax.eval_shape(problem.fun, x0, aux_like)[1]
+        return lb.init(x0, memory_size, jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), shapes))
 
-    def step(aux, s: lb.State, log):
-        log = _append(log, s.aux, s.evaluations)
-        return lb.step(loss_fn, s, (aux,), opt, has_aux=True), log
+    def tell(s: lb.State, evaluated):
+        new = lb.tell(s, evaluated, opt)
+        # an image's loss is settled by x0's evaluation and by each accepted step
+        settled = (s.evaluations == 0) | (new.iteration > s.iteration)
+        return new, _row(problem, settled, new.iteration, new.evaluations, new.aux)
 
-    def current(aux, s: lb.State):
-        return s.aux, s.evaluations
-
-    if not on_host(loop):
-        return Optimizer(init, _device_chunks(step, max_chunk), current)
-
-    def compile_host(aux, state):
-        """begin, trial (one evaluation each, at top level: `evaluate`, then the bracket
-        update) and finish, each compiled."""
-        begin = _aot(lambda s: lb.begin(s, opt), state)
-        it = begin(state)
-
-        point = _aot(lambda s, it: s.x + it.search.trial * it.d, state, it)
-
-        def update(s, it, evaluated):
-            search = lb.update(evaluated, it.d, it.p0, it.search, opt)
-            return it._replace(search=search), lb.searching(search, opt.max_evals - s.evaluations, opt)
-        update = _aot(update, state, it, jax.eval_shape(evaluate, state.x, aux))
-        trial = lambda aux, s, it: update(s, it, evaluate(point(s, it), aux))  # (shared `evaluate`)
-        finish = _aot(lambda s, it: lb.finish(s, it, opt), state, it)
-
-        def one(aux, s):
-            log = ChunkLog(jnp.stack([s.aux[t] for t in TERMS])[None], s.evaluations[None],
-                           jnp.ones((), jnp.int32))
-            it = begin(s)
-            more = lb.searching(it.search, opt.max_evals - s.evaluations, opt)
-            while bool(more):
-                it, more = trial(aux, s, it)
-            return finish(s, it), log
-        return _host_loop(one, max_chunk)
-
-    return Optimizer(init, compile_host, current)
+    # an evaluated image's loss is in its row already: only x0 unevaluated (iters 0) needs this
+    last = lambda s, aux: _forward(problem, s.x, aux, s.iteration, s.evaluations + 1)
+    return Optimizer(init, _evaluating(problem, lb.ask, tell), last, lb.ask, tell)
 
 
 # ---------------------------------------------------------------- optax.lbfgs
@@ -218,26 +158,23 @@ class OptaxState(NamedTuple):
     opt_state: optax.OptState  # optax.lbfgs state, with its zoom line search's
     iteration: jnp.ndarray  # () int32
     evaluations: jnp.ndarray  # () int32: 1 + every line-search evaluation
-    stop: jnp.ndarray  # () int32: RUNNING or NONFINITE
+    stop: jnp.ndarray  # () int32: RUNNING, NONFINITE or MAX_EVALS
 
 
-def optax_lbfgs(loss_fn: Callable, memory_size: int = 10, max_chunk: int = 10,
-                max_evals: int = 0) -> Optimizer:
+def optax_lbfgs(problem: Problem, memory_size: int = 10, max_evals: int = 0) -> Optimizer:
     """optax.lbfgs with its zoom line search. optax's search keeps only the total loss,
     so each row costs one extra forward pass to split it into terms (not counted as an
     evaluation; it makes optax's seconds ~1/3 of an evaluation per iteration slower)."""
-    tx = optax.lbfgs(memory_size=memory_size)
-    budget = max_evals or 2**30
+    tx, budget = optax.lbfgs(memory_size=memory_size), max_evals or lb.NO_LIMIT
 
-    def init(x0, aux):
+    def init(x0):
         x0 = jnp.array(x0, jnp.float32)
         z = jnp.zeros((), jnp.int32)
         return OptaxState(x0, tx.init(x0), z, jnp.ones((), jnp.int32), z)
 
-    def step(aux, s: OptaxState, log):
-        value_fn = lambda x: loss_fn(x, aux)[0]
-        total, terms = loss_fn(s.x, aux)  # the extra forward pass, for the row's terms
-        log = _append(log, terms, s.evaluations)
+    def step(s: OptaxState, aux):
+        value_fn = lambda x: problem.fun(x, aux)[0]
+        row = _forward(problem, s.x, aux, s.iteration, s.evaluations)
         value, grad = optax.value_and_grad_from_state(value_fn)(s.x, state=s.opt_state)
         updates, opt_state = tx.update(grad, s.opt_state, s.x, value=value, grad=grad,
                                        value_fn=value_fn)
@@ -245,59 +182,32 @@ def optax_lbfgs(loss_fn: Callable, memory_size: int = 10, max_chunk: int = 10,
         evals = s.evaluations + optax.tree_utils.tree_get(opt_state, "num_linesearch_steps")
         ok = jnp.isfinite(optax.tree_utils.tree_get(opt_state, "value")) & jnp.all(jnp.isfinite(x))
         stop = jnp.where(~ok, lb.NONFINITE, jnp.where(evals >= budget, lb.MAX_EVALS, lb.RUNNING))
-        return OptaxState(jnp.where(ok, x, s.x), opt_state, s.iteration + ok,
-                          evals, stop.astype(jnp.int32)), log
+        return _unless_stopped(s, OptaxState(jnp.where(ok, x, s.x), opt_state, s.iteration + ok,
+                                             evals, stop.astype(jnp.int32)), row)
 
-    def current(aux, s: OptaxState):
-        return loss_fn(s.x, aux)[1], s.evaluations
-
-    # optax's zoom line search is its own while_loop: no host-driven form is possible
-    return Optimizer(init, _device_chunks(step, max_chunk), current)
-
-
-# ---------------------------------------------------------------- iterate averaging
-class EmaState(NamedTuple):
-    average: jnp.ndarray  # (H, W, 3): sum_k (1 - d) d^(t-k) x_k over the iterates so far
-    weight: jnp.ndarray  # () 1 - d^t: the total weight in `average` (0 before any iterate)
-
-
-def ema_init(x0) -> EmaState:
-    """An empty average; `ema_value` gives x0 until the first iterate arrives."""
-    return EmaState(jnp.zeros_like(jnp.asarray(x0, jnp.float32)), jnp.zeros((), jnp.float32))
-
-
-@jax.jit
-def ema_update(s: EmaState, x, decay) -> EmaState:
-    """One more iterate: a_t = d a_{t-1} + (1 - d) x_t, w_t = d w_{t-1} + (1 - d)."""
-    return EmaState(decay * s.average + (1 - decay) * x, decay * s.weight + (1 - decay))
-
-
-def ema_value(s: EmaState, x0):
-    """The debiased average a_t / w_t (Adam's bias correction: the weights of x_1..x_t sum
-    to 1), or x0 before any iterate."""
-    return jnp.where(s.weight > 0, s.average / jnp.maximum(s.weight, 1e-30), x0)
+    last = lambda s, aux: _forward(problem, s.x, aux, s.iteration, s.evaluations)  # counted
+    return Optimizer(init, step, last)
 
 
 # ---------------------------------------------------------------- SciPy L-BFGS-B
-def scipy_lbfgsb(loss_fn: Callable, aux, x0):
-    """SciPy's L-BFGS-B (Byrd, Lu, Nocedal & Zhu 1995) with every pixel bounded to 0..255,
+def scipy_lbfgsb(problem: Problem, aux, x0):
+    """SciPy's L-BFGS-B (Byrd, Lu, Nocedal & Zhu 1995), bounded by the problem's box,
     driven by our jitted value-and-gradient: one compiled call per evaluation, SciPy's
-    Fortran in between (so it is not a chunked optimiser). Returns
+    Fortran in between (so it owns its loop). Returns
     drive(max_iters, memory_size, max_evals, on_row, on_iterate) ->
     (x, iterations, evaluations, stop); on_row(iteration, evaluations, terms) gets each
     accepted image's loss, on_iterate(iteration, x) may return True to stop."""
     try:
         from scipy.optimize import Bounds, minimize
     except ImportError:
-        from .errors import NstError
         raise NstError("--optimizer scipy-lbfgsb needs SciPy: pip install 'nst_jax[scipy]'") from None
     shape = x0.shape
-    value_and_grad = jax.jit(jax.value_and_grad(loss_fn, has_aux=True)).lower(
+    value_and_grad = jax.jit(jax.value_and_grad(problem.fun, has_aux=True)).lower(
         jnp.asarray(x0, jnp.float32), aux).compile()
     as_image = lambda v: jnp.asarray(v.reshape(shape), jnp.float32)
 
     def drive(max_iters, memory_size, max_evals, on_row, on_iterate):
-        last = {"evals": 0, "x": None, "nonfinite": False}
+        last: dict = {"evals": 0, "x": None, "nonfinite": False}
         accepted = {"x": np.asarray(x0, np.float64).ravel(), "iteration": 0}
 
         def fun(v):
@@ -316,16 +226,17 @@ def scipy_lbfgsb(loss_fn: Callable, aux, x0):
             v = intermediate_result.x
             accepted.update(x=v.copy(), iteration=accepted["iteration"] + 1)
             terms = last["terms"] if np.array_equal(v, last["x"]) else {  # (always, in practice)
-                k: float(t) for k, t in loss_fn(as_image(v), aux)[1].items()}
+                k: float(t) for k, t in problem.fun(as_image(v), aux)[1].items()}
             on_row(accepted["iteration"], last["evals"], terms)
             if on_iterate(accepted["iteration"], v.reshape(shape)):
                 raise StopIteration
 
-        bounds = Bounds(np.broadcast_to(PIXEL_LOW, shape).ravel(),
-                        np.broadcast_to(PIXEL_HIGH, shape).ravel())
+        bounds = None if problem.low is None else Bounds(
+            np.broadcast_to(problem.low, shape).ravel(), np.broadcast_to(problem.high, shape).ravel())
         r = minimize(fun, accepted["x"], jac=True, method="L-BFGS-B", bounds=bounds,
                      callback=callback, options=dict(maxiter=max_iters, maxcor=memory_size,
-                                                     maxfun=max_evals or 2**30, ftol=0.0, gtol=0.0))
+                                                     maxfun=max_evals or lb.NO_LIMIT,
+                                                     ftol=0.0, gtol=0.0))
         message = str(r.message).upper()
         stop = ("iterations" if accepted["iteration"] >= max_iters
                 else "max_evals" if "LIMIT" in message

@@ -26,17 +26,16 @@ import numpy as np
 
 from .errors import NstError
 from .image import atomic_write
-from .vgg import BLOCK_SIZES, conv_shapes
+from .vgg import CHANNELS, layers, param_shapes
 
 FORMAT_VERSION = 1  # of the .npz cache; bump when its keys or meaning change
-FILENAMES = {m: f"{m}_weights_tf_dim_ordering_tf_kernels_notop.h5" for m in BLOCK_SIZES}
+FILENAMES = {m: f"{m}_weights_tf_dim_ordering_tf_kernels_notop.h5" for m in CHANNELS}
 URLS = {m: "https://storage.googleapis.com/tensorflow/keras-applications/"
-           f"{m}/{FILENAMES[m]}" for m in BLOCK_SIZES}
+           f"{m}/{FILENAMES[m]}" for m in CHANNELS}
 MD5 = {"vgg19": "253f8cb515780f3b799900260a226db6",  # Keras' own downloads
        "vgg16": "6d6bbae143d832006294945121d1f1fc"}
 CLASSIFIER_LAYERS = ("flatten", "fc1", "fc2", "predictions")  # with-top files: ignored
-REPO_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
-SHARED_WEIGHTS = Path(__file__).resolve().parent.parent.parent / "shared" / "weights"
+REPO_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"  # the repository's weights/
 Params = Dict[str, Dict[str, np.ndarray]]
 
 
@@ -53,12 +52,8 @@ def _str(x) -> str:
 
 
 def keras_to_ours(name: str) -> Optional[str]:
-    """'block4_conv2' -> 'conv4_2'; None for anything that is not a VGG convolution."""
-    if name.startswith("block") and "_conv" in name:
-        b, i = name[len("block"):].split("_conv", 1)
-        if b.isdigit() and i.isdigit():
-            return f"conv{b}_{i}"
-    return None
+    """'block4_conv2' -> 'conv4_2' (vgg.layers' names); None for anything else."""
+    return next((layer.conv for layer in layers("vgg19") if layer.keras == name), None)
 
 
 def _read_layers(f) -> Dict[str, List[np.ndarray]]:
@@ -94,27 +89,20 @@ def validate(found: Params, model: Optional[str], source: str) -> Tuple[str, Par
     """Check layer names and shapes; -> (model, params). Errors name every problem."""
     names = set(found)
     if model is None:  # the model is the one the file holds: the best match by layer names
-        model = min(BLOCK_SIZES, key=lambda m: len(names ^ set(conv_shapes(m))))
-        if names == set(conv_shapes("vgg16")):
+        model = min(CHANNELS, key=lambda m: len(names ^ set(param_shapes(m))))
+        if names == set(param_shapes("vgg16")):
             model = "vgg16"
-    expected = conv_shapes(model)
+    expected = param_shapes(model)  # read off the Flax model itself
     other = "vgg16" if model == "vgg19" else "vgg19"
-    if names == set(conv_shapes(other)) and names != set(expected):
+    if names == set(param_shapes(other)) and names != set(expected):
         raise NstError(f"{source} holds {other.upper()} weights, not {model.upper()}; "
                        f"pass --model {other} or a {model.upper()} weights file")
-    problems = []
-    missing = [k for k in expected if k not in found]
-    extra = sorted(names - set(expected))
-    if missing:
-        problems.append("missing " + ", ".join(missing))
-    if extra:
-        problems.append("extra " + ", ".join(extra))
-    for k in expected:
-        if k in found:
-            for part, want in zip(("kernel", "bias"), expected[k]):
-                got = tuple(found[k][part].shape)
-                if got != want:
-                    problems.append(f"{k}/{part} has shape {got}, expected {want}")
+    missing, extra = [k for k in expected if k not in found], sorted(names - set(expected))
+    problems = (["missing " + ", ".join(missing)] if missing else []) + \
+        (["extra " + ", ".join(extra)] if extra else [])
+    problems += [f"{k}/{part} has shape {tuple(found[k][part].shape)}, expected {want}"
+                 for k in expected if k in found for part, want in expected[k].items()
+                 if tuple(found[k][part].shape) != want]
     if problems:
         raise NstError(f"{source} is not a valid {model.upper()} weights file: "
                        + "; ".join(problems))
@@ -132,15 +120,14 @@ def read_keras_h5(path, model: Optional[str] = None) -> Tuple[str, Params]:
         raise NstError(f"{p} is not an HDF5 file; give a Keras *_notop.h5 weights file")
     try:
         with h5py.File(p, "r") as f:
-            layers = _read_layers(f)
+            groups = _read_layers(f)
     except OSError as e:  # truncated or corrupt HDF5
         raise NstError(f"{p} is damaged or truncated ({e}); download it again") from None
-    found, ignored = {}, []
-    for lname, arrays in layers.items():
+    found = {}
+    for lname, arrays in groups.items():
         ours = keras_to_ours(lname)
         if ours is None and lname in CLASSIFIER_LAYERS:
-            ignored.append(lname)
-            continue
+            continue  # the classifier of a with-top file
         kernel, bias = _kernel_bias(arrays)
         found[ours or lname] = {"kernel": kernel, "bias": bias}
     return validate(found, model, str(p))
@@ -221,14 +208,13 @@ def search_path(model: Optional[str] = None) -> List[Tuple[str, Path]]:
     places = []
     if os.environ.get("NST_JAX_WEIGHTS"):
         places.append(("$NST_JAX_WEIGHTS", Path(os.environ["NST_JAX_WEIGHTS"])))
-    for what, folder in (("repo weights/", REPO_WEIGHTS), ("user cache", cache_dir()),
-                         ("../shared/weights", SHARED_WEIGHTS)):
+    for what, folder in (("repo weights/", REPO_WEIGHTS), ("user cache", cache_dir())):
         places += [(what, folder / FILENAMES[m]) for m in models]
     return places
 
 
 def find_weights(explicit=None, model: Optional[str] = None) -> Optional[Path]:
-    """--weights, then $NST_JAX_WEIGHTS, repo weights/, user cache, ../shared; else None."""
+    """--weights, then $NST_JAX_WEIGHTS, repo weights/, the user cache; else None."""
     if explicit is not None:
         p = Path(explicit)
         if not p.is_file():

@@ -1,4 +1,10 @@
-"""Shared fixtures: real weights and images from ../shared, synthetic VGG19 files."""
+"""Shared fixtures: real weights and images, synthetic VGG19 files.
+
+The real VGG16 weights and images are found through the environment, as .ci/run sets it:
+$NST_JAX_WEIGHTS (the .h5 file) and $NST_JAX_IMAGES (the folder of photos and paintings);
+unset, they default to ../shared beside the repository, where development machines keep
+them. The package itself never looks there.
+"""
 
 import os
 from pathlib import Path
@@ -10,14 +16,16 @@ from keras_files import WRITERS
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
-REAL_VGG16 = SHARED / "weights" / "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
-IMAGES = SHARED / "images"
+REAL_VGG16 = Path(os.environ.get("NST_JAX_WEIGHTS") or
+                  SHARED / "weights" / "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5")
+IMAGES = Path(os.environ.get("NST_JAX_IMAGES") or SHARED / "images")
 
 
 def _need(path: Path):
     if path.exists():
         return path
-    msg = f"{path} is missing (real weights/images live in ../shared beside the repo)"
+    msg = (f"{path} is missing (set NST_JAX_WEIGHTS to the real VGG16 .h5 and NST_JAX_IMAGES "
+           "to the images folder; default: ../shared beside the repository)")
     if os.environ.get("NST_JAX_REQUIRE_REAL_WEIGHTS") == "1":
         pytest.fail(msg + "; NST_JAX_REQUIRE_REAL_WEIGHTS=1 forbids skipping")
     pytest.skip(msg)

@@ -8,7 +8,7 @@ against an independent writer.
 import h5py
 import numpy as np
 
-from nst_jax.vgg import BLOCK_SIZES
+BLOCK_SIZES = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}  # Simonyan & Zisserman, Table 1
 
 
 def keras_layer_names(model):

@@ -12,7 +12,7 @@ import pytest
 
 from nst_jax import bench, cli
 from nst_jax.losses import loss_terms, make_targets
-from nst_jax.stylize import Config
+from nst_jax.config import Config
 from nst_jax.vgg import init_params
 
 

@@ -201,3 +201,36 @@ def test_masks_normalized_weights_and_ema_flags(capsys, small_vgg16, photo, pain
     fails(capsys, [*base, "--ema", "1"], "--ema must be a decay in [0, 1)")
     fails(capsys, [*base, "--style-mask", masks], "2 style mask(s) for 1 style image(s)")
     fails(capsys, [*base, "--style-mask", tmp_path / "nope.png"], "not found")
+
+
+def test_the_parser_is_generated_from_config():
+    import dataclasses
+    from nst_jax.config import Config
+    p = cli.stylize_parser()
+    actions = {a.dest: a for a in p._actions}
+    for f in dataclasses.fields(Config):
+        a = actions.pop(f.name)
+        assert a.option_strings == ["--" + f.name.replace("_", "-")], f.name
+        assert a.help.replace("%%", "%") == f.metadata["help"], f.name  # the field's own help
+        assert (tuple(a.choices) if a.choices else None) == f.metadata["choices"], f.name
+        assert a.default == f.default, f.name
+    # only what is not a Config field is written by hand
+    assert set(actions) == {"help", "content", "style", "output", "style_mask", "log",
+                            "no_download", "quiet", "verbose", "version"}
+    assert Config(**cli.config_options(p.parse_args([]))) == Config()  # defaults round-trip
+    a = p.parse_args(["--scales", "128,256", "--style-layers", "relu1_1, conv2_1",
+                      "--style-blend", "1,2.5", "--remat", "--preserve-colors", "luminance",
+                      "--style-weight", "1e4", "--chunk", "3"])
+    c = Config(**cli.config_options(a))
+    assert (c.scales, c.style_layers, c.style_blend, c.remat, c.preserve_colors, c.style_weight,
+            c.chunk) == ((128, 256), ("relu1_1", "conv2_1"), (1.0, 2.5), True, "luminance", 1e4, 3)
+    text = p.format_help()
+    for f in dataclasses.fields(Config):
+        assert "--" + f.name.replace("_", "-") in text
+    assert "(default: 200)" in text and "~20% of" in text and "the optimiser:" in text
+
+
+def test_verbose_prints_the_plan(capsys, args, photo, painting):
+    assert cli.main([str(photo), str(painting), *map(str, args), "--verbose"]) == 0
+    err = capsys.readouterr().err
+    assert "plan: 1 cpu device(s); conv direct (auto on cpu below" in err and "loop host" in err

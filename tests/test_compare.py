@@ -4,7 +4,8 @@ import shutil
 
 import pytest
 
-from nst_jax import compare as cp
+from nst_jax.reference import compare as cp
+from nst_jax.reference import torch_vgg
 from nst_jax import cli
 
 
@@ -39,7 +40,7 @@ def test_synthetic_vgg19(vgg19_files, photo, painting, tmp_path, layout, pooling
 def test_independent_reader_matches_ours(vgg19_files, vgg19_params):
     import numpy as np
     for path in vgg19_files.values():
-        theirs = cp.read_h5(path)
+        theirs = torch_vgg.read_h5(path)
         assert theirs.keys() == vgg19_params.keys()
         for k, (kern, bias) in theirs.items():
             assert np.array_equal(kern, vgg19_params[k]["kernel"])

@@ -144,14 +144,32 @@ def test_stop_reasons():
 def test_only_positive_curvature_pairs_are_kept():
     def double_well(x):  # negative curvature around 0
         return jnp.sum(x ** 4 - 2 * x ** 2 + 0.3 * x)
-    opt = lbfgs.Options(memory_size=4, line_search="armijo")
-    st = lbfgs.init(double_well, jnp.linspace(-0.2, 0.2, 6), memory_size=4)
+    opt = lbfgs.Options(line_search="armijo")
+    st = lbfgs.init(jnp.linspace(-0.2, 0.2, 6), memory_size=4)
     for _ in range(12):
         st = lbfgs.step(double_well, st, opt=opt)
         valid = (jnp.arange(4) - (st.head - st.count)) % 4 < st.count
         curv = jnp.sum(st.s * st.y, axis=1)
         assert bool(jnp.all(jnp.where(valid, curv > 0, True)))
     assert float(st.value) < float(double_well(jnp.linspace(-0.2, 0.2, 6)))
+
+
+def test_ask_and_tell_is_the_whole_iteration():
+    # init evaluates nothing; the first ask is x0; tells of line-search trials leave x as
+    # it is until the search settles, and then the iteration is taken
+    st = lbfgs.init(jnp.array([-1.2, 1.0]), memory_size=3)
+    assert int(st.evaluations) == 0
+    np.testing.assert_array_equal(lbfgs.ask(st), [-1.2, 1.0])
+    vg = jax.value_and_grad(lambda x: (rosenbrock(x), None), has_aux=True)
+    st = lbfgs.tell(st, vg(lbfgs.ask(st)))
+    assert int(st.evaluations) == 1 and float(st.value) == float(rosenbrock(jnp.array([-1.2, 1.0])))
+    x0, seen = st.x, 0
+    while int(st.iteration) == 0:
+        st, seen = lbfgs.tell(st, vg(lbfgs.ask(st))), seen + 1
+    assert int(st.evaluations) == 1 + seen and float(st.value) < float(rosenbrock(x0))
+    stopped = st._replace(stop=jnp.asarray(lbfgs.GTOL, jnp.int32))  # a stopped state stays
+    after = lbfgs.tell(stopped, vg(lbfgs.ask(stopped)))
+    assert all(bool(jnp.all(a == b)) for a, b in zip(jax.tree.leaves(after), jax.tree.leaves(stopped)))
 
 
 def test_minimize_under_jit_with_args():
@@ -163,13 +181,13 @@ def test_minimize_under_jit_with_args():
 
 
 def test_step_uses_the_states_memory_and_satisfies_the_secant_equation():
-    # A state made with memory_size=5 stepped with default Options (memory 10) must wrap
-    # its ring buffer at 5: it once wrapped at Options.memory_size and dropped pairs.
+    # The memory is the state's ring buffer (5 pairs here): it wraps at 5 (it once wrapped
+    # at an Options.memory_size that the state did not share, and dropped pairs).
     rng = np.random.default_rng(0)
     q, _ = np.linalg.qr(rng.normal(size=(12, 12)))
     a = jnp.asarray(q @ np.diag(np.logspace(0, 2, 12)) @ q.T)
     f = lambda x: 0.5 * x @ a @ x
-    st = lbfgs.init(f, jnp.ones(12), memory_size=5)
+    st = lbfgs.init(jnp.ones(12), memory_size=5)
     for _ in range(8):
         st = lbfgs.step(f, st, opt=lbfgs.Options(gtol=0.0, ftol=0.0))
     assert int(st.count) == 5 and 0 <= int(st.head) < 5

@@ -1,4 +1,4 @@
-"""memory.py: the peak-memory estimate against peaks measured in a fresh process."""
+"""fast/memory.py: the peak-memory estimate against peaks measured in a fresh process."""
 
 import json
 import subprocess
@@ -6,22 +6,28 @@ import sys
 
 import pytest
 
-from nst_jax.memory import estimate_memory
-from nst_jax.stylize import Config
+from nst_jax.config import Config
+from nst_jax.fast.memory import activation_elements, estimate_memory
+from nst_jax.fast.winograd import choose
 
 MEASURE = """
-import json, sys, jax, jax.numpy as jnp, numpy as np
-from nst_jax.losses import loss_terms, make_targets
-from nst_jax.memory import peak_rss
-from nst_jax.stylize import Config
-from nst_jax.vgg import init_params, with_winograd
+import json, sys
+from nst_jax.__main__ import use_memory_scheduler_first
+use_memory_scheduler_first()  # as the command line runs, before JAX starts
+import jax, jax.numpy as jnp, numpy as np
+from nst_jax.config import Config
+from nst_jax.fast import plan
+from nst_jax.fast.memory import peak_rss
+from nst_jax.losses import make_targets
+from nst_jax.vgg import init_params
 size, remat, conv = int(sys.argv[1]), sys.argv[2] == "1", sys.argv[3]
-ob = Config(remat=remat).objective("vgg19")
-params = with_winograd(init_params("vgg19"), "vgg19", conv, layers=ob.layers)
+cfg = Config(remat=remat, conv=conv).validate()
+how, ob = plan(cfg, "vgg19", size * size), cfg.objective("vgg19")
+params = how.prepare(init_params("vgg19"))
 x = jnp.asarray(np.random.default_rng(0).normal(0, 50, (size, size, 3)), jnp.float32)
-targets = make_targets(params, ob, x, x)
+targets = make_targets(params, ob, x, x, how.ops)
 before = peak_rss()
-g = jax.jit(jax.grad(lambda x, p, t: loss_terms(p, t, x, ob)["total"]))
+g = jax.jit(jax.grad(lambda x, p, t: how.loss_terms(p, t, x, ob, how.ops)["total"]))
 jax.block_until_ready(g(x, params, targets))
 print(json.dumps({"before": before, "peak": peak_rss()}))
 """
@@ -31,6 +37,13 @@ def measured_peak(size, remat, conv="direct"):
     out = subprocess.run([sys.executable, "-c", MEASURE, str(size), str(int(remat)), conv],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_activation_count():
+    # 16x16 to relu1_1: the input (16*16*3) and one 64-channel map
+    assert activation_elements("vgg16", (16, 16), "relu1_1") == 16 * 16 * 3 + 16 * 16 * 64
+    # and to relu2_1: one more 64-channel map, then 8x8x128 after the pooling
+    assert activation_elements("vgg16", (16, 16), "relu2_1") == 16 * 16 * (3 + 128) + 8 * 8 * 128
 
 
 def test_estimate_grows_with_size():
@@ -43,10 +56,11 @@ def test_estimate_grows_with_size():
 def test_estimate_is_within_a_factor_of_the_measured_peak(conv):
     size = 1024  # large enough that activations, not the runtime, make the peak
     m = measured_peak(size, False, conv)
-    est = estimate_memory(Config().objective("vgg19"), (size, size), (size, size), 0,
-                          winograd=conv == "winograd")
+    ob = Config().objective("vgg19")
+    est = estimate_memory(ob, (size, size), (size, size), 0,
+                          winograd=choose("vgg19", "relu5_1") if conv == "winograd" else ())
     # the estimate guards against running out of memory: it may overshoot, but by less
     # than 1.6x, and must not undershoot by more than 25% (measured alone, XLA's memory
-    # scheduler on as nst_jax sets it: direct 1.96 GiB peak, 2.15 estimated; Winograd 2.76
-    # and 3.17; 2048x1536 with L-BFGS: 7.0 GB peak, 8.5 GB estimated)
+    # scheduler on as the command line sets it: direct 1.96 GiB peak, 2.15 estimated;
+    # Winograd 2.76 and 3.17; 2048x1536 with L-BFGS: 7.0 GB peak, 8.5 GB estimated)
     assert 0.75 * m["peak"] < est < 1.6 * m["peak"], (est, m)

@@ -36,10 +36,10 @@ def shared_cache(tmp_path_factory):
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.stem for c in CHAPTERS])
-def test_chapter_runs_in_quick_mode(chapter, real_vgg16, shared_cache, tmp_path):
+def test_chapter_runs_in_quick_mode(chapter, real_vgg16, images, shared_cache, tmp_path):
     env = dict(os.environ, NST_TUTORIAL="quick", NST_TUTORIAL_FIGURES=str(tmp_path),
-               NST_JAX_WEIGHTS=str(real_vgg16), NST_JAX_CACHE=str(shared_cache),
-               KERAS_BACKEND="torch")
+               NST_JAX_WEIGHTS=str(real_vgg16), NST_JAX_IMAGES=str(images),
+               NST_JAX_CACHE=str(shared_cache), KERAS_BACKEND="torch")
     run = subprocess.run([sys.executable, str(TUTORIALS / "book.py"), chapter.name[:2]],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, f"{chapter.name} failed:\n{run.stdout[-3000:]}\n{run.stderr[-5000:]}"

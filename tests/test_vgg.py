@@ -13,10 +13,21 @@ from nst_jax import vgg
 def test_architectures():
     assert len(vgg.conv_layers("vgg16")) == 13 and len(vgg.conv_layers("vgg19")) == 16
     assert vgg.conv_layers("vgg19")[-1] == "relu5_4"
-    n16 = sum(np.prod(k) + np.prod(b) for k, b in vgg.conv_shapes("vgg16").values())
+    # the shapes are read off the Flax model itself
+    n16 = sum(np.prod(v) for p in vgg.param_shapes("vgg16").values() for v in p.values())
     assert n16 == 14_714_688  # Keras' VGG16(include_top=False).count_params()
+    assert vgg.param_shapes("vgg19")["conv3_2"] == {"kernel": (3, 3, 256, 256), "bias": (256,)}
+    layer = vgg.layers("vgg19")[5]
+    assert (layer.name, layer.conv, layer.keras, layer.block, layer.channels) == \
+        ("relu3_2", "conv3_2", "block3_conv2", 3, 256)
     with pytest.raises(NstError, match="unknown model"):
         vgg.conv_layers("resnet50")
+
+
+def test_feature_shapes_halve_at_each_pooling():
+    shapes = vgg.feature_shapes("vgg19", (33, 50))  # odd sides: pooling rounds down
+    assert shapes["relu1_1"] == (33, 50, 64) and shapes["relu2_2"] == (16, 25, 128)
+    assert shapes["relu3_1"] == (8, 12, 256) and shapes["relu5_4"] == (2, 3, 512)
 
 
 @pytest.mark.parametrize("name", ["relu4_2", "conv4_2", "block4_conv2", " RELU4_2 "])
@@ -72,47 +83,6 @@ def test_stops_at_deepest_requested_layer(vgg19_params):
 def test_minimum_size_reaches_block5(vgg19_params):
     out = vgg.features(vgg19_params, jnp.zeros((16, 16, 3)), ["relu5_4"], "vgg19")
     assert out["relu5_4"].shape == (1, 1, 512)
-
-
-def test_activation_count():
-    # 16x16 to relu1_1: the input (16*16*3) and one 64-channel map
-    assert vgg.activation_elements("vgg16", 16, 16, "relu1_1") == 16 * 16 * 3 + 16 * 16 * 64
-
-
-@pytest.mark.parametrize("shape", [(1, 8, 6, 3), (2, 9, 7, 5)])  # odd sides: last row dropped
-def test_fast_pooling_matches_flax_pooling_and_its_gradient(shape):
-    import flax.linen as nn
-    rng = np.random.default_rng(0)
-    # small integers: many ties inside windows, where the gradient must go to the first
-    # maximum in row-major order, as XLA's select-and-scatter (and PyTorch) route it
-    x = jnp.asarray(rng.integers(0, 3, shape).astype(np.float32))
-    w = jnp.asarray(rng.normal(size=(shape[0], shape[1] // 2, shape[2] // 2, shape[3])), jnp.float32)
-    for ours, ref in ((vgg.max_pool_2x2, nn.max_pool), (vgg.avg_pool_2x2, nn.avg_pool)):
-        flax_pool = lambda x: ref(x, (2, 2), strides=(2, 2), padding="VALID")
-        np.testing.assert_array_equal(ours(x), flax_pool(x))
-        g_ours = jax.grad(lambda x: jnp.sum(w * ours(x)))(x)
-        g_ref = jax.grad(lambda x: jnp.sum(w * flax_pool(x)))(x)
-        np.testing.assert_allclose(g_ours, g_ref, rtol=1e-6, atol=0)  # avg: 0.25*w either way
-
-
-@pytest.mark.parametrize("pooling", ["max"])  # avg: the same code path (POOL[pooling])
-def test_remat_gives_the_same_loss_and_gradient(vgg19_params, pooling):
-    from nst_jax.losses import loss_terms, make_targets
-    from nst_jax.stylize import Config
-    rng = np.random.default_rng(1)
-    x, c, s = (jnp.asarray(rng.uniform(-100, 100, (40, 36, 3)), jnp.float32) for _ in range(3))
-    plain = Config(pooling=pooling, tv_weight=1e-3).objective("vgg19")
-    remat = Config(pooling=pooling, tv_weight=1e-3, remat=True).objective("vgg19")
-    targets = make_targets(vgg19_params, plain, c, s)
-    loss = lambda x, ob: loss_terms(vgg19_params, targets, x, ob)["total"]
-    # the same float32 operations, recomputed and summed block by block: equal up to
-    # float32 rounding of a sum of five style terms and XLA's choice of fusion
-    np.testing.assert_allclose(loss(x, remat), loss(x, plain), rtol=1e-6)
-    g, g_remat = jax.grad(loss)(x, plain), jax.grad(loss)(x, remat)
-    np.testing.assert_allclose(g_remat, g, rtol=1e-5, atol=1e-5 * float(jnp.abs(g).max()))
-    # and the backward pass really recomputes: each block is run a second time
-    convs = lambda ob: str(jax.make_jaxpr(jax.grad(loss), static_argnums=1)(x, ob)).count("conv_general_dilated")
-    assert convs(remat) > convs(plain)
 
 
 def test_precisions(vgg19_params):

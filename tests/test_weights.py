@@ -88,7 +88,7 @@ def test_missing_extra_and_misshaped_layers_are_named(tmp_path, vgg19_params):
         wt.read_keras_h5(tmp_path / "missing.h5")
     write_keras1(tmp_path / "extra.h5", vgg19_params, "vgg19",
                  extra={"block6_conv1": (np.zeros((3, 3, 512, 512)), np.zeros(512))})
-    with pytest.raises(NstError, match=r"extra conv6_1"):
+    with pytest.raises(NstError, match=r"extra block6_conv1"):
         wt.read_keras_h5(tmp_path / "extra.h5")
     bad = dict(vgg19_params, conv2_1={"kernel": np.zeros((3, 3, 64, 64), np.float32),
                                       "bias": np.zeros(128, np.float32)})
@@ -153,11 +153,12 @@ def test_stale_or_foreign_npz(tmp_path, vgg19_params):
 
 
 def test_lookup_order(tmp_path, monkeypatch, vgg19_files, small_vgg16):
-    repo, shared = tmp_path / "repo", tmp_path / "shared"
-    repo.mkdir(), shared.mkdir()
+    repo = tmp_path / "repo"
+    repo.mkdir()
     monkeypatch.setattr(wt, "REPO_WEIGHTS", repo)
-    monkeypatch.setattr(wt, "SHARED_WEIGHTS", shared)
     assert wt.find_weights() is None
+    # --weights, $NST_JAX_WEIGHTS, the repository's weights/, the user cache: nothing else
+    assert [what for what, _ in wt.search_path("vgg16")] == ["repo weights/", "user cache"]
     cached = wt.cache_dir() / wt.FILENAMES["vgg16"]
     cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_bytes(small_vgg16.read_bytes())
@@ -219,6 +220,5 @@ def test_failed_downloads_leave_nothing(server, small_vgg16, tmp_path):
 
 def test_resolve_without_weights_or_download(tmp_path, monkeypatch):
     monkeypatch.setattr(wt, "REPO_WEIGHTS", tmp_path)
-    monkeypatch.setattr(wt, "SHARED_WEIGHTS", tmp_path)
     with pytest.raises(NstError, match="no VGG19 weights found; pass --weights"):
         wt.resolve(allow_download=False)

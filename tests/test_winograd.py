@@ -1,15 +1,17 @@
-"""winograd.py: F(4x4, 3x3) against direct convolution, in float64 (the algebra) and
-float32 (the rounding it adds); vgg.with_winograd's choices; losses and gradients."""
+"""fast/winograd.py: F(4x4, 3x3) against direct convolution, in float64 (the algebra) and
+float32 (the rounding it adds); the layers it is used for; losses and gradients through
+WinogradConv against nn.Conv."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nst_jax import NstError, vgg
-from nst_jax import winograd as wg
-from nst_jax.losses import loss_terms, make_targets
-from nst_jax.stylize import Config
+from nst_jax import NstError
+from nst_jax.config import Config
+from nst_jax.fast import plan
+from nst_jax.fast import winograd as wg
+from nst_jax.losses import make_targets
 
 
 def direct(x, kernel):  # lax's SAME 3x3 convolution, what nn.Conv computes
@@ -55,20 +57,14 @@ def test_float32_rounding_error():
     assert 1e-8 < err < 1e-4, err  # not exact (it is float32), but close
 
 
-def test_with_winograd_chooses_layers_and_refuses_bad_requests(vgg19_params):
-    p = vgg.with_winograd(vgg19_params, "vgg19", "winograd", layers=["relu4_2"])
+def test_layers_and_their_transformed_parameters(vgg19_params):
     # from 256 input channels (conv3_2 on), up to the deepest requested layer
-    assert sorted(p["winograd"]) == ["conv3_2", "conv3_3", "conv3_4", "conv4_1", "conv4_2"]
-    u, u_grad = p["winograd"]["conv4_2"]
-    assert u.shape == u_grad.shape == (36, 512, 512)
-    assert vgg.with_winograd(vgg19_params, "vgg19", "direct") is vgg19_params
-    # auto: Winograd on CPU only (cuDNN picks its own algorithms on GPUs)
-    assert "winograd" in vgg.with_winograd(vgg19_params, "vgg19", "auto", platform="cpu")
-    assert vgg.with_winograd(vgg19_params, "vgg19", "auto", platform="gpu") is vgg19_params
-    assert vgg.with_winograd(vgg19_params, "vgg19", "auto", "bf16", platform="cpu") is vgg19_params
-    # ... and for images large enough to win back its longer compilation
-    assert vgg.with_winograd(vgg19_params, "vgg19", "auto", platform="cpu", pixels=64 * 48) is vgg19_params
-    assert "winograd" in vgg.with_winograd(vgg19_params, "vgg19", "auto", platform="cpu", pixels=256 * 192)
+    assert wg.choose("vgg19", "relu4_2") == ("conv3_2", "conv3_3", "conv3_4", "conv4_1", "conv4_2")
+    assert wg.choose("vgg19", "relu3_1") == ()
+    p = wg.prepare(vgg19_params, ("conv4_2",))
+    assert set(p["conv4_2"]) == {"u", "u_grad", "bias"}  # the kernel, transformed
+    assert p["conv4_2"]["u"].shape == p["conv4_2"]["u_grad"].shape == (36, 512, 512)
+    assert set(p["conv4_1"]) == {"kernel", "bias"}  # the others as they were
     with pytest.raises(NstError, match="needs float32"):
         Config(conv="winograd", precision="bf16").validate()
     with pytest.raises(NstError, match="unknown --conv"):
@@ -83,14 +79,18 @@ def test_loss_and_gradient_match_direct(vgg19_params, remat):
     # the gradient (relative to its largest element): ~100x headroom below.
     rng = np.random.default_rng(2)
     content, style = (jnp.asarray(rng.uniform(-100, 100, (40, 36, 3)), jnp.float32) for _ in "cs")
-    ob = Config(model="vgg19", remat=remat, content_layers=("relu3_3",),
-                style_layers=("relu1_1", "relu3_4", "relu4_1")).objective("vgg19")
+    layers = dict(content_layers=("relu3_3",), style_layers=("relu1_1", "relu3_4", "relu4_1"))
+    ob = Config(model="vgg19", **layers).objective("vgg19")
     x = content + jnp.asarray(rng.normal(0, 10, content.shape), jnp.float32)
     results = []
     for conv in ("direct", "winograd"):
-        p = vgg.with_winograd(vgg19_params, "vgg19", conv, layers=ob.layers)
-        targets = make_targets(p, ob, content, style)
-        results.append(jax.value_and_grad(lambda x: loss_terms(p, targets, x, ob)["total"])(x))
+        how = plan(Config(model="vgg19", conv=conv, remat=remat, **layers).validate(), "vgg19",
+                   40 * 36)
+        assert how.winograd == (("conv3_2", "conv3_3", "conv3_4", "conv4_1") if conv == "winograd" else ())
+        p = how.prepare(vgg19_params)
+        targets = make_targets(p, ob, content, style, how.ops)
+        results.append(jax.value_and_grad(
+            lambda x: how.loss_terms(p, targets, x, ob, how.ops)["total"])(x))
     (l_d, g_d), (l_w, g_w) = results
     print("relative error: loss", abs(l_w / l_d - 1), "gradient",
           np.abs(g_w - g_d).max() / np.abs(g_d).max())

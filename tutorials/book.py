@@ -30,7 +30,8 @@ from PIL import Image, ImageDraw
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-SHARED_IMAGES = REPO.parent / "shared" / "images"
+# more photos and paintings (the CI machines' shared folder): $NST_JAX_IMAGES, if set
+IMAGES = Path(os.environ["NST_JAX_IMAGES"]) if os.environ.get("NST_JAX_IMAGES") else None
 MODE = os.environ.get("NST_TUTORIAL", "full")
 if MODE not in ("full", "quick"):
     raise SystemExit(f"NST_TUTORIAL must be 'full' or 'quick', got {MODE!r}")
@@ -69,27 +70,30 @@ def save(name: str, picture) -> Path:
 
 
 def photo() -> Path:
-    """The content photo of Gatys et al.: Tuebingen's Neckarfront (../shared/images, else
+    """The content photo of Gatys et al.: Tuebingen's Neckarfront ($NST_JAX_IMAGES, else
     the 256 px copy committed in docs/images)."""
-    shared = SHARED_IMAGES / "tubingen.jpg"
-    return shared if shared.is_file() else REPO / "docs" / "images" / "tubingen.jpg"
+    full = IMAGES / "tubingen.jpg" if IMAGES else None
+    return full if full and full.is_file() else REPO / "docs" / "images" / "tubingen.jpg"
 
 
 def painting(name: str = "starry_night.jpg") -> Path:
     """A public-domain painting: the package's Starry Night, the tutorials' own images/
-    (see images/ATTRIBUTION.md), or ../shared/images."""
-    for folder in (REPO / "nst_jax" / "data", HERE / "images", SHARED_IMAGES):
-        if (folder / name).is_file():
+    (see images/ATTRIBUTION.md), or $NST_JAX_IMAGES."""
+    for folder in (REPO / "nst_jax" / "data", HERE / "images", IMAGES):
+        if folder is not None and (folder / name).is_file():
             return folder / name
-    raise SystemExit(f"painting {name} not found in nst_jax/data, tutorials/images or ../shared/images")
+    raise SystemExit(f"painting {name} not found in nst_jax/data, tutorials/images or "
+                     "$NST_JAX_IMAGES")
 
 
 def weights(model: str = "vgg16") -> Path:
-    """The real ImageNet weights, found as the command line finds them (never downloaded)."""
+    """The real ImageNet weights, found as the command line finds them ($NST_JAX_WEIGHTS,
+    weights/, the user cache; never downloaded)."""
     from nst_jax import weights as wt
     path = wt.find_weights(None, model)
     if path is None:
-        raise SystemExit(f"the tutorials need the real {model} weights; see weights/README.md")
+        raise SystemExit(f"the tutorials need the real {model} weights: set NST_JAX_WEIGHTS "
+                         "to the .h5 file (see weights/README.md)")
     return path
 
 

@@ -1,4 +1,4 @@
-"""How nst_jax sets up XLA: the CPU scheduler that orders a program for memory.
+"""XLA's options: the CPU scheduler that orders a program for memory.
 
 XLA:CPU orders each compiled program with one of two schedulers
 (`xla_cpu_enable_concurrency_optimized_scheduler`): by default a breadth-first one, for
@@ -11,11 +11,17 @@ depth-first one, for memory. Measured on this project's 2-core machine (README,
 
 XLA reads this option only from the XLA_FLAGS environment variable when its CPU backend
 starts (as a per-compilation option it is accepted and ignored: measured, the same peak),
-so `use_memory_scheduler` adds it to XLA_FLAGS when nst_jax is imported, before any
-computation. It changes nothing when
+so `use_memory_scheduler` adds it to XLA_FLAGS. Importing nst_jax changes nothing; the
+command line (`python -m nst_jax`, `nst-jax`) calls it first thing, and a library user
+calls it once, before JAX's first computation:
+
+    import nst_jax
+    nst_jax.fast.use_memory_scheduler()   # then any nst_jax or JAX work
+
+It changes nothing when
   - the XLA_FLAGS you set already name the option (yours wins: `...=true` restores XLA's
     default),
-  - JAX's backend was already running when nst_jax was imported (flags are read once),
+  - JAX's backend is already running (flags are read once, at its start),
   - this jaxlib does not know the option (XLA would abort on an unknown flag; we look for
     its name in jaxlib's libraries first).
 It affects CPU compilation only; GPU and TPU backends ignore it.
@@ -44,6 +50,11 @@ def _jaxlib_knows(option: str) -> bool:
         except (OSError, ValueError):  # unreadable, or empty (mmap of 0 bytes)
             continue
     return False
+
+
+def memory_scheduler_on(environ=os.environ) -> bool:
+    """Whether XLA_FLAGS turn the memory-ordered scheduler on (what the plan reports)."""
+    return f"--{OPTION}=false" in environ.get("XLA_FLAGS", "").split()
 
 
 def use_memory_scheduler(environ=os.environ) -> bool:

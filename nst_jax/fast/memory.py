@@ -7,15 +7,15 @@ back. The estimate below is checked against peaks measured in a fresh process
 (tests/test_memory.py) and in the README's tables.
 """
 
+import math
 import os
 import resource
-from typing import Tuple
+from typing import Sequence, Tuple
 
-from .losses import Objective
-from .vgg import WINOGRAD_MIN_CHANNELS, activation_elements, conv_layers, conv_shapes
+from ..losses import Objective
+from ..vgg import conv_layers, deepest, feature_shapes, param_shapes
 
 FLOAT = 4  # bytes
-VGG_PARAMS = 20_100_000  # floats in VGG19's convolutions (VGG16: 14.7 M)
 RUNTIME = 300e6  # Python, JAX, XLA's code and buffers at rest (measured: ~0.3 GB)
 
 
@@ -35,29 +35,36 @@ def peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def activation_elements(model: str, hw: Tuple[int, int], last: str) -> int:
+    """Floats a forward pass to layer `last` keeps for one (H, W) image: the input and
+    every activation up to `last` (their shapes read off the model: vgg.feature_shapes)."""
+    names = conv_layers(model)
+    shapes = feature_shapes(model, hw)
+    return hw[0] * hw[1] * 3 + sum(h * w * c for name, (h, w, c) in shapes.items()
+                                   if names.index(name) <= names.index(last))
+
+
 def estimate_memory(objective: Objective, hw: Tuple[int, int], style_hw: Tuple[int, int],
-                    lbfgs_memory: int = 10, winograd: bool = False) -> int:
+                    lbfgs_memory: int = 10, winograd: Sequence[str] = ()) -> int:
     """Rough peak bytes of a run: the weights, the activations kept for the backward pass,
     about two more of the largest layer's size while going back, the optimiser's
     image-sized buffers ((s, y) pairs for L-BFGS) and the runtime; XLA:CPU ordering each
     program for memory (xla.py). Measured against it (VGG19, one gradient,
     tests/test_memory.py): 512 px 0.85 GiB peak for 0.92 estimated, 1024 px 1.96 for
     2.15; 2048x1536 with L-BFGS and Winograd, 7.0 GB peak for 7.9 GiB (8.5 GB) estimated.
-    `remat` is not counted (README, Performance). With `winograd`: the kernel transforms
-    (U and U', 36/9 of a kernel each) twice over (computed on the host, then held by
-    XLA: measured ~0.75 GiB for VGG19's), and one layer's Winograd-domain input and
-    product (2.25x its block-3 input each)."""
-    deepest = max(objective.layers, key=conv_layers(objective.model).index)
-    acts = max(activation_elements(objective.model, *hw, deepest),
-               activation_elements(objective.model, *style_hw, deepest))
+    `remat` is not counted (README, Performance). `winograd`: the convolutions computed
+    by Winograd's method: their kernel transforms (U and U', 36/9 of a kernel each) twice
+    over (computed on the host, then held by XLA: measured ~0.75 GiB for VGG19's), and
+    one layer's Winograd-domain input and product (2.25x its block-3 input each)."""
+    last = deepest(objective.model, objective.layers)
+    acts = max(activation_elements(objective.model, hw, last),
+               activation_elements(objective.model, style_hw, last))
     layer = hw[0] * hw[1] * 64  # the largest single activation (block 1)
     image = hw[0] * hw[1] * 3 * (2 * lbfgs_memory + 6)
-    extra = 0
-    if winograd:
-        order = conv_layers(objective.model)
-        shapes = [k for name, (k, _) in conv_shapes(objective.model).items()
-                  if k[2] >= WINOGRAD_MIN_CHANNELS
-                  and order.index("relu" + name[4:]) <= order.index(deepest)]
-        extra = 2 * sum(2 * 36 * k[2] * k[3] for k in shapes)  # (U, U'), (36, C, K) each
-        extra += 2 * 2.25 * (hw[0] // 4) * (hw[1] // 4) * 256 if shapes else 0
-    return int(FLOAT * (acts + 2 * layer + image + 3 * VGG_PARAMS + extra) + RUNTIME)
+    shapes = param_shapes(objective.model)
+    weights = sum(math.prod(v) for p in shapes.values() for v in p.values())  # VGG19: 20.0 M
+    extra = 0.0
+    if winograd:  # (U, U'), (36, C, K) each, twice over; one layer's domain input and product
+        extra = 2 * sum(2 * 36 * shapes[n]["kernel"][2] * shapes[n]["kernel"][3] for n in winograd)
+        extra += 2 * 2.25 * (hw[0] // 4) * (hw[1] // 4) * 256
+    return int(FLOAT * (acts + 2 * layer + image + 3 * weights + extra) + RUNTIME)

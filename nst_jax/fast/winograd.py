@@ -19,19 +19,26 @@ instead of direct convolution's ~5e-7 (measured in tests/test_winograd.py).
 Where it pays (XLA:CPU, this project's 2-core machine, VGG19 at 512 px, forward +
 input-gradient per layer): 512 -> 512 channels 54 ms vs 167 ms direct; 256 -> 256
 110 ms vs 132 ms; 128 -> 128 and wider images lose (208 ms vs 144 ms), because the input
-transform writes 2.25x the layer's input and memory is slow here. Hence `min_channels`.
+transform writes 2.25x the layer's input and memory is slow here. Hence MIN_CHANNELS.
+Below MIN_PIXELS it compiles ~5 s longer than it saves (0.09 s per evaluation at 256x170,
+VGG16), so the plan (plan.py) leaves small images direct.
 
 The kernel transforms U (forward) and U' (for the input gradient) are computed once, in
-float64 on the host (`kernel_pair`, called by `vgg.with_winograd`), not in every evaluation. The input gradient of a SAME
-stride-1 3x3 convolution is itself one: dL/dx = dL/dy * rot180(g)^T, so the backward
-pass is the same Winograd product with U' = transform of the flipped, transposed kernel.
+float64 on the host (`prepare`), not in every evaluation: `WinogradConv`, the Flax
+module that replaces nn.Conv for a layer (vgg.Ops), holds them as its parameters in
+place of the kernel. The input gradient of a SAME stride-1 3x3 convolution is itself
+one: dL/dx = dL/dy * rot180(g)^T, so the backward pass is the same Winograd product with
+U' = transform of the flipped, transposed kernel.
 """
 
 from typing import Tuple
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from ..vgg import layers
 
 HIGHEST = jax.lax.Precision.HIGHEST
 M, R = 4, 3  # output tile 4x4, filter 3x3
@@ -121,4 +128,46 @@ def _conv3x3_bwd(res, g):
 
 
 conv3x3.defvjp(_conv3x3_fwd, _conv3x3_bwd)
+
+MIN_CHANNELS = 256  # Winograd for convolutions with at least this many input channels
+MIN_PIXELS = 150 * 150  # and, when the plan decides, for images at least this large
+
+
+class WinogradConv(nn.Module):
+    """nn.Conv's 3x3 SAME convolution with bias, its kernel held as the transforms
+    (U, U'): parameters {'u': (36, C, K), 'u_grad': (36, K, C), 'bias': (K,)}, made from
+    nn.Conv's {'kernel', 'bias'} by `prepare`."""
+    features: int  # K, output channels
+
+    @nn.compact
+    def __call__(self, x):  # (N, H, W, C) -> (N, H, W, K)
+        c, k = x.shape[-1], self.features
+        u = self.param("u", nn.initializers.zeros_init(), (N * N, c, k))
+        u_grad = self.param("u_grad", nn.initializers.zeros_init(), (N * N, k, c))
+        bias = self.param("bias", nn.initializers.zeros_init(), (k,))
+        return conv3x3(x, u, u_grad) + bias
+
+
+def choose(model: str, deepest: str) -> Tuple[str, ...]:
+    """The convolutions worth computing by Winograd's method: MIN_CHANNELS inputs or
+    more (conv3_2 onwards), up to the deepest layer the losses need."""
+    chosen, c_in = [], 3
+    for layer in layers(model):
+        if c_in >= MIN_CHANNELS:
+            chosen.append(layer.conv)
+        if layer.name == deepest:
+            break
+        c_in = layer.channels
+    return tuple(chosen)
+
+
+def prepare(params, convs):
+    """params with each of `convs` as WinogradConv's parameters: the kernel replaced by
+    its transforms (U, U'), one layer at a time (the host holds one layer's float64)."""
+    out = dict(params)
+    for name in convs:
+        u, u_grad = kernel_pair(params[name]["kernel"])
+        out[name] = {"u": jnp.asarray(u), "u_grad": jnp.asarray(u_grad),
+                     "bias": jnp.asarray(params[name]["bias"])}
+    return out
 

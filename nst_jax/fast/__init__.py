@@ -1,0 +1,17 @@
+"""The speed machinery: the same computation as the paper modules, done faster.
+
+Nothing here changes what is computed, only how: each piece is checked against the plain
+definition it replaces (tests/test_fast.py, tests/test_winograd.py).
+
+    plan.py      the plan: every `auto` of a run settled once (conv, loop, scheduler)
+    winograd.py  Winograd's F(4x4, 3x3) convolution, and the module holding its transforms
+    pool.py      2x2 max pooling with a written-out (fast) gradient
+    remat.py     the objective with each VGG block under jax.checkpoint
+    memory.py    the peak-memory estimate; available and used memory
+    xla.py       XLA:CPU's memory-ordered scheduler (`use_memory_scheduler`)
+"""
+
+from .plan import Plan, plan
+from .xla import use_memory_scheduler
+
+__all__ = ["Plan", "plan", "use_memory_scheduler"]

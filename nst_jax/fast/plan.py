@@ -1,0 +1,106 @@
+"""The plan: every `auto` of a run settled once, before it starts.
+
+`plan(config, model, pixels, devices)` looks at the devices and the run and decides how
+the paper's computation is carried out; nothing else in nst_jax asks which device it
+runs on. Each decision comes with its reason, printed with `--verbose` and recorded in
+the log:
+
+  conv       "auto": Winograd's F(4x4, 3x3) (winograd.py) on CPU for images of
+             winograd.MIN_PIXELS or more, for the convolutions with winograd.MIN_CHANNELS
+             inputs or more (1.3-1.6x faster per evaluation there, ~5 s longer to
+             compile); direct on GPUs and TPUs, whose libraries pick their own
+             algorithms, and in bfloat16.
+  loop       "auto": "host" on CPU (one compiled call per evaluation: XLA:CPU runs
+             convolutions inside a while loop ~3x slower, loop.py), "device" elsewhere;
+             optax's L-BFGS always "device" (its line search evaluates inside).
+  max pool   always the written-out gradient (pool.py): the same values and gradient,
+             ~7x faster backward on CPU.
+  remat      as asked (remat.py).
+  scheduler  XLA:CPU's memory-ordered scheduler (xla.py) is reported, not chosen: it is
+             read from XLA_FLAGS when JAX starts, before any plan can be made.
+"""
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional, Sequence, Tuple
+
+import jax
+
+from .. import losses
+from ..config import Config
+from ..vgg import Ops, deepest
+from . import pool, remat, winograd, xla
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a run is computed: every `auto` of its Config settled."""
+    platform: str  # of the devices: "cpu", "gpu" or "tpu"
+    devices: int  # how many there are
+    conv: str  # "direct" or "winograd": what --conv became
+    winograd: Tuple[str, ...]  # the convolutions computed by Winograd's method
+    loop: str  # "host" or "device" (loop.py)
+    remat: bool  # each VGG block and its losses as one jax.checkpoint (remat.py)
+    memory_scheduler: bool  # XLA:CPU orders programs for memory (xla.py)
+    reasons: Tuple[str, ...] = ()  # one line per decision
+
+    @property
+    def ops(self) -> Ops:
+        """vgg.Ops: the fast max pool, and WinogradConv for the chosen convolutions."""
+        return Ops(pool.max_pool_2x2, tuple((n, winograd.WinogradConv) for n in self.winograd))
+
+    def prepare(self, params):
+        """params as the ops need them: the Winograd layers' kernels transformed."""
+        return winograd.prepare(params, self.winograd)
+
+    @property
+    def loss_terms(self) -> Callable:
+        """losses.loss_terms, or its rematerialised twin: (params, targets, x, objective, ops)."""
+        return remat.loss_terms if self.remat else losses.loss_terms
+
+    def describe(self) -> str:
+        return "plan: " + "; ".join(self.reasons)
+
+    def to_dict(self) -> Dict:
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(self).items()}
+
+
+def plan(cfg: Config, model: str, pixels: int, devices: Optional[Sequence] = None) -> Plan:
+    """The plan of a run of `cfg` with `model` whose largest image optimised has `pixels`
+    (H * W), on `devices` (default: jax.devices())."""
+    devices = list(devices if devices is not None else jax.devices())
+    platform = devices[0].platform
+    conv, why_conv = _conv(cfg, platform, pixels)
+    layers = winograd.choose(model, deepest(model, cfg.objective(model).layers)) \
+        if conv == "winograd" else ()
+    loop, why_loop = _loop(cfg, platform)
+    scheduler = platform == "cpu" and xla.memory_scheduler_on()
+    reasons = (f"{len(devices)} {platform} device(s)",
+               f"conv {conv} ({why_conv})" + (f": {', '.join(layers)}" if layers else ""),
+               f"loop {loop} ({why_loop})", "max pool with the written-out gradient",
+               f"remat {'on' if cfg.remat else 'off'}",
+               f"XLA:CPU memory-ordered scheduler {'on' if scheduler else 'off'}")
+    return Plan(platform, len(devices), conv, layers, loop, cfg.remat, scheduler, reasons)
+
+
+def _conv(cfg: Config, platform: str, pixels: int) -> Tuple[str, str]:
+    if cfg.conv != "auto":
+        return cfg.conv, "asked for"
+    if platform != "cpu":
+        return "direct", f"auto on {platform}: its libraries choose the algorithm"
+    if cfg.precision == "bf16":
+        return "direct", "auto in bfloat16: Winograd needs float32"
+    if pixels < winograd.MIN_PIXELS:
+        return "direct", f"auto on cpu below {winograd.MIN_PIXELS} px: compiles longer than it saves"
+    return "winograd", "auto on cpu: 1.3-1.6x faster per evaluation"
+
+
+def _loop(cfg: Config, platform: str) -> Tuple[str, str]:
+    if cfg.optimizer == "optax-lbfgs":
+        return "device", "optax-lbfgs evaluates inside its own line search"
+    if cfg.loop != "auto":
+        return cfg.loop, "asked for"
+    if platform == "cpu":
+        return "host", "auto on cpu: XLA:CPU runs convolutions in loops ~3x slower"
+    return "device", f"auto on {platform}"

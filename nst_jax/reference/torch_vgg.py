@@ -1,0 +1,83 @@
+"""A PyTorch VGG and the paper's losses, written independently of nst_jax's JAX code.
+
+What `compare` and `bench` hold nst_jax against: torch.nn.functional's conv2d (zero
+padding 1), relu and max/avg pooling in NCHW, the losses of Gatys et al. written again
+from the paper, gradients by autograd, and its own few lines of h5py to read the
+weights file. Only the layer table (vgg.layers: names and order) is shared.
+"""
+
+from typing import Dict
+
+import numpy as np
+
+from ..vgg import layers
+
+STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+CONTENT = "relu4_2"
+
+
+def read_h5(path) -> Dict[str, tuple]:
+    """Independent reader: {'conv1_1': (kernel HWIO, bias)} from the file's own attributes."""
+    import h5py
+    out = {}
+    with h5py.File(path, "r") as f:
+        if "layers" in f:  # Keras 3
+            for g in f["layers"].values():
+                if "vars" in g and len(g["vars"]) == 2:
+                    name = g["vars"].attrs["name"]
+                    out[name] = (g["vars"]["0"][()], g["vars"]["1"][()])
+        else:  # Keras 1/2, possibly under model_weights
+            root = f["model_weights"] if "model_weights" in f else f
+            for name in root.attrs["layer_names"]:
+                name = name.decode() if isinstance(name, bytes) else str(name)
+                w = [n.decode() if isinstance(n, bytes) else str(n)
+                     for n in root[name].attrs["weight_names"]]
+                if len(w) == 2:
+                    out[name] = (root[name][w[0]][()], root[name][w[1]][()])
+    names = {layer.keras: layer.conv for layer in layers("vgg19")}  # block1_conv1 -> conv1_1
+    return {names[k]: v for k, v in out.items() if k in names}
+
+
+def torch_inputs(weights, targets, dtype):
+    """Convert once: conv weights to OIHW tensors, targets to tensors."""
+    import torch
+    w = {k: (torch.tensor(kern, dtype=dtype).permute(3, 2, 0, 1).contiguous(),  # HWIO -> OIHW
+             torch.tensor(bias, dtype=dtype)) for k, (kern, bias) in weights.items()}
+    t = {"content": torch.tensor(targets["content"], dtype=dtype).permute(2, 0, 1),
+         "style": {k: torch.tensor(v, dtype=dtype) for k, v in targets["style"].items()}}
+    return w, t
+
+
+def torch_terms(weights, x_hwc, targets, model, pooling, last=None):
+    """PyTorch, written from the paper: activations up to `last` (default: the deepest
+    layer the losses need) and the loss terms of a (H, W, 3) preprocessed image."""
+    import torch
+    import torch.nn.functional as F
+    dtype = weights["conv1_1"][0].dtype
+    if isinstance(x_hwc, torch.Tensor):  # already (1, 3, H, W) on its device (bench.py)
+        x = x_hwc.requires_grad_(True)
+    else:
+        x = torch.tensor(np.ascontiguousarray(x_hwc), dtype=dtype).permute(2, 0, 1)[None]
+        x.requires_grad_(True)
+    acts, h = {}, x
+    for layer in layers(model):
+        if layer.block > 1 and layer.conv.endswith("_1"):  # 2x2 pooling between blocks
+            h = (F.max_pool2d if pooling == "max" else F.avg_pool2d)(h, 2)
+        w, bias = weights[layer.conv]
+        h = F.relu(F.conv2d(h, w, bias, padding=1))  # 3x3, zero padding 1 = SAME
+        acts[layer.name] = h[0]
+        if layer.name == (last or STYLE[-1]):
+            break
+    return x, acts, torch_loss(acts, x, targets)
+
+
+def torch_loss(acts, x, targets):
+    """The paper's terms from (C, h, w) activations and the (1, 3, H, W) image, in torch."""
+    terms = {"content": 0.5 * ((acts[CONTENT] - targets["content"]) ** 2).sum()}  # Eq. 1
+    for name in STYLE:
+        f = acts[name].reshape(acts[name].shape[0], -1)  # (N, M)
+        n_, m_ = f.shape
+        terms[f"style {name}"] = ((f @ f.T - targets["style"][name]) ** 2).sum() / (4.0 * n_ ** 2 * m_ ** 2)
+    terms["tv"] = ((x[..., 1:, :] - x[..., :-1, :]) ** 2).sum() + \
+        ((x[..., :, 1:] - x[..., :, :-1]) ** 2).sum()
+    return terms
