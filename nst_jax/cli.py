@@ -58,7 +58,7 @@ class _Parser(argparse.ArgumentParser):
     def __init__(self, **kwargs):
         super().__init__(formatter_class=_Help, **kwargs)
 
-    def error(self, message):  # one line via main(), not argparse's usage-then-exit
+    def error(self, message: str) -> typing.NoReturn:  # one line via main(), not usage-then-exit
         raise NstError(f"{message} (see {self.prog} --help)")
 
 
@@ -77,10 +77,11 @@ def flag(field: dataclasses.Field) -> str:
     return "--" + field.name.replace("_", "-")
 
 
-def add_config_options(p: argparse.ArgumentParser, only=None) -> None:
+def add_config_options(p: argparse.ArgumentParser,
+                       only: typing.Optional[typing.Sequence[str]] = None) -> None:
     """One flag per Config field (or per field named in `only`), with the field's help,
     choices, type and default, grouped under config.SECTIONS."""
-    hints, group = typing.get_type_hints(Config), p
+    hints, group = typing.get_type_hints(Config), typing.cast(typing.Any, p)  # p, then its groups
     for f in dataclasses.fields(Config):
         if only is not None and f.name not in only:
             continue
@@ -124,7 +125,7 @@ def config_options(a: argparse.Namespace) -> dict:
     return {f.name: getattr(a, f.name) for f in dataclasses.fields(Config)}
 
 
-def run_stylize(argv) -> int:
+def run_stylize(argv: typing.List[str]) -> int:
     a = stylize_parser().parse_args(argv)
     from .stylize import stylize
     if (a.content is None) != (a.style is None):
@@ -154,7 +155,7 @@ def run_stylize(argv) -> int:
     return 0
 
 
-def run_weights(argv) -> int:
+def run_weights(argv: typing.List[str]) -> int:
     from . import weights as wt
     p = _Parser(prog="python -m nst_jax weights", description="Show where VGG weights are "
                 "looked for and what is found; fetch, convert or inspect a file.")
@@ -189,7 +190,7 @@ def run_weights(argv) -> int:
     return 0
 
 
-def run_bench(argv) -> int:
+def run_bench(argv: typing.List[str]) -> int:
     if argv and argv[0] == "optimizers":
         return run_bench_optimizers(argv[1:])
     from . import bench
@@ -223,7 +224,7 @@ def run_bench(argv) -> int:
     return bench.main_speed(a)
 
 
-def run_bench_optimizers(argv) -> int:
+def run_bench_optimizers(argv: typing.List[str]) -> int:
     from . import bench
     p = _Parser(prog="python -m nst_jax bench optimizers", description="The loss each "
                 "optimiser reaches for the same budget of evaluations and seconds.")
@@ -244,15 +245,14 @@ def run_bench_optimizers(argv) -> int:
     return bench.main_optimizers(a)
 
 
-def run_compare(argv) -> int:
+def run_compare(argv: typing.List[str]) -> int:
     import json
     from . import weights as wt
     from .image import atomic_write
     from .reference import compare as cp
     p = _Parser(prog="python -m nst_jax compare", description="Our VGG features, losses and "
-                "gradients against an independent PyTorch reference and Keras' own VGG, "
-                "plus a float64 finite-difference check. Exit status 1 if a figure is over "
-                "its tolerance.")
+                "gradients against an independent PyTorch reference and Keras' own VGG, plus a "
+                "float64 finite-difference check. Exit status 1 if a figure is over its tolerance.")
     p.add_argument("content", nargs="?", default=str(DEMO_CONTENT))
     p.add_argument("style", nargs="?", default=str(DEMO_STYLE))
     add_config_options(p, ("model", "weights", "pooling"))
@@ -281,7 +281,7 @@ def run_compare(argv) -> int:
 COMMANDS = {"weights": run_weights, "bench": run_bench, "compare": run_compare}
 
 
-def main(argv=None) -> int:
+def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     started = time.perf_counter()
     try:

@@ -20,6 +20,8 @@ Pure NumPy on (H, W, 3) float RGB in 0..255: this happens once, before and after
 optimisation, not inside it.
 """
 
+from typing import Tuple
+
 import numpy as np
 
 MODES = ("luminance", "histogram")
@@ -29,32 +31,33 @@ RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114],      # Y: luminance
 YIQ_TO_RGB = np.linalg.inv(RGB_TO_YIQ)
 
 
-def rgb_to_yiq(rgb) -> np.ndarray:
+def rgb_to_yiq(rgb: np.ndarray) -> np.ndarray:
     """(H, W, 3) RGB -> (H, W, 3) YIQ, float64: [Y, I, Q] = M [R, G, B] per pixel."""
     return np.asarray(rgb, np.float64) @ RGB_TO_YIQ.T  # (H, W, 3) (3, 3)^T -> (H, W, 3)
 
 
-def yiq_to_rgb(yiq) -> np.ndarray:
+def yiq_to_rgb(yiq: np.ndarray) -> np.ndarray:
     return np.asarray(yiq, np.float64) @ YIQ_TO_RGB.T
 
 
-def match_luminance(style_rgb, content_rgb) -> np.ndarray:
+def match_luminance(style_rgb: np.ndarray, content_rgb: np.ndarray) -> np.ndarray:
     """The style's luminance L_s' = sigma_c / sigma_s (L_s - mu_s) + mu_c, (H_s, W_s)."""
     ls, lc = rgb_to_yiq(style_rgb)[..., 0], rgb_to_yiq(content_rgb)[..., 0]
     return (ls - ls.mean()) * (lc.std() / max(ls.std(), 1e-6)) + lc.mean()
 
 
-def gray3(y) -> np.ndarray:
+def gray3(y: np.ndarray) -> np.ndarray:
     """(H, W) luminance -> (H, W, 3) gray RGB image in 0..255, float32 (Y in R, G, B)."""
     return np.repeat(np.clip(y, 0, 255)[..., None], 3, axis=2).astype(np.float32)
 
 
-def luminance_inputs(content_rgb, style_rgb):
+def luminance_inputs(content_rgb: np.ndarray,
+                     style_rgb: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """(content, style) as the gray images the luminance-only transfer runs on."""
     return gray3(rgb_to_yiq(content_rgb)[..., 0]), gray3(match_luminance(style_rgb, content_rgb))
 
 
-def recombine(result_rgb, content_rgb) -> np.ndarray:
+def recombine(result_rgb: np.ndarray, content_rgb: np.ndarray) -> np.ndarray:
     """Luminance of the (stylized) result with the chroma (I, Q) of the content photo."""
     yiq = rgb_to_yiq(content_rgb)
     yiq[..., 0] = rgb_to_yiq(result_rgb)[..., 0]
@@ -68,7 +71,7 @@ def _sqrtm(cov, inverse=False) -> np.ndarray:
     return (u * (w ** (-0.5 if inverse else 0.5))) @ u.T
 
 
-def match_colors(style_rgb, content_rgb) -> np.ndarray:
+def match_colors(style_rgb: np.ndarray, content_rgb: np.ndarray) -> np.ndarray:
     """The style image recoloured to the content's colour mean and covariance (clipped
     to 0..255; without clipping the match is exact)."""
     s = np.asarray(style_rgb, np.float64).reshape(-1, 3)  # (M_s, 3) pixels

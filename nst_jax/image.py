@@ -16,7 +16,7 @@ channel is returned separately so the caller can carry it to the output.
 import os
 import tempfile
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import Any, Callable, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -27,6 +27,7 @@ IMAGENET_MEAN_BGR = np.array([103.939, 116.779, 123.68], np.float32)  # Caffe/Ke
 # the valid images in preprocessed space: every pixel of every channel in 0..255
 PIXEL_BOX = (-IMAGENET_MEAN_BGR, 255.0 - IMAGENET_MEAN_BGR)  # (low, high), each (3,)
 ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray]
+StrPath = Union[str, os.PathLike]  # a file's path
 
 
 def _open(path) -> Image.Image:
@@ -91,7 +92,7 @@ def load_image(src: ImageLike) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     raise NstError(f"cannot use a {type(src).__name__} as an image; give a path, PIL image or array")
 
 
-def load_mask(mask: ImageLike, content_hw) -> np.ndarray:
+def load_mask(mask: ImageLike, content_hw: Tuple[int, int]) -> np.ndarray:
     """A style mask as (H, W) luminance in 0..1 (white: the style applies), checked
     against the content's (height, width)."""
     rgb = load_image(mask)[0]  # (h, w, 3) 0..255
@@ -125,22 +126,22 @@ def resize(rgb: np.ndarray, height: int, width: int, clip: bool = True) -> np.nd
     if rgb.shape[:2] == (height, width):
         return rgb.astype(np.float32)
     chans = [Image.fromarray(rgb[..., c].astype(np.float32), mode="F")
-             .resize((width, height), Image.LANCZOS) for c in range(rgb.shape[2])]
+             .resize((width, height), Image.Resampling.LANCZOS) for c in range(rgb.shape[2])]
     out = np.stack([np.asarray(c) for c in chans], axis=2)
     return (np.clip(out, 0, 255) if clip else out).astype(np.float32)
 
 
-def preprocess(rgb):
+def preprocess(rgb: np.ndarray) -> np.ndarray:
     """(H, W, 3) RGB 0..255 -> (H, W, 3) BGR minus the ImageNet mean (Caffe convention)."""
     return rgb[..., ::-1] - IMAGENET_MEAN_BGR
 
 
-def deprocess(x):
+def deprocess(x: np.ndarray) -> np.ndarray:
     """Inverse of preprocess: (H, W, 3) BGR minus mean -> (H, W, 3) RGB 0..255 (unclipped)."""
     return (x + IMAGENET_MEAN_BGR)[..., ::-1]
 
 
-def to_uint8(rgb, alpha=None) -> np.ndarray:
+def to_uint8(rgb: np.ndarray, alpha: Optional[np.ndarray] = None) -> np.ndarray:
     """(H, W, 3) float RGB (+ (H, W) alpha) -> (H, W, 3|4) uint8, rounded and clipped."""
     out = np.clip(np.rint(np.asarray(rgb, np.float32)), 0, 255).astype(np.uint8)
     if alpha is not None:
@@ -149,7 +150,7 @@ def to_uint8(rgb, alpha=None) -> np.ndarray:
     return out
 
 
-def check_output_path(path, inputs=()) -> Path:
+def check_output_path(path: StrPath, inputs: Sequence[ImageLike] = ()) -> Path:
     """Fail before any work if `path` cannot be written or would overwrite an input."""
     p = Path(path)
     ext = p.suffix.lower()
@@ -174,7 +175,7 @@ def check_output_path(path, inputs=()) -> Path:
     return p
 
 
-def atomic_write(path, write) -> None:
+def atomic_write(path: StrPath, write: Callable[[str], Any]) -> None:
     """Call write(tmp_path) then rename onto `path`, so a crash never leaves half a file."""
     p = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp" + p.suffix, dir=p.parent or ".")
@@ -191,7 +192,7 @@ def atomic_write(path, write) -> None:
         raise
 
 
-def save_image(path, image: np.ndarray) -> None:
+def save_image(path: StrPath, image: np.ndarray) -> None:
     """Write an (H, W, 3|4) uint8 image atomically; the format follows the extension."""
     fmt = Image.registered_extensions()[Path(path).suffix.lower()]
     img = Image.fromarray(image)

@@ -10,7 +10,7 @@ is a one-line NstError here, before the weights are loaded or anything is compil
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Any, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +27,7 @@ from .normalize import normalize_weights
 from .vgg import resolve_layer
 
 HW = Tuple[int, int]
+Images = Union[im.ImageLike, Sequence[im.ImageLike]]  # one image, or a list or tuple of them
 
 
 class Job(NamedTuple):
@@ -51,11 +52,12 @@ class Job(NamedTuple):
         """Each style image's (h, w) when the output's longest side is `side`."""
         cfg = self.cfg
         s_side = cfg.style_size or (round(cfg.style_scale * side) if cfg.style_scale else side)
-        return [im.fit_size(*s.shape[:2], s_side) for s in self.styles]
+        return [im.fit_size(s.shape[0], s.shape[1], s_side) for s in self.styles]
 
 
-def prepare(content, style, output, log, style_masks, options, allow_download: bool,
-            progress: bool, verbose: bool) -> Job:
+def prepare(content: im.ImageLike, style: Images, output: Optional[im.StrPath],
+            log: Optional[im.StrPath], style_masks: Optional[Images], options: Dict[str, Any],
+            allow_download: bool, progress: bool, verbose: bool) -> Job:
     """Check and load everything; see the module docstring."""
     cfg, styles, masks, blend = _check_options(style, style_masks, options)
     inputs = [content, *styles, *(masks or [])] + ([cfg.init] if cfg.init not in INITS else [])
@@ -67,7 +69,8 @@ def prepare(content, style, output, log, style_masks, options, allow_download: b
     styles_rgb = [im.load_image(s)[0] for s in styles]
     masks_rgb = None if masks is None else np.stack(
         [im.load_mask(m, content_rgb.shape[:2]) for m in masks], axis=-1)  # (H0, W0, R) in 0..1
-    hws = [im.fit_size(*content_rgb.shape[:2], side) for side in cfg.sizes()]
+    h0, w0 = content_rgb.shape[:2]
+    hws = [im.fit_size(h0, w0, side) for side in cfg.sizes()]
     names = None if masks is None else [str(m) if isinstance(m, (str, Path)) else "<array>"
                                         for m in masks]
     for n in cfg.content_layers + cfg.style_layers:  # quick errors, before the weights load
@@ -109,7 +112,8 @@ def _check_options(style, style_masks, options):
     return cfg, styles, masks, tuple(blend)
 
 
-def _check_outputs(output, log, inputs):
+def _check_outputs(output: Optional[im.StrPath], log: Optional[im.StrPath],
+                   inputs: Sequence[im.ImageLike]) -> Tuple[Optional[Path], Optional[Path]]:
     if output is not None:
         output = im.check_output_path(output, inputs)
     if log is not None:

@@ -36,11 +36,12 @@ each piece next to its equation; split in two, a reader would lose the thread fr
 direction to the search to the step.
 """
 
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional, Tuple, Union
 
 import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
+from jax.typing import ArrayLike
 
 STOP_REASONS = ("running", "gtol", "ftol", "max_iters", "max_evals", "line_search",
                 "nonfinite")
@@ -84,7 +85,7 @@ class State(NamedTuple):
     y: jnp.ndarray  # (m, *shape) y_i pairs
     rho: jnp.ndarray  # (m,) 1 / (y_i^T s_i)
     head: jnp.ndarray  # () int32: slot the next pair goes into
-    count: jnp.ndarray  # () int32: valid pairs, <= m (0 after a restart from -g)
+    pairs: jnp.ndarray  # () int32: valid (s, y) pairs, <= m (0 after a restart from -g)
     gamma: jnp.ndarray  # () H^0 = gamma I, Eq. 7.20
     d: jnp.ndarray  # (*shape) this iteration's search direction
     slope: jnp.ndarray  # () g^T d
@@ -94,27 +95,31 @@ class State(NamedTuple):
     stop: jnp.ndarray  # () int32: index into STOP_REASONS (0: running)
 
 
+Evaluated = Tuple[Tuple[jax.Array, Any], jax.Array]  # ((f, aux), g) at a point: what tell takes
+
+
 def _dot(a, b):
     return jnp.vdot(a, b).real
 
 
-def two_loop(g, s, y, rho, head, count, gamma):
+def two_loop(g: jax.Array, s: jax.Array, y: jax.Array, rho: jax.Array, head: jax.Array,
+             pairs: jax.Array, gamma: jax.Array) -> jax.Array:
     """r = H g by Algorithm 7.4 over the ring buffer; the direction is d = -r."""
     m = s.shape[0]
 
     def newest_first(j, carry):  # i = k-1, ..., k-m: alpha_i = rho_i s_i^T q; q -= alpha_i y_i
         q, alpha = carry
         i = (head - 1 - j) % m
-        a = jnp.where(j < count, rho[i] * _dot(s[i], q), 0.0)
+        a = jnp.where(j < pairs, rho[i] * _dot(s[i], q), 0.0)
         return q - a * y[i], alpha.at[i].set(a)
 
     q, alpha = jax.lax.fori_loop(0, m, newest_first, (g, jnp.zeros(m, g.dtype)))
     r = gamma * q  # H_k^0 q
 
     def oldest_first(j, r):  # i = k-m, ..., k-1: beta = rho_i y_i^T r; r += s_i (alpha_i - beta)
-        i = (head - count + j) % m
+        i = (head - pairs + j) % m
         beta = rho[i] * _dot(y[i], r)
-        return jnp.where(j < count, r + s[i] * (alpha[i] - beta), r)
+        return jnp.where(j < pairs, r + s[i] * (alpha[i] - beta), r)
 
     return jax.lax.fori_loop(0, m, oldest_first, r)
 
@@ -168,7 +173,7 @@ def _origin(st: State) -> _Point:  # the current point as the line search's a = 
     return _Point(jnp.zeros((), st.x.dtype), st.value, st.slope, st.grad, st.aux)
 
 
-def init(x0, memory_size: int = 10, aux: Any = None) -> State:
+def init(x0: ArrayLike, memory_size: int = 10, aux: Any = None) -> State:
     """An empty history at x0, nothing evaluated: the first `ask` is x0 itself. `aux`:
     a pytree shaped like what the function returns besides its value (zeros will do)."""
     x0, zero = jnp.asarray(x0), jnp.zeros((), jnp.int32)
@@ -180,12 +185,12 @@ def init(x0, memory_size: int = 10, aux: Any = None) -> State:
                  g, f, _Search(zero, jnp.zeros((), x0.dtype), p, p, zero), zero, zero, zero)
 
 
-def ask(st: State):
+def ask(st: State) -> jax.Array:
     """The point to evaluate next: x + a d (x0 itself before the first evaluation)."""
     return st.x + st.search.trial * st.d
 
 
-def tell(state: State, evaluated, opt: Options = Options()) -> State:
+def tell(state: State, evaluated: Evaluated, opt: Options = Options()) -> State:
     """Take evaluated = ((f, aux), g) at ask(state): x0's own evaluation, or a line-search
     trial; when the search settles, the step and a new direction. A stopped state stays
     as it is."""
@@ -212,18 +217,18 @@ def tell(state: State, evaluated, opt: Options = Options()) -> State:
 
 def _begin(st: State) -> State:
     """Direction d = -H g (Alg. 7.4) and the line search's start. No evaluation."""
-    d = -two_loop(st.grad, st.s, st.y, st.rho, st.head, st.count, st.gamma)
+    d = -two_loop(st.grad, st.s, st.y, st.rho, st.head, st.pairs, st.gamma)
     slope = _dot(st.grad, d)
     fresh = (slope >= 0) | ~jnp.isfinite(slope)  # not a descent direction: restart from -g
     d = jnp.where(fresh, -st.grad, d)
     slope = jnp.where(fresh, -_dot(st.grad, st.grad), slope)
-    count = jnp.where(fresh, 0, st.count)
+    pairs = jnp.where(fresh, 0, st.pairs)
     # First step of a run (no history): N&W Eq. 3.60, a0 = 2 (f_k-1 - f_k) / phi'(0), with the
     # unknown last decrease taken as |f_k| (a quadratic falling to 0), and never below
     # SciPy's unbounded choice 1/||d||; afterwards the quasi-Newton step a = 1.
     first = jnp.maximum(2.0 * jnp.abs(st.value) / -slope, 1.0 / jnp.sqrt(_dot(d, d)))
-    a0 = jnp.where(count == 0, first, 1.0).astype(st.x.dtype)
-    st = st._replace(d=d, slope=slope, count=count)
+    a0 = jnp.where(pairs == 0, first, 1.0).astype(st.x.dtype)
+    st = st._replace(d=d, slope=slope, pairs=pairs)
     p0 = _origin(st)
     return st._replace(search=_Search(jnp.zeros((), jnp.int32), a0, p0, p0,
                                       jnp.zeros((), jnp.int32)))
@@ -239,17 +244,18 @@ def _finish(st: State, opt: Options) -> State:
     s, y = x_new - st.x, p.g - st.grad
     sy, yy = _dot(s, y), _dot(y, y)
     keep = ok & (sy > jnp.finfo(st.x.dtype).eps * yy)  # skip pairs of non-positive curvature
-    h, count, m = st.head, st.count, st.s.shape[0]
+    h, pairs, m = st.head, st.pairs, st.s.shape[0]
     moved = st._replace(
         x=x_new, value=p.f, grad=p.g, aux=p.aux,
         s=jnp.where(keep, st.s.at[h].set(s), st.s), y=jnp.where(keep, st.y.at[h].set(y), st.y),
         rho=jnp.where(keep, st.rho.at[h].set(1.0 / sy), st.rho),
-        head=jnp.where(keep, (h + 1) % m, h), count=jnp.where(keep, jnp.minimum(count + 1, m), count),
+        head=jnp.where(keep, (h + 1) % m, h),
+        pairs=jnp.where(keep, jnp.minimum(pairs + 1, m), pairs),
         gamma=jnp.where(keep, sy / yy, st.gamma).astype(st.x.dtype),
         iteration=st.iteration + 1, evaluations=evaluations, stop=jnp.zeros((), jnp.int32))
     # A failed search keeps x; with a history, retry once from -g (the history is dropped).
-    failed = st._replace(count=jnp.zeros((), jnp.int32), evaluations=evaluations,
-                         stop=jnp.where(count == 0, LINE_SEARCH, RUNNING).astype(jnp.int32))
+    failed = st._replace(pairs=jnp.zeros((), jnp.int32), evaluations=evaluations,
+                         stop=jnp.where(pairs == 0, LINE_SEARCH, RUNNING).astype(jnp.int32))
     new = jax.tree.map(lambda a, b: jnp.where(ok, a, b), moved, failed)
     decrease = (st.value - new.value) / jnp.maximum(
         jnp.maximum(jnp.abs(st.value), jnp.abs(new.value)), 1.0)
@@ -265,7 +271,7 @@ def _value_and_grad(fun, has_aux):
     return jax.value_and_grad(f, has_aux=True)
 
 
-def step(fun: Callable, state: State, args=(), opt: Options = Options(),
+def step(fun: Callable, state: State, args: Tuple[Any, ...] = (), opt: Options = Options(),
          has_aux: bool = False) -> State:
     """One L-BFGS iteration (Alg. 7.5) compiled whole: ask, evaluate and tell in a
     while_loop until the iteration is taken or the run stops (the first call also
@@ -287,13 +293,13 @@ class Result(NamedTuple):
     history_evaluations: jnp.ndarray  # (max_iters + 1,) evaluations after each iteration
 
 
-def stop_reason(result_or_state) -> str:
+def stop_reason(result_or_state: Union[Result, State]) -> str:
     return STOP_REASONS[int(result_or_state.stop)]
 
 
-def minimize(fun: Callable, x0, *, max_iters: int, memory_size: int = 10, gtol: float = 1e-5,
+def minimize(fun: Callable, x0: Any, *, max_iters: int, memory_size: int = 10, gtol: float = 1e-5,
              ftol: float = 2.2e-9, max_evals: Optional[int] = None, line_search: str = "wolfe",
-             args=(), max_ls: int = 20) -> Result:
+             args: Tuple[Any, ...] = (), max_ls: int = 20) -> Result:
     """Minimise fun(x, *args) -> scalar over a pytree x of float arrays. Works under jit
     (max_iters, memory_size and line_search are static)."""
     if line_search not in ("wolfe", "armijo"):

@@ -22,11 +22,12 @@ chunk). SciPy's L-BFGS-B owns its loop; it reports to the same monitor.
 """
 
 import time
-from typing import Callable, List, NamedTuple, Tuple
+from typing import Any, Callable, List, NamedTuple, Tuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from . import lbfgs as lb
 from . import optim
@@ -42,7 +43,7 @@ class Outcome(NamedTuple):
     stop: str  # "iterations", "interrupted" or one of lbfgs.STOP_REASONS
 
 
-def optimizer(problem: Problem, cfg: Config, aux) -> Optimizer:
+def optimizer(problem: Problem, cfg: Config, aux: Any) -> Optimizer:
     """The optimiser that cfg names (SciPy's has its own driver: `run` calls it)."""
     if cfg.optimizer == "adam":
         return optim.adam(problem, cfg.lr, cfg.max_evals)
@@ -51,7 +52,8 @@ def optimizer(problem: Problem, cfg: Config, aux) -> Optimizer:
     return optim.optax_lbfgs(problem, cfg.lbfgs_memory, cfg.max_evals)
 
 
-def run(problem: Problem, aux, x0, cfg: Config, loop: str, monitor: Monitor) -> Outcome:
+def run(problem: Problem, aux: Any, x0: np.ndarray, cfg: Config, loop: str,
+        monitor: Monitor) -> Outcome:
     """Minimise problem.fun(x, aux) from x0 for cfg.iters iterations (`loop`: "host" or
     "device"), reporting to `monitor`."""
     if cfg.optimizer == "scipy-lbfgsb":
@@ -138,6 +140,8 @@ def _device_chunks(opt: Optimizer, problem, aux, state, max_rows: int) -> Callab
 
 def _host_chunks(opt: Optimizer, problem, aux, state, max_rows: int) -> Callable:
     """chunk(state, n): ask, evaluate and tell, each compiled, from Python."""
+    # ask and tell are None for optax's L-BFGS only, which the plan runs on the device
+    assert opt.ask is not None and opt.tell is not None, "host chunks need ask and tell"
     value_and_grad = jax.value_and_grad(problem.fun, has_aux=True)
     x = jax.eval_shape(opt.ask, state)
     ask, vg = _aot(opt.ask, state), _aot(value_and_grad, x, aux)
@@ -191,18 +195,18 @@ class EmaState(NamedTuple):
     weight: jnp.ndarray  # () 1 - d^t: the total weight in `average` (0 before any iterate)
 
 
-def ema_init(x0) -> EmaState:
+def ema_init(x0: ArrayLike) -> EmaState:
     """An empty average; `ema_value` gives x0 until the first iterate arrives."""
     return EmaState(jnp.zeros_like(jnp.asarray(x0, jnp.float32)), jnp.zeros((), jnp.float32))
 
 
 @jax.jit
-def ema_update(s: EmaState, x, decay) -> EmaState:
+def ema_update(s: EmaState, x: ArrayLike, decay: float) -> EmaState:
     """One more iterate: a_t = d a_{t-1} + (1 - d) x_t, w_t = d w_{t-1} + (1 - d)."""
     return EmaState(decay * s.average + (1 - decay) * x, decay * s.weight + (1 - decay))
 
 
-def ema_value(s: EmaState, x0):
+def ema_value(s: EmaState, x0: ArrayLike) -> jax.Array:
     """The debiased average a_t / w_t (Adam's bias correction: the weights of x_1..x_t sum
     to 1), or x0 before any iterate."""
     return jnp.where(s.weight > 0, s.average / jnp.maximum(s.weight, 1e-30), x0)

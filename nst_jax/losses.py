@@ -41,10 +41,11 @@ faster ones with the same values).
 """
 
 from dataclasses import dataclass
-from typing import Any, Dict, NamedTuple, Sequence, Tuple
+from typing import Any, Dict, NamedTuple, Sequence, Tuple, cast
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike, DTypeLike
 
 from .vgg import Ops, avg_pool_2x2, feature_shapes, features, layers
 
@@ -52,26 +53,27 @@ Features = Dict[str, jnp.ndarray]
 TERMS = ("total", "content", "style", "tv")  # what loss_terms returns, in the log's order
 
 
-def gram(f):
+def gram(f: jax.Array) -> jax.Array:
     """G = F F^T for one layer: (h, w, N) -> (N, N), summed over the M = h*w positions."""
     flat = f.reshape(-1, f.shape[-1])  # (h, w, N) -> (M, N), the paper's F^T
     # G_ij = sum_k F_ik F_jk:  (M, N)^T (M, N) -> (N, N)
     return jnp.matmul(flat.T, flat, precision=jax.lax.Precision.HIGHEST)
 
 
-def content_loss(f, p):
+def content_loss(f: jax.Array, p: jax.Array) -> jax.Array:
     """L_content = 1/2 sum (F - P)^2 (Eq. 1). f, p: (h, w, N) -> ()."""
     return 0.5 * jnp.sum((f - p) ** 2)
 
 
-def style_layer_loss(f, a):
+def style_layer_loss(f: jax.Array, a: jax.Array) -> jax.Array:
     """E_l = sum (G - A)^2 / (4 N^2 M^2) (Eq. 4). f: (h, w, N) features, a: (N, N) Gram."""
     n = f.shape[-1]  # N_l: number of filters
     m = f.shape[0] * f.shape[1]  # M_l: positions
     return jnp.sum((gram(f) - a) ** 2) / (4.0 * n ** 2 * m ** 2)
 
 
-def guided_style_loss(f, a, guide, weights):
+def guided_style_loss(f: jax.Array, a: jax.Array, guide: jax.Array,
+                      weights: jax.Array) -> jax.Array:
     """E_l over regions (module docstring). f: (h, w, N) features; a: (R, N, N) each
     region's style Gram (rescaled to M = h*w positions); guide: (h, w, R) masks at this
     layer's resolution; weights: (R,) b_r."""
@@ -89,7 +91,7 @@ def guided_style_loss(f, a, guide, weights):
     return total
 
 
-def tv_loss(x):
+def tv_loss(x: jax.Array) -> jax.Array:
     """L_tv = sum (x[i+1,j] - x[i,j])^2 + (x[i,j+1] - x[i,j])^2, x: (H, W, C) -> ()."""
     dy = x[1:, :, :] - x[:-1, :, :]  # (H-1, W, C) vertical neighbours
     dx = x[:, 1:, :] - x[:, :-1, :]  # (H, W-1, C) horizontal neighbours
@@ -121,7 +123,8 @@ class Targets(NamedTuple):
     region_weights: Any = None  # regions only: (R,) b_r
 
 
-def make_targets(params, objective: Objective, content_x, style_x, ops: Ops = Ops()) -> Targets:
+def make_targets(params: Any, objective: Objective, content_x: ArrayLike, style_x: ArrayLike,
+                 ops: Ops = Ops()) -> Targets:
     """Compute P^l and A^l once. content_x, style_x: preprocessed (H, W, 3), any sizes;
     the output has the content's size, and A^l is rescaled to it (module docstring)."""
     def run(params, content_x, style_x):
@@ -140,7 +143,7 @@ def make_targets(params, objective: Objective, content_x, style_x, ops: Ops = Op
     return jax.jit(run)(params, content_x, style_x)
 
 
-def region_targets(targets: Sequence[Targets], weights: Sequence[float], masks,
+def region_targets(targets: Sequence[Targets], weights: Sequence[float], masks: ArrayLike,
                    objective: Objective) -> Targets:
     """Several styles, each in its region: style targets stacked (R, N, N), masks
     (H, W, R) in 0..1 at the output's size pooled to each style layer, weights b_r.
@@ -159,12 +162,13 @@ def region_targets(targets: Sequence[Targets], weights: Sequence[float], masks,
 def blend_targets(targets: Sequence[Targets], weights: Sequence[float]) -> Targets:
     """Several styles as one: A^l = sum_k b_k A^l_k, the blend of their Gram matrices
     (jcjohnson/neural-style's -style_blend_weights). Content targets: the first's."""
-    style = {name: sum(b * t.style[name] for b, t in zip(weights, targets))
-             for name in targets[0].style}
+    style = {name: cast(jax.Array, sum(b * t.style[name] for b, t in zip(weights, targets)))
+             for name in targets[0].style}  # cast: one style or more, never sum's start 0
     return Targets(content=targets[0].content, style=style)
 
 
-def weighted_terms(f: Features, targets: Targets, ob: Objective, dtype=jnp.float32):
+def weighted_terms(f: Features, targets: Targets, ob: Objective,
+                   dtype: DTypeLike = jnp.float32) -> Tuple[jax.Array, jax.Array]:
     """(content, style) of the layers present in f: sum_l w_l L^l, Eq. 1 and Eq. 5."""
     zero = jnp.zeros((), dtype)
     content = sum((w * content_loss(f[n], targets.content[n])
@@ -179,13 +183,14 @@ def weighted_terms(f: Features, targets: Targets, ob: Objective, dtype=jnp.float
     return content, style
 
 
-def combine(content, style, tv, ob: Objective) -> Dict[str, jnp.ndarray]:
+def combine(content: jax.Array, style: jax.Array, tv: jax.Array,
+            ob: Objective) -> Dict[str, jnp.ndarray]:
     """{term: value} of TERMS: L_total = alpha L_content + beta L_style + t L_tv (Eq. 7)."""
     total = ob.content_weight * content + ob.style_weight * style + ob.tv_weight * tv
     return {"total": total, "content": content, "style": style, "tv": tv}
 
 
-def loss_terms(params, targets: Targets, x, objective: Objective,
+def loss_terms(params: Any, targets: Targets, x: jax.Array, objective: Objective,
                ops: Ops = Ops()) -> Dict[str, jnp.ndarray]:
     """The terms (TERMS: their weighted sum, then each unweighted) for image x
     (preprocessed (H, W, 3))."""

@@ -10,12 +10,13 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Mapping, Optional
 
 from . import image as im
 
 
-def record(iteration, evaluations, seconds, terms) -> Dict[str, float]:
+def record(iteration: int, evaluations: int, seconds: float,
+           terms: Mapping[str, Any]) -> Dict[str, float]:
     """A history entry: iteration k is the image after k steps; terms are unweighted."""
     return {"iteration": int(iteration), "evaluations": int(evaluations),
             "seconds": round(float(seconds), 4), **{k: float(v) for k, v in terms.items()}}
@@ -53,7 +54,8 @@ class Monitor:
         self.cfg, self.output, self.alpha, self.progress = cfg, output, alpha, progress
         self.to_rgb = to_rgb  # preprocessed image -> RGB 0..255 (colour preservation applied)
         self.history: List[Dict[str, float]] = []
-        self.compile_seconds, self.start = 0.0, None
+        self.compile_seconds = 0.0
+        self.start: Optional[float] = None  # perf_counter() when started() was called
 
     def __enter__(self):
         from tqdm import tqdm
@@ -66,13 +68,15 @@ class Monitor:
         self.bar.close()
         self.flag.__exit__(*exc)
 
-    def started(self, compile_seconds=0.0):
+    def started(self, compile_seconds: float = 0.0) -> None:
         self.compile_seconds, self.start = compile_seconds, time.perf_counter()
 
-    def elapsed(self):
+    def elapsed(self) -> float:
+        assert self.start is not None, "call started() first"
         return time.perf_counter() - self.start
 
-    def add(self, iteration, evaluations, seconds, terms, replace: bool = False):
+    def add(self, iteration: int, evaluations: int, seconds: float, terms: Mapping[str, Any],
+            replace: bool = False) -> None:
         """A row of the image after `iteration` steps, unless it has one (`replace`: the
         new row replaces it: the loss of the average returned instead of the iterate's)."""
         if replace and self.history and self.history[-1]["iteration"] == int(iteration):
@@ -82,7 +86,7 @@ class Monitor:
             self.bar.set_postfix(loss=f"{float(terms['total']):.4g}", evals=int(evaluations),
                                  refresh=False)
 
-    def reached(self, iteration, x) -> bool:
+    def reached(self, iteration: int, x: Any) -> bool:
         """Called with the image after `iteration` steps; True when Ctrl-C asks to stop."""
         self.bar.update(iteration - self.bar.n)
         if self.cfg.save_every and self.output is not None and iteration % self.cfg.save_every == 0:
@@ -91,7 +95,7 @@ class Monitor:
         return self.flag.set
 
 
-def write_log(path, info: Dict[str, Any], history: List[Dict[str, float]]) -> None:
+def write_log(path: im.StrPath, info: Dict[str, Any], history: List[Dict[str, float]]) -> None:
     body = {"config": info["config"], "summary": {k: v for k, v in info.items() if k != "config"},
             "history": history}
     im.atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(body, indent=1)))

@@ -28,7 +28,7 @@ too small: filters that hardly fire on those two get means 20-100x below their
 """
 
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -41,7 +41,7 @@ REFERENCE_IMAGES = tuple(sorted((Path(__file__).parent / "data").glob("*.jpg")))
 REFERENCE_SIDE = 256  # each reference image: its central square at this many px a side
 
 
-def reference_images():
+def reference_images() -> List[np.ndarray]:
     """The bundled reference set, preprocessed: central squares of REFERENCE_SIDE px
     (one shape, so one compilation serves all seven)."""
     out = []
@@ -63,7 +63,8 @@ def mean_activations(params: Params, images: Sequence, model: str,
     layers = conv_layers(model)
     sums = jax.jit(lambda p, x: {k: (jnp.sum(v, axis=(0, 1)), v.shape[0] * v.shape[1])
                                  for k, v in features(p, x, layers, model, pooling).items()})
-    total, count = {}, {}
+    total: Dict[str, np.ndarray] = {}  # {layer: (C,) sum over the images and positions}
+    count: Dict[str, int] = {}  # {layer: positions}
     for x in images:  # one forward pass per image: (H, W, 3) -> {layer: (C,) sum, positions}
         for name, (s, m) in sums(params, jnp.asarray(x, jnp.float32)).items():
             total[name] = total.get(name, 0.0) + np.asarray(s, np.float64)

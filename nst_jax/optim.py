@@ -21,7 +21,7 @@ SciPy's L-BFGS-B is the one that owns its loop (Fortran, driven through callback
 """
 
 import math
-from typing import Any, Callable, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -130,7 +130,7 @@ def adam(problem: Problem, learning_rate: float, max_evals: int = 0) -> Optimize
 
 # ---------------------------------------------------------------- L-BFGS (ours)
 def lbfgs(problem: Problem, memory_size: int = 10, line_search: str = "wolfe",
-          max_evals: int = 0, aux_like=None) -> Optimizer:
+          max_evals: int = 0, aux_like: Any = None) -> Optimizer:
     """nst_jax.lbfgs, unconstrained (as Gatys et al. and neural-style). `aux_like`:
     an example aux, to shape the state's record of the terms."""
     opt = lb.Options(gtol=0.0, ftol=0.0, line_search=line_search,
@@ -190,7 +190,8 @@ def optax_lbfgs(problem: Problem, memory_size: int = 10, max_evals: int = 0) -> 
 
 
 # ---------------------------------------------------------------- SciPy L-BFGS-B
-def scipy_lbfgsb(problem: Problem, aux, x0):
+def scipy_lbfgsb(problem: Problem, aux: Any,
+                 x0: np.ndarray) -> Callable[..., Tuple[np.ndarray, int, int, str]]:
     """SciPy's L-BFGS-B (Byrd, Lu, Nocedal & Zhu 1995), bounded by the problem's box,
     driven by our jitted value-and-gradient: one compiled call per evaluation, SciPy's
     Fortran in between (so it owns its loop). Returns
@@ -208,7 +209,7 @@ def scipy_lbfgsb(problem: Problem, aux, x0):
 
     def drive(max_iters, memory_size, max_evals, on_row, on_iterate):
         last: dict = {"evals": 0, "x": None, "nonfinite": False}
-        accepted = {"x": np.asarray(x0, np.float64).ravel(), "iteration": 0}
+        accepted: Dict[str, Any] = {"x": np.asarray(x0, np.float64).ravel(), "iteration": 0}
 
         def fun(v):
             (total, terms), g = value_and_grad(as_image(v), aux)

@@ -26,14 +26,14 @@ Colours (`preserve_colors`, color.py), several styles blended or in regions
 
 import dataclasses
 import warnings
-from typing import Any, Dict, List, NamedTuple
+from typing import Any, Dict, List, NamedTuple, Optional
 
 import numpy as np
 
 from . import color
 from . import image as im
 from . import loop
-from .inputs import HW, Job, prepare
+from .inputs import HW, Images, Job, prepare
 from .losses import TERMS, blend_targets, make_targets, region_targets
 from .monitor import Monitor, write_log
 from .optim import Problem
@@ -45,9 +45,10 @@ class Result(NamedTuple):
     info: Dict[str, Any]  # stop reason, model, weights path, sizes, timings, plan, config
 
 
-def stylize(content, style, output=None, log=None, progress: bool = True,
-            allow_download: bool = True, style_masks=None, verbose: bool = False,
-            **options) -> Result:
+def stylize(content: im.ImageLike, style: Images, output: Optional[im.StrPath] = None,
+            log: Optional[im.StrPath] = None, progress: bool = True,
+            allow_download: bool = True, style_masks: Optional[Images] = None,
+            verbose: bool = False, **options: Any) -> Result:
     """Stylize `content` (path, PIL image or array) with `style` (one image, or a list
     blended by the `style_blend` weights); see Config for options.
 
@@ -87,6 +88,7 @@ def stylize(content, style, output=None, log=None, progress: bool = True,
         x_rgb, previous, stop = im.deprocess(outcome.x), content_rgb, outcome.stop
         if stop in ("nonfinite", "interrupted"):
             break  # (at a coarse scale: the result so far, upsampled to the output's size)
+    assert x_rgb is not None  # every run has one scale or more
     return _finish(job, im.resize(x_rgb, *job.hws[-1]), stop, history, totals)
 
 
@@ -143,10 +145,10 @@ def _upsample(x_rgb, coarse_content, content_rgb, residual: bool) -> np.ndarray:
     detail, which no coarse image holds, is kept (plain upsampling blurs it away: the
     512 px stage then started at a loss of 1.04e11 instead of 6.7e10, README). Otherwise:
     up(x)."""
-    hw = content_rgb.shape[:2]
+    height, width = content_rgb.shape[:2]
     if not residual:
-        return im.resize(x_rgb, *hw)
-    change = im.resize(x_rgb - coarse_content, *hw, clip=False)  # (h, w, 3) -> (H, W, 3)
+        return im.resize(x_rgb, height, width)
+    change = im.resize(x_rgb - coarse_content, height, width, clip=False)  # (h, w, 3) -> (H, W, 3)
     return np.clip(content_rgb + change, 0, 255)
 
 

@@ -36,7 +36,7 @@ This file is the definition. Faster ways to compute the same convolutions and po
 """
 
 import functools
-from typing import Any, Callable, Dict, NamedTuple, Sequence, Tuple
+from typing import Any, Callable, Dict, NamedTuple, Sequence, Tuple, cast
 
 import flax.linen as nn
 import jax
@@ -105,13 +105,13 @@ def last_block(model: str, names: Sequence[str]) -> int:
     return layers(model)[conv_layers(model).index(deepest(model, names))].block
 
 
-def max_pool_2x2(x):
+def max_pool_2x2(x: jax.Array) -> jax.Array:
     """2x2 stride-2 max pooling, (N, H, W, C) -> (N, H/2, W/2, C); an odd last row or
     column is dropped, as VALID pooling does."""
     return nn.max_pool(x, (2, 2), strides=(2, 2), padding="VALID")
 
 
-def avg_pool_2x2(x):
+def avg_pool_2x2(x: jax.Array) -> jax.Array:
     """2x2 stride-2 average pooling as a reshape and a mean (its gradient: a broadcast)."""
     n, h, w, c = x.shape
     x = x[:, : h // 2 * 2, : w // 2 * 2]  # drop an odd last row / column
@@ -130,8 +130,9 @@ def pool(pooling: str, ops: Ops = Ops()) -> Callable:
     return ops.max_pool if pooling == "max" else avg_pool_2x2
 
 
-def vgg_block(x, model: str, block: int, pooling: str, outputs, precision: str, ops: Ops,
-              pool_first: bool = True):
+def vgg_block(x: jax.Array, model: str, block: int, pooling: str, outputs: Sequence[str],
+              precision: str, ops: Ops,
+              pool_first: bool = True) -> Tuple[jax.Array, Dict[str, jax.Array]]:
     """Block `block` (1..5): pooling (except before block 1, or with pool_first=False),
     then its convolutions, each followed by ReLU. Call inside a Flax compact method: the
     convolutions are that module's submodules, named conv{block}_{i}. Returns
@@ -165,8 +166,8 @@ class Block(nn.Module):
     ops: Ops = Ops()
     pool_first: bool = True  # pool first (blocks 2-5); False: the caller pooled already
 
-    @nn.compact
-    def __call__(self, x):  # (N, h, w, C) -> ((N, h', w', C'), {name: activation})
+    @nn.compact  # (N, h, w, C) -> ((N, h', w', C'), {name: activation})
+    def __call__(self, x: jax.Array) -> Tuple[jax.Array, Dict[str, jax.Array]]:
         return vgg_block(x, self.model, self.block, self.pooling, self.outputs,
                          self.precision, self.ops, self.pool_first)
 
@@ -179,8 +180,8 @@ class VGG(nn.Module):
     precision: str = "float32"  # of the convolutions, see PRECISIONS
     ops: Ops = Ops()
 
-    @nn.compact
-    def __call__(self, x):  # (N, H, W, 3) preprocessed BGR -> {name: (N, h, w, C)}
+    @nn.compact  # (N, H, W, 3) preprocessed BGR -> {name: (N, h, w, C)}
+    def __call__(self, x: jax.Array) -> Dict[str, jax.Array]:
         feats = {}
         for b in range(1, last_block(self.model, self.outputs) + 1):
             x, f = vgg_block(x, self.model, b, self.pooling, self.outputs, self.precision,
@@ -189,7 +190,8 @@ class VGG(nn.Module):
         return feats
 
 
-def check_request(model: str, pooling: str, precision: str, names) -> Tuple[str, ...]:
+def check_request(model: str, pooling: str, precision: str,
+                  names: Sequence[str]) -> Tuple[str, ...]:
     """Validate pooling and precision; layer names -> canonical names, in order, unique."""
     if pooling not in POOLINGS:
         raise NstError(f"unknown pooling {pooling!r}; use max or avg")
@@ -201,8 +203,9 @@ def check_request(model: str, pooling: str, precision: str, names) -> Tuple[str,
     return canonical
 
 
-def features(params, image, names: Sequence[str], model: str = "vgg19",
-             pooling: str = "max", precision: str = "float32", ops: Ops = Ops()):
+def features(params: Any, image: Any, names: Sequence[str], model: str = "vgg19",
+             pooling: str = "max", precision: str = "float32",
+             ops: Ops = Ops()) -> Dict[str, jax.Array]:
     """Pure function: (params, (H, W, 3) preprocessed image) -> {canonical layer: (h, w, C)}.
 
     `params` is the flat Flax dict {'conv1_1': {'kernel': (3,3,3,64), 'bias': (64,)}, ...}.
@@ -210,11 +213,12 @@ def features(params, image, names: Sequence[str], model: str = "vgg19",
     returned in float32 whatever the `precision` (see PRECISIONS).
     """
     net = VGG(model, pooling, check_request(model, pooling, precision, names), precision, ops)
-    feats = net.apply({"params": params}, image[None])  # add the batch axis: (1, H, W, 3)
+    # add the batch axis: (1, H, W, 3); cast: without `mutable`, apply returns the output alone
+    feats = cast(Dict[str, jax.Array], net.apply({"params": params}, image[None]))
     return {k: v[0].astype(image.dtype) for k, v in feats.items()}
 
 
-def block_params(params, block: int):
+def block_params(params: Any, block: int) -> Dict[str, Any]:
     """The parameters of one block: {'conv3_1': ..., 'conv3_2': ...}."""
     return {k: v for k, v in params.items() if k.startswith(f"conv{block}_")}
 
@@ -238,7 +242,7 @@ def feature_shapes(model: str, hw: Tuple[int, int]) -> Dict[str, Tuple[int, int,
     return dict(_shapes(model, (int(hw[0]), int(hw[1])))[1])
 
 
-def init_params(model: str, seed: int = 0):
+def init_params(model: str, seed: int = 0) -> Dict[str, Dict[str, jax.Array]]:
     """Random (He-normal) parameters of the right shapes: for tests and synthetic files."""
     key, params, shapes_of = jax.random.PRNGKey(seed), {}, param_shapes(model)
     for name in (layer.conv for layer in layers(model)):

@@ -20,12 +20,12 @@ import os
 import sys
 import urllib.request
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from .errors import NstError
-from .image import atomic_write
+from .image import StrPath, atomic_write
 from .vgg import CHANNELS, layers, param_shapes
 
 FORMAT_VERSION = 1  # of the .npz cache; bump when its keys or meaning change
@@ -110,7 +110,7 @@ def validate(found: Params, model: Optional[str], source: str) -> Tuple[str, Par
                    for k in expected}
 
 
-def read_keras_h5(path, model: Optional[str] = None) -> Tuple[str, Params]:
+def read_keras_h5(path: StrPath, model: Optional[str] = None) -> Tuple[str, Params]:
     """A Keras VGG *_notop.h5 in any of the three layouts -> (model, flat params)."""
     import h5py
     p = Path(path)
@@ -133,7 +133,7 @@ def read_keras_h5(path, model: Optional[str] = None) -> Tuple[str, Params]:
     return validate(found, model, str(p))
 
 
-def file_hash(path, algorithm: str = "sha256") -> str:
+def file_hash(path: StrPath, algorithm: str = "sha256") -> str:
     h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -141,14 +141,14 @@ def file_hash(path, algorithm: str = "sha256") -> str:
     return h.hexdigest()
 
 
-def save_npz(path, model: str, params: Params, source_sha256: str) -> None:
-    flat = {f"{k}/{p}": v for k, d in params.items() for p, v in d.items()}
+def save_npz(path: StrPath, model: str, params: Params, source_sha256: str) -> None:
+    flat: Dict[str, Any] = {f"{k}/{p}": v for k, d in params.items() for p, v in d.items()}
     flat.update(__format_version__=np.array(FORMAT_VERSION), __model__=np.array(model),
                 __source_sha256__=np.array(source_sha256))
     atomic_write(path, lambda tmp: np.savez(open(tmp, "wb"), **flat))
 
 
-def load_npz(path, model: Optional[str] = None) -> Tuple[str, Params, str]:
+def load_npz(path: StrPath, model: Optional[str] = None) -> Tuple[str, Params, str]:
     """Our .npz cache -> (model, params, source sha256)."""
     try:
         with np.load(path) as z:
@@ -173,7 +173,8 @@ def load_npz(path, model: Optional[str] = None) -> Tuple[str, Params, str]:
     return model, params, sha
 
 
-def load_weights(path, model: Optional[str] = None, cache: bool = True) -> Tuple[str, Params]:
+def load_weights(path: StrPath, model: Optional[str] = None,
+                 cache: bool = True) -> Tuple[str, Params]:
     """.h5 or .npz -> (model, params); an .h5 is converted once into the cache folder."""
     p = Path(path)
     if p.suffix == ".npz":
@@ -213,7 +214,8 @@ def search_path(model: Optional[str] = None) -> List[Tuple[str, Path]]:
     return places
 
 
-def find_weights(explicit=None, model: Optional[str] = None) -> Optional[Path]:
+def find_weights(explicit: Optional[StrPath] = None,
+                 model: Optional[str] = None) -> Optional[Path]:
     """--weights, then $NST_JAX_WEIGHTS, repo weights/, the user cache; else None."""
     if explicit is not None:
         p = Path(explicit)
@@ -228,7 +230,7 @@ def find_weights(explicit=None, model: Optional[str] = None) -> Optional[Path]:
     return None
 
 
-def download(model: str, dest_dir=None, url: Optional[str] = None,
+def download(model: str, dest_dir: Optional[StrPath] = None, url: Optional[str] = None,
              expected_md5: Optional[str] = None, progress: bool = True) -> Path:
     """Fetch Keras' file to a temporary file, verify its md5, then rename it into place."""
     from tqdm import tqdm
@@ -265,8 +267,8 @@ def download(model: str, dest_dir=None, url: Optional[str] = None,
     return dest
 
 
-def resolve(explicit=None, model: Optional[str] = None, allow_download: bool = True,
-            progress: bool = True) -> Tuple[str, Params, Path]:
+def resolve(explicit: Optional[StrPath] = None, model: Optional[str] = None,
+            allow_download: bool = True, progress: bool = True) -> Tuple[str, Params, Path]:
     """The whole lookup: find (or download) a file, load it -> (model, params, path)."""
     path = find_weights(explicit, model)
     if path is None:
@@ -281,7 +283,7 @@ def resolve(explicit=None, model: Optional[str] = None, allow_download: bool = T
     return m, params, path
 
 
-def describe(path) -> str:
+def describe(path: StrPath) -> str:
     """A human summary of a weights file: model, layout, layers and shapes."""
     m, params = load_weights(path, cache=False)
     lines = [f"{path}: {m.upper()}, {sum(v.size for d in params.values() for v in d.values()):,}"

@@ -148,7 +148,7 @@ def test_only_positive_curvature_pairs_are_kept():
     st = lbfgs.init(jnp.linspace(-0.2, 0.2, 6), memory_size=4)
     for _ in range(12):
         st = lbfgs.step(double_well, st, opt=opt)
-        valid = (jnp.arange(4) - (st.head - st.count)) % 4 < st.count
+        valid = (jnp.arange(4) - (st.head - st.pairs)) % 4 < st.pairs
         curv = jnp.sum(st.s * st.y, axis=1)
         assert bool(jnp.all(jnp.where(valid, curv > 0, True)))
     assert float(st.value) < float(double_well(jnp.linspace(-0.2, 0.2, 6)))
@@ -190,8 +190,8 @@ def test_step_uses_the_states_memory_and_satisfies_the_secant_equation():
     st = lbfgs.init(jnp.ones(12), memory_size=5)
     for _ in range(8):
         st = lbfgs.step(f, st, opt=lbfgs.Options(gtol=0.0, ftol=0.0))
-    assert int(st.count) == 5 and 0 <= int(st.head) < 5
+    assert int(st.pairs) == 5 and 0 <= int(st.head) < 5
     newest = (int(st.head) - 1) % 5
     # BFGS: H_k y_{k-1} = s_{k-1} exactly (N&W Eq. 6.17), whatever the older pairs
-    hy = lbfgs.two_loop(st.y[newest], st.s, st.y, st.rho, st.head, st.count, st.gamma)
+    hy = lbfgs.two_loop(st.y[newest], st.s, st.y, st.rho, st.head, st.pairs, st.gamma)
     np.testing.assert_allclose(hy, st.s[newest], rtol=1e-9, atol=1e-12)

@@ -8,10 +8,13 @@ Adam is run at several learning rates and the best is kept ("Adam, tuned"). Timi
 measurements of this machine at the time of the run; nothing here is a pass/fail test.
 """
 
+import argparse
 import json
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
+from ..image import ImageLike, StrPath
+from ..inputs import Images
 from ..stylize import stylize
 
 OPTIMIZER_RUNS = (("lbfgs", {"optimizer": "lbfgs"}),
@@ -29,8 +32,9 @@ def loss_at(history: List[Dict], evaluations: Optional[int] = None,
     return min(ok) if ok else float("nan")
 
 
-def optimizers(content, style, *, evals: int = 100, adam_lrs: Sequence[float] = (2, 5, 10, 20),
-               progress: bool = True, **options) -> Dict[str, Dict]:
+def optimizers(content: ImageLike, style: Images, *, evals: int = 100,
+               adam_lrs: Sequence[float] = (2, 5, 10, 20), progress: bool = True,
+               **options: Any) -> Dict[str, Dict]:
     """{name: {"history": [...], "loss": loss after `evals` evaluations, ...}} per optimiser."""
     runs = list(OPTIMIZER_RUNS) + [(f"adam lr={lr:g}", {"optimizer": "adam", "lr": lr})
                                    for lr in adam_lrs]
@@ -66,7 +70,7 @@ def table(results: Dict[str, Dict], evals: int) -> str:
     return "\n".join(lines)
 
 
-def plot(results: Dict[str, Dict], path) -> None:
+def plot(results: Dict[str, Dict], path: StrPath) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -87,7 +91,7 @@ def plot(results: Dict[str, Dict], path) -> None:
     fig.savefig(path, dpi=90)
 
 
-def main_optimizers(a) -> int:
+def main_optimizers(a: argparse.Namespace) -> int:
     from ..image import atomic_write
     options = dict(size=a.size, model=a.model, weights=a.weights, content_weight=a.content_weight,
                    style_weight=a.style_weight, tv_weight=a.tv_weight, lbfgs_memory=a.lbfgs_memory)

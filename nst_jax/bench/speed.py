@@ -12,12 +12,13 @@ same run, and peak memory. Measurements of this machine at the time of the run; 
 here is a pass/fail test.
 """
 
+import argparse
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List
+from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
@@ -44,7 +45,8 @@ def conv_flops(model: str, height: int, width: int, deepest: str) -> int:
     return total
 
 
-def eval_flops(model: str, height: int, width: int, style_layers, deepest: str) -> int:
+def eval_flops(model: str, height: int, width: int, style_layers: Sequence[str],
+               deepest: str) -> int:
     """One loss-and-gradient evaluation: the forward convolutions, their backward pass to
     the input (the same FLOPs again: each is a convolution with the transposed kernel; no
     weight gradients are needed), and per style layer the Gram matrix F^T F (2 M N^2) and
@@ -68,8 +70,8 @@ def _inputs(model: str, size: int):
         params = {k: {n: np.asarray(v) for n, v in layer.items()}
                   for k, layer in init_params(model).items()}
     c, s = (im.load_image(DEMO / f)[0] for f in ("chelsea.jpg", "starry_night.jpg"))
-    c = im.resize(c, *im.fit_size(*c.shape[:2], size))
-    s = im.resize(s, *im.fit_size(*s.shape[:2], size))
+    c = im.resize(c, *im.fit_size(c.shape[0], c.shape[1], size))
+    s = im.resize(s, *im.fit_size(s.shape[0], s.shape[1], size))
     return params, source, im.preprocess(c), im.preprocess(s)
 
 
@@ -81,10 +83,11 @@ def time_one(framework: str, model: str, size: int, repeats: int = 3, remat: boo
     cfg = Config(model=model, remat=remat, precision=precision,
                  conv="direct" if framework == "jax-direct" else conv).validate()
     objective = cfg.objective(model)
-    out = {"framework": framework, "model": model, "size": list(content.shape[1::-1]),
-           "weights": source, "flops": eval_flops(model, *content.shape[:2],
-                                                  [n for n, _ in objective.style_layers],
-                                                  max(objective.layers, key=conv_layers(model).index))}
+    h, w = content.shape[:2]
+    out: Dict[str, Any] = {
+        "framework": framework, "model": model, "size": list(content.shape[1::-1]),
+        "weights": source, "flops": eval_flops(model, h, w, [n for n, _ in objective.style_layers],
+                                               max(objective.layers, key=conv_layers(model).index))}
     timed = _time_jax if framework.startswith("jax") else _time_torch
     out.update(timed(framework, cfg, params, content, style, repeats))
     out["gflops"] = out["flops"] / out["seconds"] / 1e9
@@ -102,7 +105,8 @@ def _time_jax(framework, cfg, params, content, style, repeats) -> Dict:
     import jax.numpy as jnp
     from ..fast import plan
     from ..losses import make_targets
-    model, objective, out = cfg.model, cfg.objective(cfg.model), {}
+    model, objective = cfg.model, cfg.objective(cfg.model)
+    out: Dict[str, Any] = {}
     the_plan = plan(cfg, model, content.shape[0] * content.shape[1])
     t = time.perf_counter()
     p = jax.tree.map(jnp.asarray, the_plan.prepare(params))
@@ -132,7 +136,8 @@ def _time_torch(framework, cfg, params, content, style, repeats) -> Dict:
     from ..losses import gram
     from ..reference import torch_vgg as tv
     from ..vgg import features
-    model, out = cfg.model, {}
+    model = cfg.model
+    out: Dict[str, Any] = {}
     assert (tv.CONTENT,) + tv.STYLE == cfg.objective(model).layers  # the same objective
     f_c = features(params, content, [tv.CONTENT], model)
     f_s = features(params, style, tv.STYLE, model)
@@ -156,13 +161,19 @@ def _time_torch(framework, cfg, params, content, style, repeats) -> Dict:
     out["seconds"] = median_seconds(evaluate, repeats)
     n = 4096 if cuda else 2048
     a = torch.ones(n, n, device=dev)
-    out["matmul_gflops"] = _gflops(n, lambda: (a @ a, torch.cuda.synchronize() if cuda else None))
+
+    def matmul():  # the product, and with CUDA the wait for it
+        a @ a
+        if cuda:
+            torch.cuda.synchronize()
+    out["matmul_gflops"] = _gflops(n, matmul)
     out["device"] = torch.cuda.get_device_name() if cuda else f"cpu ({torch.get_num_threads()} threads)"
     out["peak_bytes"] = torch.cuda.max_memory_allocated() if cuda else peak_rss()
     return out
 
 
-def speed(models=("vgg19",), sizes=(512,), frameworks=FRAMEWORKS, repeats: int = 3,
+def speed(models: Sequence[str] = ("vgg19",), sizes: Sequence[int] = (512,),
+          frameworks: Sequence[str] = FRAMEWORKS, repeats: int = 3,
           remat: bool = False, precision: str = "float32", progress: bool = True,
           conv: str = "auto") -> List[Dict]:
     """Every (model, size, framework) in a fresh process: [time_one's dict, ...]."""
@@ -210,7 +221,7 @@ def speed_table(rows: List[Dict]) -> str:
     return "\n".join(lines)
 
 
-def main_speed(a) -> int:
+def main_speed(a: argparse.Namespace) -> int:
     from ..image import atomic_write
     rows = speed(a.models, a.sizes, a.frameworks, a.repeats, a.remat, a.precision, not a.quiet,
                  a.conv)

@@ -22,7 +22,7 @@ the log:
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import jax
 
@@ -49,7 +49,7 @@ class Plan:
         """vgg.Ops: the fast max pool, and WinogradConv for the chosen convolutions."""
         return Ops(pool.max_pool_2x2, tuple((n, winograd.WinogradConv) for n in self.winograd))
 
-    def prepare(self, params):
+    def prepare(self, params: Mapping[str, Mapping[str, Any]]) -> Dict[str, Any]:
         """params as the ops need them: the Winograd layers' kernels transformed."""
         return winograd.prepare(params, self.winograd)
 

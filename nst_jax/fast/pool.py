@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 
 
-def max_pool_2x2(x):
+def max_pool_2x2(x: jax.Array) -> jax.Array:
     """(N, H, W, C) -> (N, H/2, W/2, C); an odd last row or column is dropped."""
     return _max_pool(x[:, : x.shape[1] // 2 * 2, : x.shape[2] // 2 * 2])
 

@@ -9,7 +9,7 @@ so none has to be kept for the Gram matrices' backward). Whether the peak falls 
 compiler's schedule: on XLA:CPU it did not (README, "Memory, remat and precision").
 """
 
-from typing import Dict
+from typing import Any, Dict
 
 import jax
 import jax.numpy as jnp
@@ -18,7 +18,7 @@ from ..losses import Objective, Targets, combine, tv_loss, weighted_terms
 from ..vgg import Block, Ops, block_params, check_request, last_block, pool
 
 
-def loss_terms(params, targets: Targets, x, objective: Objective,
+def loss_terms(params: Any, targets: Targets, x: jax.Array, objective: Objective,
                ops: Ops = Ops()) -> Dict[str, jnp.ndarray]:
     """losses.loss_terms, block by block under jax.checkpoint."""
     ob = objective

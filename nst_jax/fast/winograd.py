@@ -31,12 +31,13 @@ one: dL/dx = dL/dy * rot180(g)^T, so the backward pass is the same Winograd prod
 U' = transform of the flipped, transposed kernel.
 """
 
-from typing import Tuple
+from typing import Any, Dict, Mapping, Sequence, Tuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy.typing as npt
 
 from ..vgg import layers
 
@@ -63,7 +64,7 @@ AT = np.array([[1, 1, 1, 1, 1, 0],
                [0, 1, -1, 8, -8, 1]], np.float64)  # A^T, (4, 6)
 
 
-def transform_kernel(kernel) -> np.ndarray:
+def transform_kernel(kernel: npt.ArrayLike) -> np.ndarray:
     """U = G g G^T for every (c, k): (3, 3, C, K) HWIO -> (36, C, K), in float64 on the host."""
     g = np.asarray(kernel, np.float64)
     gg = np.tensordot(G, g, axes=(1, 0))  # G g: (6, 3)(3, 3, C, K) -> (6, 3, C, K)
@@ -71,7 +72,8 @@ def transform_kernel(kernel) -> np.ndarray:
     return u.transpose(1, 0, 2, 3).reshape(N * N, *g.shape[2:])  # (a, b) -> a * 6 + b
 
 
-def kernel_pair(kernel, dtype=np.float32) -> Tuple[np.ndarray, np.ndarray]:
+def kernel_pair(kernel: npt.ArrayLike,
+                dtype: npt.DTypeLike = np.float32) -> Tuple[np.ndarray, np.ndarray]:
     """(U, U'): the forward transform and that of rot180(g)^T for the input gradient."""
     flipped = np.flip(np.asarray(kernel), (0, 1)).transpose(0, 1, 3, 2)  # (3, 3, K, C)
     return transform_kernel(kernel).astype(dtype), transform_kernel(flipped).astype(dtype)
@@ -96,9 +98,9 @@ def _winograd(x, u):
     # V = B^T d B, separably: rows r..r+5 of every tile are the strided slices xp[r::4]
     rows = [xp[:, r: r + M * th: M] for r in range(N)]  # 6 x (B, th, 4 tw + 2, C)
     rows = [_combine(BT[a], rows) for a in range(N)]  # B^T along rows
-    v = [_combine(BT[j], [r[:, :, s: s + M * tw: M] for s in range(N)])  # ... along columns
-         for r in rows for j in range(N)]  # 36 x (B, th, tw, C)
-    v = jnp.stack(v).reshape(N * N, b * th * tw, c)  # (36, tiles, C)
+    vs = [_combine(BT[j], [r[:, :, s: s + M * tw: M] for s in range(N)])  # ... along columns
+          for r in rows for j in range(N)]  # 36 x (B, th, tw, C)
+    v = jnp.stack(vs).reshape(N * N, b * th * tw, c)  # (36, tiles, C)
     # M_ab = V_ab U_ab, Eq. 12: 36 matrix products (tiles, C)(C, K) -> (tiles, K)
     m = jnp.einsum("ptc,pck->ptk", v, u, precision=HIGHEST).reshape(N, N, b, th, tw, -1)
     # Y = A^T M A
@@ -109,7 +111,7 @@ def _winograd(x, u):
 
 
 @jax.custom_vjp
-def conv3x3(x, u, u_grad):
+def conv3x3(x: jax.Array, u: jax.Array, u_grad: jax.Array) -> jax.Array:
     """SAME 3x3 stride-1 convolution, no bias: (B, H, W, C) -> (B, H, W, K), from the
     kernel's transforms (`kernel_pair`). Differentiable in x (and in U, U')."""
     return _winograd(x, u)
@@ -140,7 +142,7 @@ class WinogradConv(nn.Module):
     features: int  # K, output channels
 
     @nn.compact
-    def __call__(self, x):  # (N, H, W, C) -> (N, H, W, K)
+    def __call__(self, x: jax.Array) -> jax.Array:  # (N, H, W, C) -> (N, H, W, K)
         c, k = x.shape[-1], self.features
         u = self.param("u", nn.initializers.zeros_init(), (N * N, c, k))
         u_grad = self.param("u_grad", nn.initializers.zeros_init(), (N * N, k, c))
@@ -161,7 +163,7 @@ def choose(model: str, deepest: str) -> Tuple[str, ...]:
     return tuple(chosen)
 
 
-def prepare(params, convs):
+def prepare(params: Mapping[str, Mapping[str, Any]], convs: Sequence[str]) -> Dict[str, Any]:
     """params with each of `convs` as WinogradConv's parameters: the kernel replaced by
     its transforms (U, U'), one layer at a time (the host holds one layer's float64)."""
     out = dict(params)

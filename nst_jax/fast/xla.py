@@ -30,6 +30,7 @@ It affects CPU compilation only; GPU and TPU backends ignore it.
 import glob
 import mmap
 import os
+from typing import Mapping, MutableMapping
 
 OPTION = "xla_cpu_enable_concurrency_optimized_scheduler"
 
@@ -52,12 +53,12 @@ def _jaxlib_knows(option: str) -> bool:
     return False
 
 
-def memory_scheduler_on(environ=os.environ) -> bool:
+def memory_scheduler_on(environ: Mapping[str, str] = os.environ) -> bool:
     """Whether XLA_FLAGS turn the memory-ordered scheduler on (what the plan reports)."""
     return f"--{OPTION}=false" in environ.get("XLA_FLAGS", "").split()
 
 
-def use_memory_scheduler(environ=os.environ) -> bool:
+def use_memory_scheduler(environ: MutableMapping[str, str] = os.environ) -> bool:
     """Append --OPTION=false to XLA_FLAGS unless it is named there already or unknown to
     this jaxlib. Returns whether XLA_FLAGS was changed."""
     flags = environ.get("XLA_FLAGS", "")

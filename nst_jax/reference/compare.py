@@ -17,7 +17,7 @@ forward-and-backward pass in each framework (median after warm-up; JAX's compile
 apart); and a float64 finite-difference check of our gradient along random directions.
 """
 
-from typing import Dict, List
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -28,7 +28,8 @@ from .measure import diff, median_seconds
 from .torch_vgg import CONTENT, STYLE
 
 
-def jax_terms_fn(params, model, pooling, targets):
+def jax_terms_fn(params: Any, model: str, pooling: str,
+                 targets: Dict[str, Any]) -> Callable[[Any], Dict[str, Any]]:
     """Ours: x -> {term: value}, built from losses.py."""
     from ..losses import content_loss, style_layer_loss, tv_loss
     from ..vgg import features
@@ -49,8 +50,10 @@ def _float64(tree):
     return jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), tree)
 
 
-def compare(content, style, weights_path, *, model=None, size=128, pooling="max",
-            frameworks=("torch", "keras"), fd_directions=3, seed=0) -> Dict:
+def compare(content: im.ImageLike, style: im.ImageLike, weights_path: im.StrPath, *,
+            model: Optional[str] = None, size: int = 128, pooling: str = "max",
+            frameworks: Sequence[str] = ("torch", "keras"), fd_directions: int = 3,
+            seed: int = 0) -> Dict:
     """The whole report (module docstring) for the two images at `size` px."""
     from .. import weights as wt
     model, params = wt.load_weights(weights_path, model)
@@ -79,13 +82,13 @@ def _inputs(content, style, params, model, size, pooling, frameworks, rng):
     from ..losses import gram
     from ..vgg import features
     rgb_c = im.load_image(content)[0]
-    hw = im.fit_size(*rgb_c.shape[:2], size)
+    hw = im.fit_size(rgb_c.shape[0], rgb_c.shape[1], size)
     c = im.resize(rgb_c, *hw)
     if "keras" in frameworks and pooling == "max" and min(hw) < 32:
         raise NstError(f"Keras' VGG needs at least 32 px per side, the image is {hw[1]}x{hw[0]}; "
                        "raise --size or pass --framework torch")
     s_rgb = im.load_image(style)[0]
-    s = im.resize(s_rgb, *im.fit_size(*s_rgb.shape[:2], size))
+    s = im.resize(s_rgb, *im.fit_size(s_rgb.shape[0], s_rgb.shape[1], size))
     # The image compared: the content photo plus Gaussian noise, so the content gradient is
     # not zero. Not clipped: clipping makes flat saturated regions, whose exactly equal
     # activations tie in max pooling, where JAX and PyTorch route the gradient to different

@@ -7,17 +7,20 @@ the time of its forward pass and of the backward pass by torch's autograd.
 """
 
 import os
-from typing import Dict
+from typing import Any, Dict, Sequence
 
 import numpy as np
 
 from ..errors import NstError
+from ..image import StrPath
 from ..vgg import layers
 from .measure import diff, median_seconds
 from .torch_vgg import CONTENT, STYLE, torch_inputs, torch_loss
 
 
-def keras_layers(weights_path, model, x_rgb, ours_acts, names, targets) -> Dict:
+def keras_layers(weights_path: StrPath, model: str, x_rgb: np.ndarray,
+                 ours_acts: Dict[str, np.ndarray], names: Sequence[str],
+                 targets: Dict[str, Any]) -> Dict:
     """Keras' activations of the (H, W, 3) RGB image x_rgb at `names` against ours
     (`ours_acts`), and on the torch backend the timings of the loss (`targets`)."""
     os.environ.setdefault("KERAS_BACKEND", "torch")

@@ -5,9 +5,10 @@ import time
 from typing import Callable, Dict
 
 import numpy as np
+import numpy.typing as npt
 
 
-def diff(a, b) -> Dict[str, float]:
+def diff(a: npt.ArrayLike, b: npt.ArrayLike) -> Dict[str, float]:
     """Largest absolute and relative difference, relative L2 error and cosine of a vs b."""
     a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
     scale = max(np.abs(b).max(), 1e-30)

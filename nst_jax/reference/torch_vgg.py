@@ -6,17 +6,18 @@ from the paper, gradients by autograd, and its own few lines of h5py to read the
 weights file. Only the layer table (vgg.layers: names and order) is shared.
 """
 
-from typing import Dict
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
+from ..image import StrPath
 from ..vgg import layers
 
 STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT = "relu4_2"
 
 
-def read_h5(path) -> Dict[str, tuple]:
+def read_h5(path: StrPath) -> Dict[str, tuple]:
     """Independent reader: {'conv1_1': (kernel HWIO, bias)} from the file's own attributes."""
     import h5py
     out = {}
@@ -38,7 +39,8 @@ def read_h5(path) -> Dict[str, tuple]:
     return {names[k]: v for k, v in out.items() if k in names}
 
 
-def torch_inputs(weights, targets, dtype):
+def torch_inputs(weights: Dict[str, Tuple[Any, Any]], targets: Dict[str, Any],
+                 dtype: Any) -> Tuple[Dict[str, Tuple[Any, Any]], Dict[str, Any]]:
     """Convert once: conv weights to OIHW tensors, targets to tensors."""
     import torch
     w = {k: (torch.tensor(kern, dtype=dtype).permute(3, 2, 0, 1).contiguous(),  # HWIO -> OIHW
@@ -48,7 +50,9 @@ def torch_inputs(weights, targets, dtype):
     return w, t
 
 
-def torch_terms(weights, x_hwc, targets, model, pooling, last=None):
+def torch_terms(weights: Dict[str, Tuple[Any, Any]], x_hwc: Any, targets: Dict[str, Any],
+                model: str, pooling: str,
+                last: Optional[str] = None) -> Tuple[Any, Dict[str, Any], Dict[str, Any]]:
     """PyTorch, written from the paper: activations up to `last` (default: the deepest
     layer the losses need) and the loss terms of a (H, W, 3) preprocessed image."""
     import torch
@@ -71,7 +75,7 @@ def torch_terms(weights, x_hwc, targets, model, pooling, last=None):
     return x, acts, torch_loss(acts, x, targets)
 
 
-def torch_loss(acts, x, targets):
+def torch_loss(acts: Dict[str, Any], x: Any, targets: Dict[str, Any]) -> Dict[str, Any]:
     """The paper's terms from (C, h, w) activations and the (1, 3, H, W) image, in torch."""
     terms = {"content": 0.5 * ((acts[CONTENT] - targets["content"]) ** 2).sum()}  # Eq. 1
     for name in STYLE:
