@@ -34,7 +34,7 @@ def _numbers(kind, what):
         try:
             return tuple(kind(v) for v in text.split(",") if v.strip())
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}") from None
     return parse
 
 
@@ -247,6 +247,7 @@ def run_bench_optimizers(argv: typing.List[str]) -> int:
 
 def run_compare(argv: typing.List[str]) -> int:
     import json
+
     from . import weights as wt
     from .image import atomic_write
     from .reference import compare as cp

@@ -30,9 +30,8 @@ from typing import Any, Dict, List, NamedTuple, Optional
 
 import numpy as np
 
-from . import color
+from . import color, loop
 from . import image as im
-from . import loop
 from .inputs import HW, Images, Job, prepare
 from .losses import TERMS, blend_targets, make_targets, region_targets
 from .monitor import Monitor, write_log
@@ -176,7 +175,7 @@ def _finish(job: Job, x_rgb, stop: str, history, totals) -> Result:
             "config": dict(dataclasses.asdict(job.cfg), model=job.model, weights=str(job.weights))}
     if stop == "nonfinite":
         warnings.warn(f"the loss became non-finite at iteration {totals['iterations'] + 1}; "
-                      f"kept the last finite image (iteration {totals['iterations']})")
+                      f"kept the last finite image (iteration {totals['iterations']})", stacklevel=2)
     if job.output is not None:
         im.save_image(job.output, image)
     if job.log is not None:

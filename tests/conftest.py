@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from keras_files import WRITERS
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from nst_jax import bench, cli
-from nst_jax.losses import loss_terms, make_targets
 from nst_jax.config import Config
+from nst_jax.losses import loss_terms, make_targets
 from nst_jax.vgg import init_params
 
 

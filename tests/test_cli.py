@@ -205,6 +205,7 @@ def test_masks_normalized_weights_and_ema_flags(capsys, small_vgg16, photo, pain
 
 def test_the_parser_is_generated_from_config():
     import dataclasses
+
     from nst_jax.config import Config
     p = cli.stylize_parser()
     actions = {a.dest: a for a in p._actions}

@@ -4,9 +4,9 @@ import shutil
 
 import pytest
 
+from nst_jax import cli
 from nst_jax.reference import compare as cp
 from nst_jax.reference import torch_vgg
-from nst_jax import cli
 
 
 def check(report, keras=True):
@@ -44,6 +44,7 @@ def test_independent_reader_matches_ours(vgg19_files, vgg19_params):
         assert theirs.keys() == vgg19_params.keys()
         for k, (kern, bias) in theirs.items():
             assert np.array_equal(kern, vgg19_params[k]["kernel"])
+            assert np.array_equal(bias, vgg19_params[k]["bias"])
 
 
 def test_cli(capsys, small_vgg16, photo, painting, tmp_path):

@@ -3,9 +3,9 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy_ref
 import pytest
 
-import numpy_ref
 from nst_jax import losses
 from nst_jax.vgg import conv_layers
 

@@ -19,10 +19,10 @@ def test_fast_pooling_matches_flax_pooling_and_its_gradient(shape):
     w = jnp.asarray(rng.normal(size=(shape[0], shape[1] // 2, shape[2] // 2, shape[3])), jnp.float32)
     for ours, ref in ((pool.max_pool_2x2, nn.max_pool), (vgg.max_pool_2x2, nn.max_pool),
                       (vgg.avg_pool_2x2, nn.avg_pool)):
-        flax_pool = lambda x: ref(x, (2, 2), strides=(2, 2), padding="VALID")
+        flax_pool = lambda x, ref=ref: ref(x, (2, 2), strides=(2, 2), padding="VALID")
         np.testing.assert_array_equal(ours(x), flax_pool(x))
-        g_ours = jax.grad(lambda x: jnp.sum(w * ours(x)))(x)
-        g_ref = jax.grad(lambda x: jnp.sum(w * flax_pool(x)))(x)
+        g_ours = jax.grad(lambda x, ours=ours: jnp.sum(w * ours(x)))(x)
+        g_ref = jax.grad(lambda x, pool=flax_pool: jnp.sum(w * pool(x)))(x)
         np.testing.assert_allclose(g_ours, g_ref, rtol=1e-6, atol=0)  # avg: 0.25*w either way
 
 

@@ -6,13 +6,12 @@ code of commit bc85674. A change meant to alter the arithmetic regenerates them.
 import base64
 import io
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-
-import sys
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 sys.path.insert(0, str(FIXTURES))

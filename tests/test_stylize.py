@@ -8,10 +8,10 @@ import json
 
 import h5py
 import numpy as np
+import numpy_ref
 import pytest
 from PIL import Image
 
-import numpy_ref
 import nst_jax
 from nst_jax import NstError
 from nst_jax import image as im
@@ -192,7 +192,8 @@ def test_blend_weights_1_0_give_the_single_style_result(small_vgg16, photo, pain
 
 
 def test_blended_targets_are_the_weighted_gram_matrices(small_vgg16, photo, painting, tmp_path):
-    from nst_jax import losses, weights as wt
+    from nst_jax import losses
+    from nst_jax import weights as wt
     model, params = wt.load_weights(small_vgg16)
     ob = nst_jax.Config(model=model, style_layers=("relu1_1", "relu2_1")).objective(model)
     a, b = (im.preprocess(np.random.default_rng(k).uniform(0, 255, (24, 20, 3)).astype(np.float32))

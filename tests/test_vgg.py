@@ -3,11 +3,10 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy_ref
 import pytest
 
-import numpy_ref
-from nst_jax import NstError
-from nst_jax import vgg
+from nst_jax import NstError, vgg
 
 
 def test_architectures():

@@ -8,8 +8,8 @@ import threading
 import h5py
 import numpy as np
 import pytest
-
 from keras_files import WRITERS, write_keras1
+
 from nst_jax import NstError
 from nst_jax import weights as wt
 

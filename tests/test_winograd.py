@@ -89,8 +89,8 @@ def test_loss_and_gradient_match_direct(vgg19_params, remat):
         assert how.winograd == (("conv3_2", "conv3_3", "conv3_4", "conv4_1") if conv == "winograd" else ())
         p = how.prepare(vgg19_params)
         targets = make_targets(p, ob, content, style, how.ops)
-        results.append(jax.value_and_grad(
-            lambda x: how.loss_terms(p, targets, x, ob, how.ops)["total"])(x))
+        loss = lambda x, how=how, p=p, t=targets: how.loss_terms(p, t, x, ob, how.ops)["total"]
+        results.append(jax.value_and_grad(loss)(x))
     (l_d, g_d), (l_w, g_w) = results
     print("relative error: loss", abs(l_w / l_d - 1), "gradient",
           np.abs(g_w - g_d).max() / np.abs(g_d).max())

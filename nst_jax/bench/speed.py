@@ -59,7 +59,8 @@ def eval_flops(model: str, height: int, width: int, style_layers: Sequence[str],
 def _inputs(model: str, size: int):
     """(params, model source, content, style) at `size`: the real weights when a file for
     `model` is found, else random ones (speed does not depend on the values)."""
-    from .. import image as im, weights as wt
+    from .. import image as im
+    from .. import weights as wt
     from ..vgg import init_params
     path, source = wt.find_weights(None, model), "random (He-normal)"
     params = None
@@ -101,8 +102,10 @@ def _gflops(n: int, matmul) -> float:
 
 def _time_jax(framework, cfg, params, content, style, repeats) -> Dict:
     import time
+
     import jax
     import jax.numpy as jnp
+
     from ..fast import plan
     from ..losses import make_targets
     model, objective = cfg.model, cfg.objective(cfg.model)
@@ -133,6 +136,7 @@ def _time_jax(framework, cfg, params, content, style, repeats) -> Dict:
 
 def _time_torch(framework, cfg, params, content, style, repeats) -> Dict:
     import torch
+
     from ..losses import gram
     from ..reference import torch_vgg as tv
     from ..vgg import features

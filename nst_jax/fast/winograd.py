@@ -46,6 +46,7 @@ M, R = 4, 3  # output tile 4x4, filter 3x3
 N = M + R - 1  # input tile 6x6: the Winograd domain has N*N = 36 points
 
 # Lavin & Gray Sec. 4.2, interpolation points 0, 1, -1, 2, -2 and infinity
+# fmt: off
 BT = np.array([[4, 0, -5, 0, 1, 0],
                [0, -4, -4, 1, 1, 0],
                [0, 4, -4, -1, 1, 0],
@@ -62,6 +63,7 @@ AT = np.array([[1, 1, 1, 1, 1, 0],
                [0, 1, -1, 2, -2, 0],
                [0, 1, 1, 4, 4, 0],
                [0, 1, -1, 8, -8, 1]], np.float64)  # A^T, (4, 6)
+# fmt: on
 
 
 def transform_kernel(kernel: npt.ArrayLike) -> np.ndarray:

@@ -79,6 +79,7 @@ def _inputs(content, style, params, model, size, pooling, frameworks, rng):
     """(x_rgb, x preprocessed, targets, (h, w)): the image compared and the targets."""
     import jax
     import jax.numpy as jnp
+
     from ..losses import gram
     from ..vgg import features
     rgb_c = im.load_image(content)[0]
@@ -106,8 +107,10 @@ def _inputs(content, style, params, model, size, pooling, frameworks, rng):
 def _ours(params, model, pooling, targets, x, report) -> Dict:
     """Our activations, terms and per-term gradients at x; our timings into the report."""
     import time
+
     import jax
     import jax.numpy as jnp
+
     from ..vgg import features
     jparams = jax.tree.map(jnp.asarray, params)
     terms_fn = jax_terms_fn(jparams, model, pooling, targets)
