@@ -6,12 +6,14 @@ import sys
 def use_memory_scheduler_first() -> None:
     """XLA:CPU's memory-ordered scheduler, switched on before JAX starts (fast/xla.py)."""
     from .fast.xla import use_memory_scheduler
+
     use_memory_scheduler()
 
 
 def entry() -> int:
     use_memory_scheduler_first()
     from .cli import main
+
     return main()
 
 

@@ -25,9 +25,13 @@ from typing import Tuple
 import numpy as np
 
 MODES = ("luminance", "histogram")
-RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114],      # Y: luminance
-                       [0.596, -0.274, -0.322],    # I: orange-blue chroma
-                       [0.211, -0.523, 0.312]])    # Q: purple-green chroma
+RGB_TO_YIQ = np.array(
+    [
+        [0.299, 0.587, 0.114],  # Y: luminance
+        [0.596, -0.274, -0.322],  # I: orange-blue chroma
+        [0.211, -0.523, 0.312],
+    ]
+)  # Q: purple-green chroma
 YIQ_TO_RGB = np.linalg.inv(RGB_TO_YIQ)
 
 
@@ -51,8 +55,7 @@ def gray3(y: np.ndarray) -> np.ndarray:
     return np.repeat(np.clip(y, 0, 255)[..., None], 3, axis=2).astype(np.float32)
 
 
-def luminance_inputs(content_rgb: np.ndarray,
-                     style_rgb: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+def luminance_inputs(content_rgb: np.ndarray, style_rgb: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """(content, style) as the gray images the luminance-only transfer runs on."""
     return gray3(rgb_to_yiq(content_rgb)[..., 0]), gray3(match_luminance(style_rgb, content_rgb))
 

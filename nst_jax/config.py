@@ -31,9 +31,14 @@ NORMALIZED_STYLE_WEIGHT = 1e6  # with normalize_weights: its losses are ~1e9x sm
 
 
 # the command line's --help groups the fields under these titles, each from its first field
-SECTIONS = {"size": "size and scales", "iters": "the optimiser",
-            "content_weight": "the objective (Gatys et al. 2016, Eq. 7)", "model": "the network",
-            "init": "the image", "precision": "speed (nst_jax/fast): the same result, computed another way"}
+SECTIONS = {
+    "size": "size and scales",
+    "iters": "the optimiser",
+    "content_weight": "the objective (Gatys et al. 2016, Eq. 7)",
+    "model": "the network",
+    "init": "the image",
+    "precision": "speed (nst_jax/fast): the same result, computed another way",
+}
 
 
 def option(default: Any, help: str, choices: Optional[Tuple[str, ...]] = None) -> Any:
@@ -44,88 +49,127 @@ def option(default: Any, help: str, choices: Optional[Tuple[str, ...]] = None) -
 @dataclass(frozen=True)
 class Config:
     """Every option of a run; the command line has one flag per field (cli.py)."""
+
     # -- size and scales
     size: Optional[int] = option(
-        None, f"longest side of the output in pixels, aspect ratio kept (default: {SIZE}, "
-        "or the last of --scales)")
+        None,
+        f"longest side of the output in pixels, aspect ratio kept (default: {SIZE}, or the last of --scales)",
+    )
     scales: Optional[Tuple[int, ...]] = option(
-        None, "coarse to fine: optimise at each of these longest sides in turn (e.g. "
-        "256,384,512), each starting from the last result upsampled; the output has the last")
-    num_scales: int = option(1, "or: N scales, each sqrt(2) times the last (twice the "
-                             "pixels), ending at --size")
+        None,
+        "coarse to fine: optimise at each of these longest sides in turn (e.g. "
+        "256,384,512), each starting from the last result upsampled; the output has the last",
+    )
+    num_scales: int = option(
+        1, "or: N scales, each sqrt(2) times the last (twice the pixels), ending at --size"
+    )
     scale_iters: Optional[Tuple[int, ...]] = option(
-        None, "iterations at each scale, comma-separated (default: --iters each)")
+        None, "iterations at each scale, comma-separated (default: --iters each)"
+    )
     style_size: Optional[int] = option(
-        None, "longest side of the style image(s), px (default: the output's at each scale)")
+        None, "longest side of the style image(s), px (default: the output's at each scale)"
+    )
     style_scale: Optional[float] = option(
-        None, "the style image's longest side relative to the output's (0.5: half of "
-        "--size, smaller strokes); instead of --style-size")
+        None,
+        "the style image's longest side relative to the output's (0.5: half of "
+        "--size, smaller strokes); instead of --style-size",
+    )
     # -- the optimiser
-    iters: int = option(200, "optimisation steps (Adam at lr 5: within ~20% of its "
-                        "200-step loss by 100)")
+    iters: int = option(200, "optimisation steps (Adam at lr 5: within ~20% of its 200-step loss by 100)")
     optimizer: str = option(
-        "lbfgs", "lbfgs: ours (nst_jax/lbfgs.py); adam: optax's; optax-lbfgs: optax.lbfgs "
+        "lbfgs",
+        "lbfgs: ours (nst_jax/lbfgs.py); adam: optax's; optax-lbfgs: optax.lbfgs "
         "with its zoom line search; scipy-lbfgsb: SciPy's L-BFGS-B, pixels bounded to 0..255",
-        OPTIMIZERS)
+        OPTIMIZERS,
+    )
     lr: float = option(5.0, "Adam's step size, in 0..255 pixel units")
     lbfgs_memory: int = option(10, "(s, y) pairs kept by lbfgs, optax-lbfgs and scipy-lbfgsb")
-    line_search: str = option("wolfe", "line search of --optimizer lbfgs: strong Wolfe "
-                              "(Nocedal & Wright Alg. 3.5) or backtracking Armijo",
-                              LINE_SEARCHES)
+    line_search: str = option(
+        "wolfe",
+        "line search of --optimizer lbfgs: strong Wolfe (Nocedal & Wright Alg. 3.5) or backtracking Armijo",
+        LINE_SEARCHES,
+    )
     max_evals: int = option(0, "stop after N loss-and-gradient evaluations (0: no limit)")
-    ema: float = option(0.0, "output an exponential moving average of the iterates with "
-                        "this decay, e.g. 0.9 (0: the last iterate)")
+    ema: float = option(
+        0.0,
+        "output an exponential moving average of the iterates with "
+        "this decay, e.g. 0.9 (0: the last iterate)",
+    )
     chunk: int = option(10, "iterations between Python's looks (progress, saves, Ctrl-C)")
     # -- the objective (Gatys et al. 2016, Eq. 7)
     content_weight: float = option(1.0, "alpha (Eq. 7)")
     style_weight: Optional[float] = option(
-        None, f"beta (Eq. 7); default {STYLE_WEIGHT:g} (chosen by a sweep with L-BFGS, "
-        f"README), or {NORMALIZED_STYLE_WEIGHT:g} with --normalize-weights")
-    tv_weight: float = option(0.0, "weight of total variation on the 0..255 image "
-                              "(Gatys: none)")
+        None,
+        f"beta (Eq. 7); default {STYLE_WEIGHT:g} (chosen by a sweep with L-BFGS, "
+        f"README), or {NORMALIZED_STYLE_WEIGHT:g} with --normalize-weights",
+    )
+    tv_weight: float = option(0.0, "weight of total variation on the 0..255 image (Gatys: none)")
     content_layers: Tuple[str, ...] = option(
-        ("relu4_2",), "comma-separated, e.g. relu4_2 (conv4_2 and block4_conv2 also work; "
-        "Gatys et al. 2016, Sec. 3)")
+        ("relu4_2",),
+        "comma-separated, e.g. relu4_2 (conv4_2 and block4_conv2 also work; Gatys et al. 2016, Sec. 3)",
+    )
     content_layer_weights: Optional[Tuple[float, ...]] = option(
-        None, "one weight per content layer (default: 1 each)")
+        None, "one weight per content layer (default: 1 each)"
+    )
     style_layers: Tuple[str, ...] = option(
-        ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "comma-separated")
+        ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "comma-separated"
+    )
     style_layer_weights: Optional[Tuple[float, ...]] = option(
-        None, "one weight w_l per style layer (default: equal, summing to 1)")
+        None, "one weight w_l per style layer (default: equal, summing to 1)"
+    )
     style_blend: Optional[Tuple[float, ...]] = option(
-        None, "with several comma-separated STYLE images: one weight each (normalised to "
-        "sum to 1; default: equal); with --style-mask: each region's strength (default 1 each)")
+        None,
+        "with several comma-separated STYLE images: one weight each (normalised to "
+        "sum to 1; default: equal); with --style-mask: each region's strength (default 1 each)",
+    )
     # -- the network
-    model: Optional[str] = option(None, "default: the model the weights file holds",
-                                  tuple(CHANNELS))
+    model: Optional[str] = option(None, "default: the model the weights file holds", tuple(CHANNELS))
     weights: Optional[str] = option(
-        None, "Keras *_notop.h5 or converted .npz (default: $NST_JAX_WEIGHTS, the "
-        "repository's weights/, the user cache, then a download)")
+        None,
+        "Keras *_notop.h5 or converted .npz (default: $NST_JAX_WEIGHTS, the "
+        "repository's weights/, the user cache, then a download)",
+    )
     pooling: str = option("max", "max (as trained) or avg (Gatys' choice)", POOLINGS)
     normalize_weights: bool = option(
-        False, "rescale VGG so that each filter's mean activation over 7 bundled reference "
-        "images is 1, as Gatys et al. (the losses change scale: see README for weights)")
+        False,
+        "rescale VGG so that each filter's mean activation over 7 bundled reference "
+        "images is 1, as Gatys et al. (the losses change scale: see README for weights)",
+    )
     # -- the image
     init: str = option("content", "content, noise, style or an image path")
     seed: int = option(0, "seed of the noise init: same seed, same result")
     preserve_colors: Optional[str] = option(
-        None, "keep the content's colours: transfer luminance only, or recolour the style "
-        "to the content's colour statistics first (Gatys et al. 2017)", color.MODES)
+        None,
+        "keep the content's colours: transfer luminance only, or recolour the style "
+        "to the content's colour statistics first (Gatys et al. 2017)",
+        color.MODES,
+    )
     save_every: int = option(0, "write OUTPUT_<iteration> every N iterations (0: never)")
     # -- speed (nst_jax/fast): the same result, computed another way
     precision: str = option(
-        "float32", "convolution arithmetic: exact float32, the device's fast float32 (TF32 "
-        "on recent NVIDIA GPUs; float32 on CPU) or bfloat16", tuple(PRECISIONS))
+        "float32",
+        "convolution arithmetic: exact float32, the device's fast float32 (TF32 "
+        "on recent NVIDIA GPUs; float32 on CPU) or bfloat16",
+        tuple(PRECISIONS),
+    )
     conv: str = option(
-        "auto", "3x3 convolutions from 256 input channels by Winograd's F(4x4,3x3) (4x fewer "
+        "auto",
+        "3x3 convolutions from 256 input channels by Winograd's F(4x4,3x3) (4x fewer "
         "products, ~1e-5 relative rounding error) or direct (exact float32); auto: Winograd "
-        "on CPU from 150x150 px, where it is faster (README, Performance)", CONVS)
+        "on CPU from 150x150 px, where it is faster (README, Performance)",
+        CONVS,
+    )
     loop: str = option(
-        "auto", "device: chunks of steps as one compiled loop; host: one compiled call per "
-        "evaluation (3x faster on CPU); auto: host on CPU, device elsewhere", LOOPS)
+        "auto",
+        "device: chunks of steps as one compiled loop; host: one compiled call per "
+        "evaluation (3x faster on CPU); auto: host on CPU, device elsewhere",
+        LOOPS,
+    )
     remat: bool = option(
-        False, "recompute VGG activations block by block in the backward pass "
-        "(jax.checkpoint); same result; on CPU it did not lower the peak memory (README)")
+        False,
+        "recompute VGG activations block by block in the backward pass "
+        "(jax.checkpoint); same result; on CPU it did not lower the peak memory (README)",
+    )
 
     def validate(self) -> "Config":
         """This config with its defaults settled, or a one-line NstError."""
@@ -135,16 +179,21 @@ class Config:
             return dataclasses.replace(self, style_weight=self.beta).validate()
         for name, f in ((f.name, f) for f in dataclasses.fields(self)):
             choices = f.metadata["choices"]
-            if choices and getattr(self, name) not in choices and not (
-                    f.default is None and getattr(self, name) is None):
-                raise NstError(f"unknown --{_flag(name)} {getattr(self, name)!r}; use one of: "
-                               f"{', '.join(choices)}")
+            if (
+                choices
+                and getattr(self, name) not in choices
+                and not (f.default is None and getattr(self, name) is None)
+            ):
+                raise NstError(
+                    f"unknown --{_flag(name)} {getattr(self, name)!r}; use one of: {', '.join(choices)}"
+                )
         self._check_counts()
         self._check_scales()
         self._check_weights()
         if self.conv == "winograd" and self.precision == "bf16":
-            raise NstError("--conv winograd needs float32 arithmetic; use --precision float32 "
-                           "or --conv direct")
+            raise NstError(
+                "--conv winograd needs float32 arithmetic; use --precision float32 or --conv direct"
+            )
         if not self.content_layers and not self.style_layers:
             raise NstError("no content or style layers given")
         return self
@@ -173,29 +222,41 @@ class Config:
             if not self.scales or list(self.scales) != sorted(set(self.scales)):
                 raise NstError(f"--scales must be increasing sizes, got {self.scales}")
             if self.scales[-1] != self.size:
-                raise NstError(f"the last of --scales ({self.scales[-1]}) is the output size "
-                               f"but --size is {self.size}; make them equal")
-        if self.scale_iters is not None and (len(self.scale_iters) != len(self.sizes())
-                                             or min(self.scale_iters) < 0):
-            raise NstError(f"--scale-iters needs one count >= 0 per scale ({len(self.sizes())} "
-                           f"scales), got {','.join(map(str, self.scale_iters))}")
+                raise NstError(
+                    f"the last of --scales ({self.scales[-1]}) is the output size "
+                    f"but --size is {self.size}; make them equal"
+                )
+        if self.scale_iters is not None and (
+            len(self.scale_iters) != len(self.sizes()) or min(self.scale_iters) < 0
+        ):
+            raise NstError(
+                f"--scale-iters needs one count >= 0 per scale ({len(self.sizes())} "
+                f"scales), got {','.join(map(str, self.scale_iters))}"
+            )
 
     def _check_weights(self) -> None:
         for name in ("lr", "content_weight", "style_weight", "tv_weight"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
                 raise NstError(f"--{_flag(name)} must be a finite number >= 0, got {v}")
-        for layers, ws, flag in ((self.content_layers, self.content_layer_weights, "content"),
-                                 (self.style_layers, self.style_layer_weights, "style")):
+        for layers, ws, flag in (
+            (self.content_layers, self.content_layer_weights, "content"),
+            (self.style_layers, self.style_layer_weights, "style"),
+        ):
             if ws is not None and len(ws) != len(layers):
-                raise NstError(f"--{flag}-layer-weights has {len(ws)} values for "
-                               f"{len(layers)} {flag} layers; give one weight per layer")
+                raise NstError(
+                    f"--{flag}-layer-weights has {len(ws)} values for "
+                    f"{len(layers)} {flag} layers; give one weight per layer"
+                )
             if ws is not None and not all(math.isfinite(w) and w >= 0 for w in ws):
                 raise NstError(f"--{flag}-layer-weights must be finite numbers >= 0")
         if self.style_blend is not None and not (
-                all(math.isfinite(b) and b >= 0 for b in self.style_blend) and sum(self.style_blend) > 0):
-            raise NstError(f"--style-blend weights must be finite, >= 0 and not all 0, got "
-                           f"{','.join(map(str, self.style_blend))}")
+            all(math.isfinite(b) and b >= 0 for b in self.style_blend) and sum(self.style_blend) > 0
+        ):
+            raise NstError(
+                f"--style-blend weights must be finite, >= 0 and not all 0, got "
+                f"{','.join(map(str, self.style_blend))}"
+            )
 
     @property
     def beta(self) -> float:
@@ -209,17 +270,23 @@ class Config:
         if self.scales:
             return tuple(self.scales)
         n, size = self.num_scales, self.size or SIZE  # sqrt(2) apart: twice the pixels each
-        return tuple(dict.fromkeys(max(MIN_SIDE, round(size / 2 ** ((n - 1 - k) / 2)))
-                                   for k in range(n)))
+        return tuple(dict.fromkeys(max(MIN_SIDE, round(size / 2 ** ((n - 1 - k) / 2))) for k in range(n)))
 
     def objective(self, model: str) -> Objective:
         content = [resolve_layer(model, n) for n in self.content_layers]
         style = [resolve_layer(model, n) for n in self.style_layers]
         cw = self.content_layer_weights or (1.0,) * len(content)
         sw = self.style_layer_weights or (1.0 / max(len(style), 1),) * len(style)
-        return Objective(model, self.pooling, tuple(zip(content, map(float, cw))),
-                         tuple(zip(style, map(float, sw))), float(self.content_weight),
-                         self.beta, float(self.tv_weight), self.precision)
+        return Objective(
+            model,
+            self.pooling,
+            tuple(zip(content, map(float, cw))),
+            tuple(zip(style, map(float, sw))),
+            float(self.content_weight),
+            self.beta,
+            float(self.tv_weight),
+            self.precision,
+        )
 
 
 def _flag(name: str) -> str:

@@ -60,8 +60,7 @@ def _to_rgb_alpha(img: Image.Image) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         return np.repeat(gray[..., None], 3, axis=2), None
     if img.mode == "F":
         raise NstError("floating-point images are not supported; save the image as 8-bit PNG")
-    has_alpha = img.mode in ("RGBA", "LA", "PA") or (
-        img.mode == "P" and "transparency" in img.info)
+    has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
     img = img.convert("RGBA" if has_alpha else "RGB")  # palette, gray, CMYK, ... -> RGB(A)
     a = np.asarray(img, np.float32)
     return (a[..., :3], a[..., 3]) if has_alpha else (a, None)
@@ -99,8 +98,10 @@ def load_mask(mask: ImageLike, content_hw: Tuple[int, int]) -> np.ndarray:
     (h, w), (ch, cw) = rgb.shape[:2], content_hw
     name = mask if isinstance(mask, (str, Path)) else "a style mask"
     if abs(w / h - cw / ch) > 0.02 * cw / ch:
-        raise NstError(f"style mask {name} is {w}x{h} but the content is {cw}x{ch}; give masks "
-                       "with the content's aspect ratio")
+        raise NstError(
+            f"style mask {name} is {w}x{h} but the content is {cw}x{ch}; give masks "
+            "with the content's aspect ratio"
+        )
     gray = rgb @ np.array([0.299, 0.587, 0.114], np.float32) / 255.0  # Y of YIQ: (h, w)
     if gray.max() <= 0:
         raise NstError(f"style mask {name} is black everywhere; white marks where its style applies")
@@ -110,13 +111,16 @@ def load_mask(mask: ImageLike, content_hw: Tuple[int, int]) -> np.ndarray:
 def fit_size(height: int, width: int, longest: int) -> Tuple[int, int]:
     """(H, W) scaled so that max(H, W) == longest, aspect ratio kept; sides >= MIN_SIDE."""
     from .vgg import MIN_SIDE
+
     if longest < MIN_SIDE:
         raise NstError(f"size {longest} is too small; VGG needs at least {MIN_SIDE} px per side")
     s = longest / max(height, width)
     h, w = max(1, round(height * s)), max(1, round(width * s))
     if min(h, w) < MIN_SIDE:
-        raise NstError(f"at longest side {longest} the image is {w}x{h} px; VGG needs at least "
-                       f"{MIN_SIDE} px per side: raise --size or crop the image")
+        raise NstError(
+            f"at longest side {longest} the image is {w}x{h} px; VGG needs at least "
+            f"{MIN_SIDE} px per side: raise --size or crop the image"
+        )
     return h, w
 
 
@@ -125,8 +129,12 @@ def resize(rgb: np.ndarray, height: int, width: int, clip: bool = True) -> np.nd
     clipped to 0..255 unless `clip` is False (for differences of images)."""
     if rgb.shape[:2] == (height, width):
         return rgb.astype(np.float32)
-    chans = [Image.fromarray(rgb[..., c].astype(np.float32), mode="F")
-             .resize((width, height), Image.Resampling.LANCZOS) for c in range(rgb.shape[2])]
+    chans = [
+        Image.fromarray(rgb[..., c].astype(np.float32), mode="F").resize(
+            (width, height), Image.Resampling.LANCZOS
+        )
+        for c in range(rgb.shape[2])
+    ]
     out = np.stack([np.asarray(c) for c in chans], axis=2)
     return (np.clip(out, 0, 255) if clip else out).astype(np.float32)
 
@@ -166,11 +174,16 @@ def check_output_path(path: StrPath, inputs: Sequence[ImageLike] = ()) -> Path:
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
-        raise NstError(f"output folder {folder} is not writable ({e.strerror}); "
-                       "choose another path") from None
+        raise NstError(
+            f"output folder {folder} is not writable ({e.strerror}); choose another path"
+        ) from None
     for src in inputs:
-        if isinstance(src, (str, os.PathLike)) and Path(src).exists() and p.exists() \
-                and os.path.samefile(src, p):
+        if (
+            isinstance(src, (str, os.PathLike))
+            and Path(src).exists()
+            and p.exists()
+            and os.path.samefile(src, p)
+        ):
             raise NstError(f"output {p} is the input image {src}; refusing to overwrite it")
     return p
 

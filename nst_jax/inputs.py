@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import image as im
-from . import weights as wt
+from . import lookup
 from .config import INITS, Config
 from .errors import NstError
 from .fast import Plan, plan
@@ -55,33 +55,58 @@ class Job(NamedTuple):
         return [im.fit_size(s.shape[0], s.shape[1], s_side) for s in self.styles]
 
 
-def prepare(content: im.ImageLike, style: Images, output: Optional[im.StrPath],
-            log: Optional[im.StrPath], style_masks: Optional[Images], options: Dict[str, Any],
-            allow_download: bool, progress: bool, verbose: bool) -> Job:
+def prepare(
+    content: im.ImageLike,
+    style: Images,
+    output: Optional[im.StrPath],
+    log: Optional[im.StrPath],
+    style_masks: Optional[Images],
+    options: Dict[str, Any],
+    allow_download: bool,
+    progress: bool,
+    verbose: bool,
+) -> Job:
     """Check and load everything; see the module docstring."""
     cfg, styles, masks, blend = _check_options(style, style_masks, options)
     inputs = [content, *styles, *(masks or [])] + ([cfg.init] if cfg.init not in INITS else [])
     output, log = _check_outputs(output, log, inputs)
     content_rgb, alpha = im.load_image(content)
     if alpha is not None and output is not None and output.suffix.lower() in (".jpg", ".jpeg", ".bmp"):
-        raise NstError(f"the content image has an alpha channel that {output.suffix} cannot "
-                       "store; write a .png")
+        raise NstError(
+            f"the content image has an alpha channel that {output.suffix} cannot store; write a .png"
+        )
     styles_rgb = [im.load_image(s)[0] for s in styles]
-    masks_rgb = None if masks is None else np.stack(
-        [im.load_mask(m, content_rgb.shape[:2]) for m in masks], axis=-1)  # (H0, W0, R) in 0..1
+    masks_rgb = (
+        None if masks is None else np.stack([im.load_mask(m, content_rgb.shape[:2]) for m in masks], axis=-1)
+    )  # (H0, W0, R) in 0..1
     h0, w0 = content_rgb.shape[:2]
     hws = [im.fit_size(h0, w0, side) for side in cfg.sizes()]
-    names = None if masks is None else [str(m) if isinstance(m, (str, Path)) else "<array>"
-                                        for m in masks]
+    names = None if masks is None else [str(m) if isinstance(m, (str, Path)) else "<array>" for m in masks]
     for n in cfg.content_layers + cfg.style_layers:  # quick errors, before the weights load
         resolve_layer(cfg.model or "vgg19", n)
 
-    model, params, path = wt.resolve(cfg.weights, cfg.model, allow_download, progress)
+    model, params, path = lookup.resolve(cfg.weights, cfg.model, allow_download, progress)
     if cfg.normalize_weights:  # mean activation 1 per filter over normalize.py's reference set
         params, _ = normalize_weights(params, model, cfg.pooling)
     the_plan = plan(cfg, model, max(h * w for h, w in hws))  # (the images optimised)
-    job = Job(cfg, output, log, content_rgb, alpha, styles_rgb, masks_rgb, names, blend, hws,
-              model, path, None, cfg.objective(model), the_plan, 0)
+    job = Job(
+        cfg,
+        output,
+        log,
+        content_rgb,
+        alpha,
+        styles_rgb,
+        masks_rgb,
+        names,
+        blend,
+        hws,
+        model,
+        path,
+        None,
+        cfg.objective(model),
+        the_plan,
+        0,
+    )
     job = job._replace(estimated_memory=_check_memory(job, progress))
     if verbose:
         print(the_plan.describe(), file=sys.stderr, flush=True)
@@ -98,13 +123,19 @@ def _check_options(style, style_masks, options):
         raise NstError("no style image given")
     blend = cfg.style_blend or (1.0,) * len(styles)
     if len(blend) != len(styles):
-        raise NstError(f"--style-blend has {len(blend)} weights for {len(styles)} style "
-                       "images; give one weight per style image")
-    masks = None if style_masks is None else (
-        list(style_masks) if isinstance(style_masks, (list, tuple)) else [style_masks])
+        raise NstError(
+            f"--style-blend has {len(blend)} weights for {len(styles)} style "
+            "images; give one weight per style image"
+        )
+    masks = (
+        None
+        if style_masks is None
+        else (list(style_masks) if isinstance(style_masks, (list, tuple)) else [style_masks])
+    )
     if masks is not None and len(masks) != len(styles):
-        raise NstError(f"{len(masks)} style mask(s) for {len(styles)} style image(s); give "
-                       "one mask per style")
+        raise NstError(
+            f"{len(masks)} style mask(s) for {len(styles)} style image(s); give one mask per style"
+        )
     if masks is None:  # blended: weights summing to 1, so beta keeps its meaning
         blend = tuple(b / sum(blend) for b in blend)
     if cfg.init not in INITS and not Path(cfg.init).exists():
@@ -112,8 +143,9 @@ def _check_options(style, style_masks, options):
     return cfg, styles, masks, tuple(blend)
 
 
-def _check_outputs(output: Optional[im.StrPath], log: Optional[im.StrPath],
-                   inputs: Sequence[im.ImageLike]) -> Tuple[Optional[Path], Optional[Path]]:
+def _check_outputs(
+    output: Optional[im.StrPath], log: Optional[im.StrPath], inputs: Sequence[im.ImageLike]
+) -> Tuple[Optional[Path], Optional[Path]]:
     if output is not None:
         output = im.check_output_path(output, inputs)
     if log is not None:
@@ -131,10 +163,16 @@ def _check_memory(job: Job, progress: bool) -> int:
     need = estimate_memory(job.objective, hw, style_hw, job.cfg.lbfgs_memory, job.plan.winograd)
     have = available_memory()
     if need > have:
-        raise NstError(f"a {hw[1]}x{hw[0]} run needs about {need / 2**30:.1f} GiB but "
-                       f"{have / 2**30:.1f} GiB is available; lower --size"
-                       + ("" if job.cfg.remat else " or add --remat"))
+        raise NstError(
+            f"a {hw[1]}x{hw[0]} run needs about {need / 2**30:.1f} GiB but "
+            f"{have / 2**30:.1f} GiB is available; lower --size"
+            + ("" if job.cfg.remat else " or add --remat")
+        )
     if progress:
-        print(f"{job.model} {hw[1]}x{hw[0]}: estimated peak memory {need / 2**30:.1f} GiB "
-              f"({have / 2**30:.1f} GiB available)", file=sys.stderr, flush=True)
+        print(
+            f"{job.model} {hw[1]}x{hw[0]}: estimated peak memory {need / 2**30:.1f} GiB "
+            f"({have / 2**30:.1f} GiB available)",
+            file=sys.stderr,
+            flush=True,
+        )
     return need

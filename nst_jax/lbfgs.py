@@ -43,11 +43,10 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 from jax.typing import ArrayLike
 
-STOP_REASONS = ("running", "gtol", "ftol", "max_iters", "max_evals", "line_search",
-                "nonfinite")
+STOP_REASONS = ("running", "gtol", "ftol", "max_iters", "max_evals", "line_search", "nonfinite")
 RUNNING, GTOL, FTOL, MAX_ITERS, MAX_EVALS, LINE_SEARCH, NONFINITE = range(7)
 BRACKET, ZOOM, ACCEPTED = 0, 1, 2  # line-search stages (Alg. 3.5, Alg. 3.6, done)
-NO_LIMIT = 2 ** 30  # an evaluation budget no run reaches: "no limit", as an int32
+NO_LIMIT = 2**30  # an evaluation budget no run reaches: "no limit", as an int32
 
 
 class Options(NamedTuple):
@@ -102,8 +101,15 @@ def _dot(a, b):
     return jnp.vdot(a, b).real
 
 
-def two_loop(g: jax.Array, s: jax.Array, y: jax.Array, rho: jax.Array, head: jax.Array,
-             pairs: jax.Array, gamma: jax.Array) -> jax.Array:
+def two_loop(
+    g: jax.Array,
+    s: jax.Array,
+    y: jax.Array,
+    rho: jax.Array,
+    head: jax.Array,
+    pairs: jax.Array,
+    gamma: jax.Array,
+) -> jax.Array:
     """r = H g by Algorithm 7.4 over the ring buffer; the direction is d = -r."""
     m = s.shape[0]
 
@@ -128,7 +134,7 @@ def _cubic_min(a_lo, f_lo, d_lo, a_hi, f_hi, d_hi):
     """Minimiser of the cubic through both points and slopes (Eq. 3.59), safeguarded into
     the middle 80% of the interval; bisection when the cubic has no usable minimum."""
     d1 = d_lo + d_hi - 3 * (f_lo - f_hi) / (a_lo - a_hi)
-    d2 = jnp.sign(a_hi - a_lo) * jnp.sqrt(jnp.maximum(d1 ** 2 - d_lo * d_hi, 0.0))
+    d2 = jnp.sign(a_hi - a_lo) * jnp.sqrt(jnp.maximum(d1**2 - d_lo * d_hi, 0.0))
     a = a_hi - (a_hi - a_lo) * (d_hi + d2 - d1) / (d_hi - d_lo + 2 * d2)
     left, right = jnp.minimum(a_lo, a_hi), jnp.maximum(a_lo, a_hi)
     margin = 0.1 * (right - left)
@@ -142,10 +148,15 @@ def _bracket(p: _Point, p0: _Point, s: _Search, opt: Options) -> _Search:
     curvature = jnp.abs(p.d) <= opt.c2 * jnp.abs(p0.d)  # Eq. 3.7b
     pick = lambda which, a, b: jax.tree.map(lambda u, v: jnp.where(which, u, v), a, b)
     if opt.line_search == "armijo":  # Alg. 3.1: accept on sufficient decrease, else shrink
-        q = -p0.d * p.a ** 2 / (2 * (p.f - p0.f - p0.d * p.a))  # minimiser of the quadratic fit
+        q = -p0.d * p.a**2 / (2 * (p.f - p0.f - p0.d * p.a))  # minimiser of the quadratic fit
         shrink = jnp.where(jnp.isfinite(q), jnp.clip(q, 0.1 * p.a, 0.5 * p.a), 0.5 * p.a)
-        return _Search(jnp.where(armijo, ACCEPTED, BRACKET).astype(jnp.int32), shrink,
-                       pick(armijo, p, s.lo), s.hi, s.evals + 1)
+        return _Search(
+            jnp.where(armijo, ACCEPTED, BRACKET).astype(jnp.int32),
+            shrink,
+            pick(armijo, p, s.lo),
+            s.hi,
+            s.evals + 1,
+        )
     worse = ~armijo | (p.f >= s.lo.f)
     # Alg. 3.5 (bracketing): worse -> zoom(lo, p); good slope -> accept;
     # uphill slope -> zoom(p, lo); else extrapolate (x4, as SciPy's search)
@@ -176,13 +187,12 @@ def _origin(st: State) -> _Point:  # the current point as the line search's a = 
 def init(x0: ArrayLike, memory_size: int = 10, aux: Any = None) -> State:
     """An empty history at x0, nothing evaluated: the first `ask` is x0 itself. `aux`:
     a pytree shaped like what the function returns besides its value (zeros will do)."""
-    x0, zero = jnp.asarray(x0), jnp.zeros((), jnp.int32)
-    f, g = jnp.zeros((), x0.dtype), jnp.zeros_like(x0)
-    p = _Point(jnp.zeros((), x0.dtype), f, f, g, aux)
-    return State(x0, f, g, aux, jnp.zeros((memory_size, *x0.shape), x0.dtype),
-                 jnp.zeros((memory_size, *x0.shape), x0.dtype),
-                 jnp.zeros((memory_size,), x0.dtype), zero, zero, jnp.ones((), x0.dtype),
-                 g, f, _Search(zero, jnp.zeros((), x0.dtype), p, p, zero), zero, zero, zero)
+    x0 = jnp.asarray(x0)
+    zero, f, g = jnp.zeros((), jnp.int32), jnp.zeros((), x0.dtype), jnp.zeros_like(x0)
+    buf, rho, one = jnp.zeros((memory_size, *x0.shape), x0.dtype), jnp.zeros((memory_size,), x0.dtype), f + 1
+    p = _Point(f, f, f, g, aux)
+    search = _Search(zero, f, p, p, zero)  # trial step 0 along d = 0: the first ask is x0
+    return State(x0, f, g, aux, buf, buf, rho, zero, zero, one, g, f, search, zero, zero, zero)
 
 
 def ask(st: State) -> jax.Array:
@@ -198,8 +208,15 @@ def tell(state: State, evaluated: Evaluated, opt: Options = Options()) -> State:
 
     def first(st):  # f(x0), g(x0): the start of the run
         ok = jnp.isfinite(f) & jnp.all(jnp.isfinite(g))
-        return _begin(st._replace(value=f, grad=g, aux=aux, evaluations=jnp.ones((), jnp.int32),
-                                  stop=jnp.where(ok, RUNNING, NONFINITE).astype(jnp.int32)))
+        return _begin(
+            st._replace(
+                value=f,
+                grad=g,
+                aux=aux,
+                evaluations=jnp.ones((), jnp.int32),
+                stop=jnp.where(ok, RUNNING, NONFINITE).astype(jnp.int32),
+            )
+        )
 
     def trial(st):  # NaN counts as +inf: never accepted
         p = _Point(st.search.trial, jnp.where(jnp.isfinite(f), f, jnp.inf), _dot(g, st.d), g, aux)
@@ -212,6 +229,7 @@ def tell(state: State, evaluated: Evaluated, opt: Options = Options()) -> State:
     def go_on(st):
         st = jax.lax.cond(st.evaluations == 0, first, trial, st)
         return jax.lax.cond((st.stop == RUNNING) & ~_searching(st, opt), settle, lambda st: st, st)
+
     return jax.lax.cond(state.stop == RUNNING, go_on, lambda st: st, state)
 
 
@@ -230,8 +248,7 @@ def _begin(st: State) -> State:
     a0 = jnp.where(pairs == 0, first, 1.0).astype(st.x.dtype)
     st = st._replace(d=d, slope=slope, pairs=pairs)
     p0 = _origin(st)
-    return st._replace(search=_Search(jnp.zeros((), jnp.int32), a0, p0, p0,
-                                      jnp.zeros((), jnp.int32)))
+    return st._replace(search=_Search(jnp.zeros((), jnp.int32), a0, p0, p0, jnp.zeros((), jnp.int32)))
 
 
 def _finish(st: State, opt: Options) -> State:
@@ -246,23 +263,39 @@ def _finish(st: State, opt: Options) -> State:
     keep = ok & (sy > jnp.finfo(st.x.dtype).eps * yy)  # skip pairs of non-positive curvature
     h, pairs, m = st.head, st.pairs, st.s.shape[0]
     moved = st._replace(
-        x=x_new, value=p.f, grad=p.g, aux=p.aux,
-        s=jnp.where(keep, st.s.at[h].set(s), st.s), y=jnp.where(keep, st.y.at[h].set(y), st.y),
+        x=x_new,
+        value=p.f,
+        grad=p.g,
+        aux=p.aux,
+        s=jnp.where(keep, st.s.at[h].set(s), st.s),
+        y=jnp.where(keep, st.y.at[h].set(y), st.y),
         rho=jnp.where(keep, st.rho.at[h].set(1.0 / sy), st.rho),
         head=jnp.where(keep, (h + 1) % m, h),
         pairs=jnp.where(keep, jnp.minimum(pairs + 1, m), pairs),
         gamma=jnp.where(keep, sy / yy, st.gamma).astype(st.x.dtype),
-        iteration=st.iteration + 1, evaluations=evaluations, stop=jnp.zeros((), jnp.int32))
+        iteration=st.iteration + 1,
+        evaluations=evaluations,
+        stop=jnp.zeros((), jnp.int32),
+    )
     # A failed search keeps x; with a history, retry once from -g (the history is dropped).
-    failed = st._replace(pairs=jnp.zeros((), jnp.int32), evaluations=evaluations,
-                         stop=jnp.where(pairs == 0, LINE_SEARCH, RUNNING).astype(jnp.int32))
+    failed = st._replace(
+        pairs=jnp.zeros((), jnp.int32),
+        evaluations=evaluations,
+        stop=jnp.where(pairs == 0, LINE_SEARCH, RUNNING).astype(jnp.int32),
+    )
     new = jax.tree.map(lambda a, b: jnp.where(ok, a, b), moved, failed)
-    decrease = (st.value - new.value) / jnp.maximum(
-        jnp.maximum(jnp.abs(st.value), jnp.abs(new.value)), 1.0)
+    decrease = (st.value - new.value) / jnp.maximum(jnp.maximum(jnp.abs(st.value), jnp.abs(new.value)), 1.0)
     stop = jnp.select(
-        [~jnp.all(jnp.isfinite(new.grad)), jnp.max(jnp.abs(new.grad)) <= opt.gtol,
-         ok & (decrease <= opt.ftol), new.evaluations >= opt.max_evals, new.stop != RUNNING],
-        [NONFINITE, GTOL, FTOL, MAX_EVALS, new.stop], RUNNING)
+        [
+            ~jnp.all(jnp.isfinite(new.grad)),
+            jnp.max(jnp.abs(new.grad)) <= opt.gtol,
+            ok & (decrease <= opt.ftol),
+            new.evaluations >= opt.max_evals,
+            new.stop != RUNNING,
+        ],
+        [NONFINITE, GTOL, FTOL, MAX_EVALS, new.stop],
+        RUNNING,
+    )
     return new._replace(stop=stop.astype(jnp.int32))
 
 
@@ -271,15 +304,18 @@ def _value_and_grad(fun, has_aux):
     return jax.value_and_grad(f, has_aux=True)
 
 
-def step(fun: Callable, state: State, args: Tuple[Any, ...] = (), opt: Options = Options(),
-         has_aux: bool = False) -> State:
+def step(
+    fun: Callable, state: State, args: Tuple[Any, ...] = (), opt: Options = Options(), has_aux: bool = False
+) -> State:
     """One L-BFGS iteration (Alg. 7.5) compiled whole: ask, evaluate and tell in a
     while_loop until the iteration is taken or the run stops (the first call also
     evaluates x0)."""
     vg = _value_and_grad(fun, has_aux)
     return jax.lax.while_loop(
         lambda st: (st.stop == RUNNING) & (st.iteration == state.iteration),
-        lambda st: tell(st, vg(ask(st), *args), opt), state)
+        lambda st: tell(st, vg(ask(st), *args), opt),
+        state,
+    )
 
 
 class Result(NamedTuple):
@@ -297,9 +333,19 @@ def stop_reason(result_or_state: Union[Result, State]) -> str:
     return STOP_REASONS[int(result_or_state.stop)]
 
 
-def minimize(fun: Callable, x0: Any, *, max_iters: int, memory_size: int = 10, gtol: float = 1e-5,
-             ftol: float = 2.2e-9, max_evals: Optional[int] = None, line_search: str = "wolfe",
-             args: Tuple[Any, ...] = (), max_ls: int = 20) -> Result:
+def minimize(
+    fun: Callable,
+    x0: Any,
+    *,
+    max_iters: int,
+    memory_size: int = 10,
+    gtol: float = 1e-5,
+    ftol: float = 2.2e-9,
+    max_evals: Optional[int] = None,
+    line_search: str = "wolfe",
+    args: Tuple[Any, ...] = (),
+    max_ls: int = 20,
+) -> Result:
     """Minimise fun(x, *args) -> scalar over a pytree x of float arrays. Works under jit
     (max_iters, memory_size and line_search are static)."""
     if line_search not in ("wolfe", "armijo"):
@@ -313,8 +359,11 @@ def minimize(fun: Callable, x0: Any, *, max_iters: int, memory_size: int = 10, g
     def body(carry):  # one evaluation
         st, hv, he = carry
         st = tell(st, vg(ask(st), *args), opt)
-        st = st._replace(stop=jnp.where((st.stop == RUNNING) & (st.iteration >= max_iters),
-                                        MAX_ITERS, st.stop).astype(jnp.int32))
+        st = st._replace(
+            stop=jnp.where((st.stop == RUNNING) & (st.iteration >= max_iters), MAX_ITERS, st.stop).astype(
+                jnp.int32
+            )
+        )
         return st, hv.at[st.iteration].set(st.value), he.at[st.iteration].set(st.evaluations)
 
     def more(carry):  # x0's evaluation always; then until a stop or max_iters
@@ -322,5 +371,13 @@ def minimize(fun: Callable, x0: Any, *, max_iters: int, memory_size: int = 10, g
         return (st.stop == RUNNING) & ((st.iteration < max_iters) | (st.evaluations == 0))
 
     st, hv, he = jax.lax.while_loop(more, body, (init(flat0, memory_size), hist_v, hist_e))
-    return Result(unravel(st.x), st.value, jnp.sqrt(_dot(st.grad, st.grad)), st.iteration,
-                  st.evaluations, st.stop, hv, he)
+    return Result(
+        unravel(st.x),
+        st.value,
+        jnp.sqrt(_dot(st.grad, st.grad)),
+        st.iteration,
+        st.evaluations,
+        st.stop,
+        hv,
+        he,
+    )

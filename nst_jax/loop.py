@@ -52,8 +52,7 @@ def optimizer(problem: Problem, cfg: Config, aux: Any) -> Optimizer:
     return optim.optax_lbfgs(problem, cfg.lbfgs_memory, cfg.max_evals)
 
 
-def run(problem: Problem, aux: Any, x0: np.ndarray, cfg: Config, loop: str,
-        monitor: Monitor) -> Outcome:
+def run(problem: Problem, aux: Any, x0: np.ndarray, cfg: Config, loop: str, monitor: Monitor) -> Outcome:
     """Minimise problem.fun(x, aux) from x0 for cfg.iters iterations (`loop`: "host" or
     "device"), reporting to `monitor`."""
     if cfg.optimizer == "scipy-lbfgsb":
@@ -78,8 +77,7 @@ def run(problem: Problem, aux: Any, x0: np.ndarray, cfg: Config, loop: str,
             ema = ema_update(ema, state.x, cfg.ema)
         elapsed = monitor.elapsed()
         for j, (i, e, terms) in enumerate(rows):  # time within a chunk is apportioned evenly
-            monitor.add(i, e, seconds + (elapsed - seconds) * j / len(rows),
-                        dict(zip(problem.terms, terms)))
+            monitor.add(i, e, seconds + (elapsed - seconds) * j / len(rows), dict(zip(problem.terms, terms)))
         seconds = elapsed
         if int(state.stop) == lb.RUNNING and monitor.reached(int(state.iteration), shown(state.x)):
             stop = "interrupted"
@@ -98,8 +96,9 @@ def _last_row(problem, aux, opt, state, ema, x0, monitor, stop) -> Outcome:
     if not monitor.history or monitor.history[-1]["iteration"] != iteration:
         row = jax.jit(opt.last)(state, aux)
         evaluations = int(row.evaluations)
-        monitor.add(iteration, evaluations, monitor.elapsed(),
-                    dict(zip(problem.terms, np.asarray(row.terms))))
+        monitor.add(
+            iteration, evaluations, monitor.elapsed(), dict(zip(problem.terms, np.asarray(row.terms)))
+        )
     return Outcome(np.asarray(state.x), iteration, evaluations, stop)
 
 
@@ -114,6 +113,7 @@ def _aot(f, *args):
 def _device_chunks(opt: Optimizer, problem, aux, state, max_rows: int) -> Callable:
     """chunk(state, n): one compiled while_loop of opt.step until n more iterations
     (max_rows: room for the rows of n + 1 images and one write past them)."""
+
     def run(state, aux, n):
         def more(carry):
             st = carry[0]
@@ -124,17 +124,23 @@ def _device_chunks(opt: Optimizer, problem, aux, state, max_rows: int) -> Callab
             st, row = opt.step(st, aux)
             log = jax.tree.map(lambda column, v: column.at[count].set(v), log, row)
             return st, log, count + row.valid.astype(jnp.int32)
+
         target = state.iteration + n
-        empty = Row(jnp.zeros((max_rows,), bool), jnp.zeros((max_rows,), jnp.int32),
-                    jnp.zeros((max_rows,), jnp.int32),
-                    jnp.zeros((max_rows, len(problem.terms)), jnp.float32))
+        empty = Row(
+            jnp.zeros((max_rows,), bool),
+            jnp.zeros((max_rows,), jnp.int32),
+            jnp.zeros((max_rows,), jnp.int32),
+            jnp.zeros((max_rows, len(problem.terms)), jnp.float32),
+        )
         return jax.lax.while_loop(more, body, (state, empty, jnp.zeros((), jnp.int32)))
+
     compiled = _aot(run, state, aux, 0)
 
     def chunk(state, n) -> Tuple[object, Rows]:
         state, log, count = compiled(state, aux, n)
         its, evs, terms = (np.asarray(a) for a in (log.iteration, log.evaluations, log.terms))
         return state, [(int(its[j]), int(evs[j]), terms[j]) for j in range(int(count))]
+
     return chunk
 
 
@@ -154,6 +160,7 @@ def _host_chunks(opt: Optimizer, problem, aux, state, max_rows: int) -> Callable
             if bool(row.valid):
                 rows.append((int(row.iteration), int(row.evaluations), np.asarray(row.terms)))
         return state, rows
+
     return chunk
 
 
@@ -169,10 +176,14 @@ def _run_scipy(problem: Problem, aux, x0, cfg: Config, monitor: Monitor) -> Outc
             return monitor.reached(iteration, x)
         ema[0] = ema_update(ema[0], jnp.asarray(x, jnp.float32), cfg.ema)
         return monitor.reached(iteration, ema_value(ema[0], x0))
+
     x, iterations, evaluations, stop = drive(
-        cfg.iters, cfg.lbfgs_memory, cfg.max_evals,
+        cfg.iters,
+        cfg.lbfgs_memory,
+        cfg.max_evals,
         on_row=lambda it, ev, terms: monitor.add(it, ev, monitor.elapsed(), terms),
-        on_iterate=on_iterate)
+        on_iterate=on_iterate,
+    )
     stop = "interrupted" if monitor.flag.set else stop
     if ema is None:
         return Outcome(x, iterations, evaluations, stop)
@@ -184,8 +195,9 @@ def _average(problem, aux, ema, x0, iteration, evaluations, stop, monitor) -> Ou
     replaces the last iterate's row."""
     x = ema_value(ema, x0)
     terms = jax.jit(problem.fun)(x, aux)[1]
-    monitor.add(iteration, evaluations + 1, monitor.elapsed(),
-                {k: float(v) for k, v in terms.items()}, replace=True)
+    monitor.add(
+        iteration, evaluations + 1, monitor.elapsed(), {k: float(v) for k, v in terms.items()}, replace=True
+    )
     return Outcome(np.asarray(x), iteration, evaluations + 1, stop)
 
 

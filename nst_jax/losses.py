@@ -69,11 +69,10 @@ def style_layer_loss(f: jax.Array, a: jax.Array) -> jax.Array:
     """E_l = sum (G - A)^2 / (4 N^2 M^2) (Eq. 4). f: (h, w, N) features, a: (N, N) Gram."""
     n = f.shape[-1]  # N_l: number of filters
     m = f.shape[0] * f.shape[1]  # M_l: positions
-    return jnp.sum((gram(f) - a) ** 2) / (4.0 * n ** 2 * m ** 2)
+    return jnp.sum((gram(f) - a) ** 2) / (4.0 * n**2 * m**2)
 
 
-def guided_style_loss(f: jax.Array, a: jax.Array, guide: jax.Array,
-                      weights: jax.Array) -> jax.Array:
+def guided_style_loss(f: jax.Array, a: jax.Array, guide: jax.Array, weights: jax.Array) -> jax.Array:
     """E_l over regions (module docstring). f: (h, w, N) features; a: (R, N, N) each
     region's style Gram (rescaled to M = h*w positions); guide: (h, w, R) masks at this
     layer's resolution; weights: (R,) b_r."""
@@ -84,9 +83,9 @@ def guided_style_loss(f: jax.Array, a: jax.Array, guide: jax.Array,
     total = jnp.zeros((), f.dtype)
     for r in range(a.shape[0]):  # R is small and static: one Gram per region
         # G_r = sum_k T_rk^2 F_:k F_:k^T:  (M, N)^T (M, N) -> (N, N)
-        g = jnp.matmul((flat * t2[:, r:r + 1]).T, flat, precision=jax.lax.Precision.HIGHEST)
+        g = jnp.matmul((flat * t2[:, r : r + 1]).T, flat, precision=jax.lax.Precision.HIGHEST)
         # an empty region (a small mask at a deep layer) has M_r = 0 and weight 0
-        e = jnp.sum((g / jnp.maximum(m_r[r], 1e-12) - a[r] / m) ** 2) / (4.0 * n ** 2)
+        e = jnp.sum((g / jnp.maximum(m_r[r], 1e-12) - a[r] / m) ** 2) / (4.0 * n**2)
         total = total + weights[r] * (m_r[r] / m) * e
     return total
 
@@ -95,12 +94,13 @@ def tv_loss(x: jax.Array) -> jax.Array:
     """L_tv = sum (x[i+1,j] - x[i,j])^2 + (x[i,j+1] - x[i,j])^2, x: (H, W, C) -> ()."""
     dy = x[1:, :, :] - x[:-1, :, :]  # (H-1, W, C) vertical neighbours
     dx = x[:, 1:, :] - x[:, :-1, :]  # (H, W-1, C) horizontal neighbours
-    return jnp.sum(dy ** 2) + jnp.sum(dx ** 2)
+    return jnp.sum(dy**2) + jnp.sum(dx**2)
 
 
 @dataclass(frozen=True)
 class Objective:
     """What is optimised: static (hashable) so that jit can specialise on it."""
+
     model: str  # "vgg16" | "vgg19"
     pooling: str  # "max" | "avg"
     content_layers: Tuple[Tuple[str, float], ...]  # ((canonical layer, weight), ...)
@@ -123,10 +123,12 @@ class Targets(NamedTuple):
     region_weights: Any = None  # regions only: (R,) b_r
 
 
-def make_targets(params: Any, objective: Objective, content_x: ArrayLike, style_x: ArrayLike,
-                 ops: Ops = Ops()) -> Targets:
+def make_targets(
+    params: Any, objective: Objective, content_x: ArrayLike, style_x: ArrayLike, ops: Ops = Ops()
+) -> Targets:
     """Compute P^l and A^l once. content_x, style_x: preprocessed (H, W, 3), any sizes;
     the output has the content's size, and A^l is rescaled to it (module docstring)."""
+
     def run(params, content_x, style_x):
         ob = objective
         c_layers, s_layers = [n for n, _ in ob.content_layers], [n for n, _ in ob.style_layers]
@@ -138,13 +140,16 @@ def make_targets(params: Any, objective: Objective, content_x: ArrayLike, style_
 
         def positions(layer):  # M_l of the output / M^a_l of the style
             return (out[layer][0] * out[layer][1]) / (s[layer].shape[0] * s[layer].shape[1])
+
         # A^l <- (M_l / M^a_l) A^l: exactly A^l when the sizes agree
         return Targets(content=p, style={k: gram(v) * positions(k) for k, v in s.items()})
+
     return jax.jit(run)(params, content_x, style_x)
 
 
-def region_targets(targets: Sequence[Targets], weights: Sequence[float], masks: ArrayLike,
-                   objective: Objective) -> Targets:
+def region_targets(
+    targets: Sequence[Targets], weights: Sequence[float], masks: ArrayLike, objective: Objective
+) -> Targets:
     """Several styles, each in its region: style targets stacked (R, N, N), masks
     (H, W, R) in 0..1 at the output's size pooled to each style layer, weights b_r.
     Content targets: the first's."""
@@ -162,36 +167,38 @@ def region_targets(targets: Sequence[Targets], weights: Sequence[float], masks: 
 def blend_targets(targets: Sequence[Targets], weights: Sequence[float]) -> Targets:
     """Several styles as one: A^l = sum_k b_k A^l_k, the blend of their Gram matrices
     (jcjohnson/neural-style's -style_blend_weights). Content targets: the first's."""
-    style = {name: cast(jax.Array, sum(b * t.style[name] for b, t in zip(weights, targets)))
-             for name in targets[0].style}  # cast: one style or more, never sum's start 0
+    style = {
+        name: cast(jax.Array, sum(b * t.style[name] for b, t in zip(weights, targets)))
+        for name in targets[0].style
+    }  # cast: one style or more, never sum's start 0
     return Targets(content=targets[0].content, style=style)
 
 
-def weighted_terms(f: Features, targets: Targets, ob: Objective,
-                   dtype: DTypeLike = jnp.float32) -> Tuple[jax.Array, jax.Array]:
+def weighted_terms(
+    f: Features, targets: Targets, ob: Objective, dtype: DTypeLike = jnp.float32
+) -> Tuple[jax.Array, jax.Array]:
     """(content, style) of the layers present in f: sum_l w_l L^l, Eq. 1 and Eq. 5."""
     zero = jnp.zeros((), dtype)
-    content = sum((w * content_loss(f[n], targets.content[n])
-                   for n, w in ob.content_layers if n in f), zero)
+    content = sum((w * content_loss(f[n], targets.content[n]) for n, w in ob.content_layers if n in f), zero)
 
     def style_loss(n):
         if targets.guides:
-            return guided_style_loss(f[n], targets.style[n], targets.guides[n],
-                                     targets.region_weights)
+            return guided_style_loss(f[n], targets.style[n], targets.guides[n], targets.region_weights)
         return style_layer_loss(f[n], targets.style[n])
+
     style = sum((w * style_loss(n) for n, w in ob.style_layers if n in f), zero)
     return content, style
 
 
-def combine(content: jax.Array, style: jax.Array, tv: jax.Array,
-            ob: Objective) -> Dict[str, jnp.ndarray]:
+def combine(content: jax.Array, style: jax.Array, tv: jax.Array, ob: Objective) -> Dict[str, jnp.ndarray]:
     """{term: value} of TERMS: L_total = alpha L_content + beta L_style + t L_tv (Eq. 7)."""
     total = ob.content_weight * content + ob.style_weight * style + ob.tv_weight * tv
     return {"total": total, "content": content, "style": style, "tv": tv}
 
 
-def loss_terms(params: Any, targets: Targets, x: jax.Array, objective: Objective,
-               ops: Ops = Ops()) -> Dict[str, jnp.ndarray]:
+def loss_terms(
+    params: Any, targets: Targets, x: jax.Array, objective: Objective, ops: Ops = Ops()
+) -> Dict[str, jnp.ndarray]:
     """The terms (TERMS: their weighted sum, then each unweighted) for image x
     (preprocessed (H, W, 3))."""
     ob = objective

@@ -15,15 +15,19 @@ from typing import Any, Dict, List, Mapping, Optional
 from . import image as im
 
 
-def record(iteration: int, evaluations: int, seconds: float,
-           terms: Mapping[str, Any]) -> Dict[str, float]:
+def record(iteration: int, evaluations: int, seconds: float, terms: Mapping[str, Any]) -> Dict[str, float]:
     """A history entry: iteration k is the image after k steps; terms are unweighted."""
-    return {"iteration": int(iteration), "evaluations": int(evaluations),
-            "seconds": round(float(seconds), 4), **{k: float(v) for k, v in terms.items()}}
+    return {
+        "iteration": int(iteration),
+        "evaluations": int(evaluations),
+        "seconds": round(float(seconds), 4),
+        **{k: float(v) for k, v in terms.items()},
+    }
 
 
 class _StopFlag:
     """First Ctrl-C sets the flag (finish the chunk, return); a second one aborts."""
+
     def __init__(self):
         self.set = False
 
@@ -50,6 +54,7 @@ def _intermediate_path(output: Path, iteration: int) -> Path:
 class Monitor:
     """What happens between iterations: history records, the progress bar, intermediate
     images and Ctrl-C. Both loops below report to it."""
+
     def __init__(self, cfg, output, alpha, progress: bool, to_rgb):
         self.cfg, self.output, self.alpha, self.progress = cfg, output, alpha, progress
         self.to_rgb = to_rgb  # preprocessed image -> RGB 0..255 (colour preservation applied)
@@ -59,9 +64,9 @@ class Monitor:
 
     def __enter__(self):
         from tqdm import tqdm
+
         self.flag = _StopFlag().__enter__()
-        self.bar = tqdm(total=self.cfg.iters, disable=not self.progress, unit="it",
-                        dynamic_ncols=True)
+        self.bar = tqdm(total=self.cfg.iters, disable=not self.progress, unit="it", dynamic_ncols=True)
         return self
 
     def __exit__(self, *exc):
@@ -75,27 +80,34 @@ class Monitor:
         assert self.start is not None, "call started() first"
         return time.perf_counter() - self.start
 
-    def add(self, iteration: int, evaluations: int, seconds: float, terms: Mapping[str, Any],
-            replace: bool = False) -> None:
+    def add(
+        self,
+        iteration: int,
+        evaluations: int,
+        seconds: float,
+        terms: Mapping[str, Any],
+        replace: bool = False,
+    ) -> None:
         """A row of the image after `iteration` steps, unless it has one (`replace`: the
         new row replaces it: the loss of the average returned instead of the iterate's)."""
         if replace and self.history and self.history[-1]["iteration"] == int(iteration):
             self.history.pop()
         if not self.history or self.history[-1]["iteration"] != int(iteration):
             self.history.append(record(iteration, evaluations, seconds, terms))
-            self.bar.set_postfix(loss=f"{float(terms['total']):.4g}", evals=int(evaluations),
-                                 refresh=False)
+            self.bar.set_postfix(loss=f"{float(terms['total']):.4g}", evals=int(evaluations), refresh=False)
 
     def reached(self, iteration: int, x: Any) -> bool:
         """Called with the image after `iteration` steps; True when Ctrl-C asks to stop."""
         self.bar.update(iteration - self.bar.n)
         if self.cfg.save_every and self.output is not None and iteration % self.cfg.save_every == 0:
-            im.save_image(_intermediate_path(self.output, iteration),
-                          im.to_uint8(self.to_rgb(x), self.alpha))
+            im.save_image(_intermediate_path(self.output, iteration), im.to_uint8(self.to_rgb(x), self.alpha))
         return self.flag.set
 
 
 def write_log(path: im.StrPath, info: Dict[str, Any], history: List[Dict[str, float]]) -> None:
-    body = {"config": info["config"], "summary": {k: v for k, v in info.items() if k != "config"},
-            "history": history}
+    body = {
+        "config": info["config"],
+        "summary": {k: v for k, v in info.items() if k != "config"},
+        "history": history,
+    }
     im.atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(body, indent=1)))

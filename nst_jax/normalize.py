@@ -49,20 +49,26 @@ def reference_images() -> List[np.ndarray]:
         rgb = load_image(path)[0]
         h, w = rgb.shape[:2]
         side = min(h, w)  # (h, w, 3) -> (side, side, 3), centred
-        square = rgb[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
+        square = rgb[(h - side) // 2 : (h - side) // 2 + side, (w - side) // 2 : (w - side) // 2 + side]
         out.append(preprocess(resize(square, REFERENCE_SIDE, REFERENCE_SIDE)))
     return out
+
 
 Params = Dict[str, Dict[str, np.ndarray]]
 
 
-def mean_activations(params: Params, images: Sequence, model: str,
-                     pooling: str = "max") -> Dict[str, np.ndarray]:
+def mean_activations(
+    params: Params, images: Sequence, model: str, pooling: str = "max"
+) -> Dict[str, np.ndarray]:
     """{'relu1_1': (64,) c^l, ...}: each filter's mean activation over the images
     (preprocessed (H, W, 3), any sizes) and all their positions."""
     layers = conv_layers(model)
-    sums = jax.jit(lambda p, x: {k: (jnp.sum(v, axis=(0, 1)), v.shape[0] * v.shape[1])
-                                 for k, v in features(p, x, layers, model, pooling).items()})
+    sums = jax.jit(
+        lambda p, x: {
+            k: (jnp.sum(v, axis=(0, 1)), v.shape[0] * v.shape[1])
+            for k, v in features(p, x, layers, model, pooling).items()
+        }
+    )
     total: Dict[str, np.ndarray] = {}  # {layer: (C,) sum over the images and positions}
     count: Dict[str, int] = {}  # {layer: positions}
     for x in images:  # one forward pass per image: (H, W, 3) -> {layer: (C,) sum, positions}
@@ -72,8 +78,9 @@ def mean_activations(params: Params, images: Sequence, model: str,
     return {name: total[name] / count[name] for name in layers}
 
 
-def normalize_weights(params: Params, model: str, pooling: str = "max",
-                      images: Optional[Sequence] = None) -> Tuple[Params, Dict[str, np.ndarray]]:
+def normalize_weights(
+    params: Params, model: str, pooling: str = "max", images: Optional[Sequence] = None
+) -> Tuple[Params, Dict[str, np.ndarray]]:
     """(rescaled params, {layer: c^l}): every filter's mean activation over `images`
     (default: the reference set) is 1. A filter that never fires on them (c = 0) keeps
     its scale (factor 1)."""
@@ -84,7 +91,9 @@ def normalize_weights(params: Params, model: str, pooling: str = "max",
         c_out = np.where(means[name] > 0, means[name], 1.0)  # (C_out,); each layer needs c^{l-1}
         kernel = np.asarray(params[conv]["kernel"], np.float64)  # (3, 3, C_in, C_out)
         # W'_{..ij} = W_{..ij} c^{l-1}_i / c^l_j ;  b'_j = b_j / c^l_j
-        out[conv] = {"kernel": (kernel * c_in[:, None] / c_out).astype(np.float32),
-                     "bias": (np.asarray(params[conv]["bias"], np.float64) / c_out).astype(np.float32)}
+        out[conv] = {
+            "kernel": (kernel * c_in[:, None] / c_out).astype(np.float32),
+            "bias": (np.asarray(params[conv]["bias"], np.float64) / c_out).astype(np.float32),
+        }
         c_in = c_out
     return out, means

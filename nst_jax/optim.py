@@ -20,6 +20,7 @@ SciPy's L-BFGS-B is the one that owns its loop (Fortran, driven through callback
 `scipy_lbfgsb` returns a driver rather than an Optimizer.
 """
 
+import functools
 import math
 from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
 
@@ -34,6 +35,7 @@ from .errors import NstError
 
 class Problem(NamedTuple):
     """What is minimised, as the optimisers see it."""
+
     fun: Callable  # (x, aux) -> (total, {term: value}), total == terms[terms[0]]
     terms: Tuple[str, ...]  # the names of the terms, in the log's order
     low: Any = None  # the box of valid x, low <= x <= high (broadcastable), or None:
@@ -42,6 +44,7 @@ class Problem(NamedTuple):
 
 class Row(NamedTuple):
     """The loss of an image, when an evaluation settles one."""
+
     valid: jnp.ndarray  # () bool: whether this evaluation settled an image's loss
     iteration: jnp.ndarray  # () int32: that image: the one after `iteration` steps
     evaluations: jnp.ndarray  # () int32: evaluations spent when its loss was known
@@ -57,9 +60,12 @@ class Optimizer(NamedTuple):
 
 
 def _row(problem: Problem, valid, iteration, evaluations, terms) -> Row:
-    return Row(jnp.asarray(valid), jnp.asarray(iteration, jnp.int32),
-               jnp.asarray(evaluations, jnp.int32),
-               jnp.stack([jnp.asarray(terms[t], jnp.float32) for t in problem.terms]))
+    return Row(
+        jnp.asarray(valid),
+        jnp.asarray(iteration, jnp.int32),
+        jnp.asarray(evaluations, jnp.int32),
+        jnp.stack([jnp.asarray(terms[t], jnp.float32) for t in problem.terms]),
+    )
 
 
 def _unless_stopped(old, new, row: Row):
@@ -112,15 +118,21 @@ def adam(problem: Problem, learning_rate: float, max_evals: int = 0) -> Optimize
             x_new = jnp.clip(x_new, problem.low, problem.high)
         row = _row(problem, loss_ok, s.iteration, s.evaluations + 1, terms)  # x's own loss
         # ok: take the step. Finite loss, bad gradient: stay. Bad loss: step back.
-        stop = jnp.where(ok, jnp.where(s.evaluations + 1 >= budget, lb.MAX_EVALS, lb.RUNNING),
-                         lb.NONFINITE)
-        return _unless_stopped(s, AdamState(
-            x=jnp.where(ok, x_new, jnp.where(loss_ok, s.x, s.previous_x)),
-            previous_x=jnp.where(ok, s.x, s.previous_x),
-            opt_state=jax.tree.map(lambda a, b: jnp.where(ok, a, b), opt_state, s.opt_state),
-            iteration=jnp.where(ok, s.iteration + 1, jnp.where(
-                loss_ok, s.iteration, jnp.maximum(s.iteration - 1, 0))),
-            evaluations=s.evaluations + 1, stop=stop.astype(jnp.int32)), row)
+        stop = jnp.where(ok, jnp.where(s.evaluations + 1 >= budget, lb.MAX_EVALS, lb.RUNNING), lb.NONFINITE)
+        return _unless_stopped(
+            s,
+            AdamState(
+                x=jnp.where(ok, x_new, jnp.where(loss_ok, s.x, s.previous_x)),
+                previous_x=jnp.where(ok, s.x, s.previous_x),
+                opt_state=jax.tree.map(lambda a, b: jnp.where(ok, a, b), opt_state, s.opt_state),
+                iteration=jnp.where(
+                    ok, s.iteration + 1, jnp.where(loss_ok, s.iteration, jnp.maximum(s.iteration - 1, 0))
+                ),
+                evaluations=s.evaluations + 1,
+                stop=stop.astype(jnp.int32),
+            ),
+            row,
+        )
 
     ask = lambda s: s.x
     # the last image is not evaluated yet: one more evaluation
@@ -129,12 +141,16 @@ def adam(problem: Problem, learning_rate: float, max_evals: int = 0) -> Optimize
 
 
 # ---------------------------------------------------------------- L-BFGS (ours)
-def lbfgs(problem: Problem, memory_size: int = 10, line_search: str = "wolfe",
-          max_evals: int = 0, aux_like: Any = None) -> Optimizer:
+def lbfgs(
+    problem: Problem,
+    memory_size: int = 10,
+    line_search: str = "wolfe",
+    max_evals: int = 0,
+    aux_like: Any = None,
+) -> Optimizer:
     """nst_jax.lbfgs, unconstrained (as Gatys et al. and neural-style). `aux_like`:
     an example aux, to shape the state's record of the terms."""
-    opt = lb.Options(gtol=0.0, ftol=0.0, line_search=line_search,
-                     max_evals=max_evals or lb.NO_LIMIT)
+    opt = lb.Options(gtol=0.0, ftol=0.0, line_search=line_search, max_evals=max_evals or lb.NO_LIMIT)
 
     def init(x0):
         x0 = jnp.array(x0, jnp.float32)
@@ -176,22 +192,25 @@ def optax_lbfgs(problem: Problem, memory_size: int = 10, max_evals: int = 0) -> 
         value_fn = lambda x: problem.fun(x, aux)[0]
         row = _forward(problem, s.x, aux, s.iteration, s.evaluations)
         value, grad = optax.value_and_grad_from_state(value_fn)(s.x, state=s.opt_state)
-        updates, opt_state = tx.update(grad, s.opt_state, s.x, value=value, grad=grad,
-                                       value_fn=value_fn)
+        updates, opt_state = tx.update(grad, s.opt_state, s.x, value=value, grad=grad, value_fn=value_fn)
         x = s.x + updates
         evals = s.evaluations + optax.tree_utils.tree_get(opt_state, "num_linesearch_steps")
         ok = jnp.isfinite(optax.tree_utils.tree_get(opt_state, "value")) & jnp.all(jnp.isfinite(x))
         stop = jnp.where(~ok, lb.NONFINITE, jnp.where(evals >= budget, lb.MAX_EVALS, lb.RUNNING))
-        return _unless_stopped(s, OptaxState(jnp.where(ok, x, s.x), opt_state, s.iteration + ok,
-                                             evals, stop.astype(jnp.int32)), row)
+        return _unless_stopped(
+            s,
+            OptaxState(jnp.where(ok, x, s.x), opt_state, s.iteration + ok, evals, stop.astype(jnp.int32)),
+            row,
+        )
 
     last = lambda s, aux: _forward(problem, s.x, aux, s.iteration, s.evaluations)  # counted
     return Optimizer(init, step, last)
 
 
 # ---------------------------------------------------------------- SciPy L-BFGS-B
-def scipy_lbfgsb(problem: Problem, aux: Any,
-                 x0: np.ndarray) -> Callable[..., Tuple[np.ndarray, int, int, str]]:
+def scipy_lbfgsb(
+    problem: Problem, aux: Any, x0: np.ndarray
+) -> Callable[..., Tuple[np.ndarray, int, int, str]]:
     """SciPy's L-BFGS-B (Byrd, Lu, Nocedal & Zhu 1995), bounded by the problem's box,
     driven by our jitted value-and-gradient: one compiled call per evaluation, SciPy's
     Fortran in between (so it owns its loop). Returns
@@ -199,50 +218,62 @@ def scipy_lbfgsb(problem: Problem, aux: Any,
     (x, iterations, evaluations, stop); on_row(iteration, evaluations, terms) gets each
     accepted image's loss, on_iterate(iteration, x) may return True to stop."""
     try:
-        from scipy.optimize import Bounds, minimize
+        import scipy.optimize  # noqa: F401
     except ImportError:
         raise NstError("--optimizer scipy-lbfgsb needs SciPy: pip install 'nst_jax[scipy]'") from None
+    vg = jax.jit(jax.value_and_grad(problem.fun, has_aux=True))
+    return functools.partial(_drive, vg.lower(jnp.asarray(x0, jnp.float32), aux).compile(), problem, aux, x0)
+
+
+def _drive(value_and_grad, problem: Problem, aux, x0, max_iters, memory_size, max_evals, on_row, on_iterate):
+    """One SciPy L-BFGS-B run (scipy_lbfgsb): SciPy calls `fun` for each evaluation and
+    `callback` after each accepted step."""
+    from scipy.optimize import minimize
+
     shape = x0.shape
-    value_and_grad = jax.jit(jax.value_and_grad(problem.fun, has_aux=True)).lower(
-        jnp.asarray(x0, jnp.float32), aux).compile()
     as_image = lambda v: jnp.asarray(v.reshape(shape), jnp.float32)
+    last: Dict[str, Any] = {"evals": 0, "x": None, "nonfinite": False}
+    accepted: Dict[str, Any] = {"x": np.asarray(x0, np.float64).ravel(), "iteration": 0}
 
-    def drive(max_iters, memory_size, max_evals, on_row, on_iterate):
-        last: dict = {"evals": 0, "x": None, "nonfinite": False}
-        accepted: Dict[str, Any] = {"x": np.asarray(x0, np.float64).ravel(), "iteration": 0}
+    def fun(v):
+        (total, terms), g = value_and_grad(as_image(v), aux)
+        terms = {k: float(t) for k, t in terms.items()}
+        last.update(evals=last["evals"] + 1, x=v.copy(), terms=terms)
+        if last["evals"] == 1:
+            on_row(0, 1, terms)
+        if not math.isfinite(float(total)):  # SciPy backtracks from +inf; say so if it gives up
+            last["nonfinite"] = True
+            return math.inf, np.zeros(v.shape)
+        return float(total), np.asarray(g, np.float64).ravel()
 
-        def fun(v):
-            (total, terms), g = value_and_grad(as_image(v), aux)
-            terms = {k: float(t) for k, t in terms.items()}
-            last.update(evals=last["evals"] + 1, x=v.copy(), terms=terms)
-            if last["evals"] == 1:
-                on_row(0, 1, terms)
-            total = float(total)
-            if not math.isfinite(total):  # SciPy backtracks from +inf; say so if it gives up
-                last["nonfinite"] = True
-                return math.inf, np.zeros(v.shape)
-            return total, np.asarray(g, np.float64).ravel()
+    def callback(intermediate_result):
+        v = intermediate_result.x
+        accepted.update(x=v.copy(), iteration=accepted["iteration"] + 1)
+        terms = last["terms"]  # of the last evaluation, which is the accepted point (in practice always)
+        if not np.array_equal(v, last["x"]):
+            terms = {k: float(t) for k, t in problem.fun(as_image(v), aux)[1].items()}
+        on_row(accepted["iteration"], last["evals"], terms)
+        if on_iterate(accepted["iteration"], v.reshape(shape)):
+            raise StopIteration
 
-        def callback(intermediate_result):
-            v = intermediate_result.x
-            accepted.update(x=v.copy(), iteration=accepted["iteration"] + 1)
-            terms = last["terms"] if np.array_equal(v, last["x"]) else {  # (always, in practice)
-                k: float(t) for k, t in problem.fun(as_image(v), aux)[1].items()}
-            on_row(accepted["iteration"], last["evals"], terms)
-            if on_iterate(accepted["iteration"], v.reshape(shape)):
-                raise StopIteration
+    limits = dict(maxiter=max_iters, maxcor=memory_size, maxfun=max_evals or lb.NO_LIMIT, ftol=0.0, gtol=0.0)
+    bounds = _bounds(problem, shape)
+    r = minimize(
+        fun, accepted["x"], jac=True, method="L-BFGS-B", bounds=bounds, callback=callback, options=limits
+    )
+    if accepted["iteration"] >= max_iters:
+        stop = "iterations"
+    elif "LIMIT" in str(r.message).upper():
+        stop = "max_evals"
+    else:
+        stop = "nonfinite" if last["nonfinite"] else "line_search"
+    return accepted["x"].reshape(shape).astype(np.float32), accepted["iteration"], last["evals"], stop
 
-        bounds = None if problem.low is None else Bounds(
-            np.broadcast_to(problem.low, shape).ravel(), np.broadcast_to(problem.high, shape).ravel())
-        r = minimize(fun, accepted["x"], jac=True, method="L-BFGS-B", bounds=bounds,
-                     callback=callback, options=dict(maxiter=max_iters, maxcor=memory_size,
-                                                     maxfun=max_evals or lb.NO_LIMIT,
-                                                     ftol=0.0, gtol=0.0))
-        message = str(r.message).upper()
-        stop = ("iterations" if accepted["iteration"] >= max_iters
-                else "max_evals" if "LIMIT" in message
-                else "nonfinite" if last["nonfinite"] else "line_search")
-        return (accepted["x"].reshape(shape).astype(np.float32), accepted["iteration"],
-                last["evals"], stop)
 
-    return drive
+def _bounds(problem: Problem, shape):
+    """The problem's box as SciPy's Bounds, or None."""
+    from scipy.optimize import Bounds
+
+    if problem.low is None:
+        return None
+    return Bounds(np.broadcast_to(problem.low, shape).ravel(), np.broadcast_to(problem.high, shape).ravel())

@@ -44,10 +44,17 @@ class Result(NamedTuple):
     info: Dict[str, Any]  # stop reason, model, weights path, sizes, timings, plan, config
 
 
-def stylize(content: im.ImageLike, style: Images, output: Optional[im.StrPath] = None,
-            log: Optional[im.StrPath] = None, progress: bool = True,
-            allow_download: bool = True, style_masks: Optional[Images] = None,
-            verbose: bool = False, **options: Any) -> Result:
+def stylize(
+    content: im.ImageLike,
+    style: Images,
+    output: Optional[im.StrPath] = None,
+    log: Optional[im.StrPath] = None,
+    progress: bool = True,
+    allow_download: bool = True,
+    style_masks: Optional[Images] = None,
+    verbose: bool = False,
+    **options: Any,
+) -> Result:
     """Stylize `content` (path, PIL image or array) with `style` (one image, or a list
     blended by the `style_blend` weights); see Config for options.
 
@@ -61,34 +68,51 @@ def stylize(content: im.ImageLike, style: Images, output: Optional[im.StrPath] =
     run and keeps the last finite image (info['stop'] == 'nonfinite'); Ctrl-C stops it
     after the current chunk ('interrupted').
     """
-    job = prepare(content, style, output, log, style_masks, options, allow_download,
-                  progress, verbose)
+    job = prepare(content, style, output, log, style_masks, options, allow_download, progress, verbose)
     history: List[Dict[str, float]] = []
     totals = dict(seconds=0.0, compile_seconds=0.0, evaluations=0, iterations=0)
     x_rgb, previous, stop = None, None, "iterations"
-    iters = job.cfg.scale_iters or (job.cfg.iters,) * len(job.hws)
     for k, (side, hw) in enumerate(zip(job.cfg.sizes(), job.hws)):
         content_rgb, colors, styles = _scale_images(job, side, hw)
-        start = _start(job, content_rgb, styles[0], hw) if x_rgb is None else \
-            _upsample(x_rgb, previous, content_rgb, job.cfg.init == "content")
+        if x_rgb is None:
+            start = _start(job, content_rgb, styles[0], hw)
+        else:  # coarse to fine: from the last scale's result
+            start = _upsample(x_rgb, previous, content_rgb, job.cfg.init == "content")
         problem, aux = _problem(job, content_rgb, styles, hw)
-        cfg = dataclasses.replace(job.cfg, iters=iters[k], size=side)
-        last = k == len(job.hws) - 1
-        with Monitor(cfg, job.output if last else None, _alpha(job, hw), progress,
-                     lambda x, c=colors: _to_rgb(job, x, c)) as monitor:
-            outcome = loop.run(problem, aux, im.preprocess(start), cfg, job.plan.loop, monitor)
-        for h in monitor.history:  # one history, seconds and evaluations counted from the start
-            history.append(dict(h, scale=k, seconds=round(h["seconds"] + totals["seconds"], 4),
-                                evaluations=h["evaluations"] + totals["evaluations"]))
-        totals = dict(seconds=totals["seconds"] + monitor.elapsed(),
-                      compile_seconds=totals["compile_seconds"] + monitor.compile_seconds,
-                      evaluations=totals["evaluations"] + outcome.evaluations,
-                      iterations=totals["iterations"] + outcome.iterations)
+        with _monitor(job, k, colors, progress) as monitor:
+            outcome = loop.run(problem, aux, im.preprocess(start), monitor.cfg, job.plan.loop, monitor)
+        totals = _add_scale(history, totals, k, monitor, outcome)
         x_rgb, previous, stop = im.deprocess(outcome.x), content_rgb, outcome.stop
         if stop in ("nonfinite", "interrupted"):
             break  # (at a coarse scale: the result so far, upsampled to the output's size)
     assert x_rgb is not None  # every run has one scale or more
     return _finish(job, im.resize(x_rgb, *job.hws[-1]), stop, history, totals)
+
+
+def _monitor(job: Job, k: int, colors, progress: bool) -> Monitor:
+    """What watches scale k: its iterations, the output's intermediate images (at the
+    last scale only), the colours put back for them."""
+    iters = (job.cfg.scale_iters or (job.cfg.iters,) * len(job.hws))[k]
+    cfg = dataclasses.replace(job.cfg, iters=iters, size=job.cfg.sizes()[k])
+    output = job.output if k == len(job.hws) - 1 else None
+    to_rgb = lambda x: _to_rgb(job, x, colors)
+    return Monitor(cfg, output, _alpha(job, job.hws[k]), progress, to_rgb)
+
+
+def _add_scale(history, totals, k: int, monitor: Monitor, outcome: loop.Outcome) -> Dict[str, Any]:
+    """Scale k's rows into the one history, seconds and evaluations counted from the
+    start; the totals with this scale's added."""
+    for h in monitor.history:
+        seconds = round(h["seconds"] + totals["seconds"], 4)
+        history.append(
+            dict(h, scale=k, seconds=seconds, evaluations=h["evaluations"] + totals["evaluations"])
+        )
+    return dict(
+        seconds=totals["seconds"] + monitor.elapsed(),
+        compile_seconds=totals["compile_seconds"] + monitor.compile_seconds,
+        evaluations=totals["evaluations"] + outcome.evaluations,
+        iterations=totals["iterations"] + outcome.iterations,
+    )
 
 
 def _scale_images(job: Job, side: int, hw: HW):
@@ -100,8 +124,11 @@ def _scale_images(job: Job, side: int, hw: HW):
     if job.cfg.preserve_colors == "histogram":
         return content, content, [color.match_colors(s, content) for s in styles]
     if job.cfg.preserve_colors == "luminance":
-        return (color.luminance_inputs(content, content)[0], content,
-                [color.luminance_inputs(content, s)[1] for s in styles])
+        return (
+            color.luminance_inputs(content, content)[0],
+            content,
+            [color.luminance_inputs(content, s)[1] for s in styles],
+        )
     return content, content, styles
 
 
@@ -111,18 +138,20 @@ def _problem(job: Job, content_rgb, styles, hw: HW):
     sums over positions, the Gatys-normalised style loss is not, so a coarse scale
     weights them by the pixel ratio instead of being 4x more stylized at half the size."""
     ob, ops = job.objective, job.plan.ops
-    each = [make_targets(job.params, ob, im.preprocess(content_rgb), im.preprocess(s), ops)
-            for s in styles]
-    targets = blend_targets(each, job.blend) if job.masks is None else region_targets(
-        each, job.blend, im.resize(job.masks, *hw, clip=False).clip(0, 1), ob)
+    each = [make_targets(job.params, ob, im.preprocess(content_rgb), im.preprocess(s), ops) for s in styles]
+    targets = (
+        blend_targets(each, job.blend)
+        if job.masks is None
+        else region_targets(each, job.blend, im.resize(job.masks, *hw, clip=False).clip(0, 1), ob)
+    )
     ratio = (job.hws[-1][0] * job.hws[-1][1]) / (hw[0] * hw[1])
-    ob = dataclasses.replace(ob, content_weight=ob.content_weight * ratio,
-                             tv_weight=ob.tv_weight * ratio)
+    ob = dataclasses.replace(ob, content_weight=ob.content_weight * ratio, tv_weight=ob.tv_weight * ratio)
     loss_terms = job.plan.loss_terms
 
     def fun(x, aux):  # (image, (params, targets)) -> (total, terms)
         terms = loss_terms(aux[0], aux[1], x, ob, ops)
         return terms["total"], terms
+
     return Problem(fun, TERMS, *im.PIXEL_BOX), (job.params, targets)
 
 
@@ -164,21 +193,34 @@ def _alpha(job: Job, hw: HW):
 def _finish(job: Job, x_rgb, stop: str, history, totals) -> Result:
     """The output image (the alpha channel back on), the summary, and the writes."""
     hw = job.hws[-1]
-    rgb = color.recombine(x_rgb, im.resize(job.content, *hw)) \
-        if job.cfg.preserve_colors == "luminance" else x_rgb
+    rgb = (
+        color.recombine(x_rgb, im.resize(job.content, *hw))
+        if job.cfg.preserve_colors == "luminance"
+        else x_rgb
+    )
     image = im.to_uint8(rgb, _alpha(job, hw))
-    info = {"stop": stop, "model": job.model, "weights": str(job.weights), **totals,
-            "size": [hw[1], hw[0]], "scales": [[w, h] for h, w in job.hws],
-            "style_sizes": [[w, h] for h, w in job.style_hws(job.cfg.sizes()[-1])],
-            "style_blend": list(job.blend), "style_masks": job.mask_names,
-            "estimated_memory": job.estimated_memory, "plan": job.plan.to_dict(),
-            "config": dict(dataclasses.asdict(job.cfg), model=job.model, weights=str(job.weights))}
+    info = {
+        "stop": stop,
+        "model": job.model,
+        "weights": str(job.weights),
+        **totals,
+        "size": [hw[1], hw[0]],
+        "scales": [[w, h] for h, w in job.hws],
+        "style_sizes": [[w, h] for h, w in job.style_hws(job.cfg.sizes()[-1])],
+        "style_blend": list(job.blend),
+        "style_masks": job.mask_names,
+        "estimated_memory": job.estimated_memory,
+        "plan": job.plan.to_dict(),
+        "config": dict(dataclasses.asdict(job.cfg), model=job.model, weights=str(job.weights)),
+    }
     if stop == "nonfinite":
-        warnings.warn(f"the loss became non-finite at iteration {totals['iterations'] + 1}; "
-                      f"kept the last finite image (iteration {totals['iterations']})", stacklevel=2)
+        warnings.warn(
+            f"the loss became non-finite at iteration {totals['iterations'] + 1}; "
+            f"kept the last finite image (iteration {totals['iterations']})",
+            stacklevel=2,
+        )
     if job.output is not None:
         im.save_image(job.output, image)
     if job.log is not None:
         write_log(job.log, info, history)
     return Result(image, history, info)
-

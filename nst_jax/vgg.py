@@ -46,20 +46,24 @@ from .errors import NstError
 
 CHANNELS = {  # output channels of each convolution, block by block (Table 1, D and E)
     "vgg16": ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512)),
-    "vgg19": ((64, 64), (128, 128), (256,) * 4, (512,) * 4, (512,) * 4)}
+    "vgg19": ((64, 64), (128, 128), (256,) * 4, (512,) * 4, (512,) * 4),
+}
 MIN_SIDE = 16  # 4 poolings before block 5: 16 px -> 1 px at relu5_x
 POOLINGS = ("max", "avg")
 # precision -> (dtype of the convolutions, lax precision). "float32": exact float32 products
 # everywhere; "tf32": the device's default for float32 (TensorFloat-32 on Ampere/Hopper
 # GPUs, bf16 passes on TPU; the same as float32 on CPU); "bf16": activations and weights
 # in bfloat16 (float32 accumulation), losses in float32.
-PRECISIONS = {"float32": (None, jax.lax.Precision.HIGHEST),
-              "tf32": (None, jax.lax.Precision.DEFAULT),
-              "bf16": (jnp.bfloat16, jax.lax.Precision.DEFAULT)}
+PRECISIONS = {
+    "float32": (None, jax.lax.Precision.HIGHEST),
+    "tf32": (None, jax.lax.Precision.DEFAULT),
+    "bf16": (jnp.bfloat16, jax.lax.Precision.DEFAULT),
+}
 
 
 class Layer(NamedTuple):
     """One convolution of the table, with every name it goes by."""
+
     name: str  # 'relu3_2': its activation after the ReLU, nst_jax's name for the layer
     conv: str  # 'conv3_2': its Flax module, and its key in the params
     keras: str  # 'block3_conv2': Keras' name of the layer
@@ -75,9 +79,11 @@ def check_model(model: str) -> str:
 
 def layers(model: str) -> Tuple[Layer, ...]:
     """The layer table of `model`, in order: relu1_1, relu1_2, relu2_1, ..."""
-    return tuple(Layer(f"relu{b}_{i}", f"conv{b}_{i}", f"block{b}_conv{i}", b, c)
-                 for b, widths in enumerate(CHANNELS[check_model(model)], 1)
-                 for i, c in enumerate(widths, 1))
+    return tuple(
+        Layer(f"relu{b}_{i}", f"conv{b}_{i}", f"block{b}_conv{i}", b, c)
+        for b, widths in enumerate(CHANNELS[check_model(model)], 1)
+        for i, c in enumerate(widths, 1)
+    )
 
 
 def conv_layers(model: str) -> Tuple[str, ...]:
@@ -91,8 +97,10 @@ def resolve_layer(model: str, name: str) -> str:
     for layer in layers(model):
         if key in (layer.name, layer.conv, layer.keras):
             return layer.name
-    raise NstError(f"unknown layer {name!r} for {model}; valid names: "
-                   f"{', '.join(conv_layers(model))} (or conv4_2 / block4_conv2 forms)")
+    raise NstError(
+        f"unknown layer {name!r} for {model}; valid names: "
+        f"{', '.join(conv_layers(model))} (or conv4_2 / block4_conv2 forms)"
+    )
 
 
 def deepest(model: str, names: Sequence[str]) -> str:
@@ -121,6 +129,7 @@ def avg_pool_2x2(x: jax.Array) -> jax.Array:
 class Ops(NamedTuple):
     """How the network's operations are computed: the plain definitions by default; the
     run's plan (nst_jax/fast) hands in faster ones with the same values."""
+
     max_pool: Callable = max_pool_2x2  # (N, H, W, C) -> (N, H/2, W/2, C)
     convs: Tuple[Tuple[str, Any], ...] = ()  # (('conv4_2', Module class), ...): these
     #   convolutions computed by another Flax module instead of nn.Conv, same values
@@ -130,9 +139,16 @@ def pool(pooling: str, ops: Ops = Ops()) -> Callable:
     return ops.max_pool if pooling == "max" else avg_pool_2x2
 
 
-def vgg_block(x: jax.Array, model: str, block: int, pooling: str, outputs: Sequence[str],
-              precision: str, ops: Ops,
-              pool_first: bool = True) -> Tuple[jax.Array, Dict[str, jax.Array]]:
+def vgg_block(
+    x: jax.Array,
+    model: str,
+    block: int,
+    pooling: str,
+    outputs: Sequence[str],
+    precision: str,
+    ops: Ops,
+    pool_first: bool = True,
+) -> Tuple[jax.Array, Dict[str, jax.Array]]:
     """Block `block` (1..5): pooling (except before block 1, or with pool_first=False),
     then its convolutions, each followed by ReLU. Call inside a Flax compact method: the
     convolutions are that module's submodules, named conv{block}_{i}. Returns
@@ -145,8 +161,9 @@ def vgg_block(x: jax.Array, model: str, block: int, pooling: str, outputs: Seque
         if layer.conv in special:
             x = special[layer.conv](layer.channels, name=layer.conv)(x)
         else:  # W * x + b, 3x3 kernel HWIO (3, 3, C_in, C_out), SAME zero padding
-            x = nn.Conv(layer.channels, (3, 3), padding="SAME", dtype=dtype,
-                        precision=lax_precision, name=layer.conv)(x)
+            x = nn.Conv(
+                layer.channels, (3, 3), padding="SAME", dtype=dtype, precision=lax_precision, name=layer.conv
+            )(x)
         x = nn.relu(x)  # F = ReLU(W * x + b): (N, h, w, C_out)
         if layer.name in outputs:
             feats[layer.name] = x
@@ -158,6 +175,7 @@ def vgg_block(x: jax.Array, model: str, block: int, pooling: str, outputs: Seque
 class Block(nn.Module):
     """One block of VGG as its own module, with the same flat parameter names (conv3_1,
     ...): fast/remat.py runs each block and its losses as one `jax.checkpoint`."""
+
     model: str
     block: int  # 1..5
     pooling: str = "max"
@@ -168,12 +186,14 @@ class Block(nn.Module):
 
     @nn.compact  # (N, h, w, C) -> ((N, h', w', C'), {name: activation})
     def __call__(self, x: jax.Array) -> Tuple[jax.Array, Dict[str, jax.Array]]:
-        return vgg_block(x, self.model, self.block, self.pooling, self.outputs,
-                         self.precision, self.ops, self.pool_first)
+        return vgg_block(
+            x, self.model, self.block, self.pooling, self.outputs, self.precision, self.ops, self.pool_first
+        )
 
 
 class VGG(nn.Module):
     """The convolutional part of VGG; returns the requested post-ReLU activations."""
+
     model: str = "vgg19"  # "vgg16" | "vgg19"
     pooling: str = "max"  # "max" | "avg"
     outputs: Tuple[str, ...] = ("relu4_2",)  # canonical names, see resolve_layer
@@ -184,14 +204,12 @@ class VGG(nn.Module):
     def __call__(self, x: jax.Array) -> Dict[str, jax.Array]:
         feats = {}
         for b in range(1, last_block(self.model, self.outputs) + 1):
-            x, f = vgg_block(x, self.model, b, self.pooling, self.outputs, self.precision,
-                             self.ops)
+            x, f = vgg_block(x, self.model, b, self.pooling, self.outputs, self.precision, self.ops)
             feats.update(f)
         return feats
 
 
-def check_request(model: str, pooling: str, precision: str,
-                  names: Sequence[str]) -> Tuple[str, ...]:
+def check_request(model: str, pooling: str, precision: str, names: Sequence[str]) -> Tuple[str, ...]:
     """Validate pooling and precision; layer names -> canonical names, in order, unique."""
     if pooling not in POOLINGS:
         raise NstError(f"unknown pooling {pooling!r}; use max or avg")
@@ -203,9 +221,15 @@ def check_request(model: str, pooling: str, precision: str,
     return canonical
 
 
-def features(params: Any, image: Any, names: Sequence[str], model: str = "vgg19",
-             pooling: str = "max", precision: str = "float32",
-             ops: Ops = Ops()) -> Dict[str, jax.Array]:
+def features(
+    params: Any,
+    image: Any,
+    names: Sequence[str],
+    model: str = "vgg19",
+    pooling: str = "max",
+    precision: str = "float32",
+    ops: Ops = Ops(),
+) -> Dict[str, jax.Array]:
     """Pure function: (params, (H, W, 3) preprocessed image) -> {canonical layer: (h, w, C)}.
 
     `params` is the flat Flax dict {'conv1_1': {'kernel': (3,3,3,64), 'bias': (64,)}, ...}.
@@ -249,6 +273,8 @@ def init_params(model: str, seed: int = 0) -> Dict[str, Dict[str, jax.Array]]:
         shapes = shapes_of[name]
         key, k1, k2 = jax.random.split(key, 3)
         fan_in = shapes["kernel"][0] * shapes["kernel"][1] * shapes["kernel"][2]
-        params[name] = {"kernel": jax.random.normal(k1, shapes["kernel"]) * (2.0 / fan_in) ** 0.5,
-                        "bias": jax.random.normal(k2, shapes["bias"]) * 0.1}
+        params[name] = {
+            "kernel": jax.random.normal(k1, shapes["kernel"]) * (2.0 / fan_in) ** 0.5,
+            "bias": jax.random.normal(k2, shapes["bias"]) * 0.1,
+        }
     return params

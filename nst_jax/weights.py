@@ -1,4 +1,5 @@
-"""ImageNet VGG weights: read Keras HDF5 files, validate, cache as .npz, find, download.
+"""ImageNet VGG weights: read Keras HDF5 files, validate, cache as .npz (lookup.py finds
+and downloads the files).
 
 Keras distributes the convolutional part of VGG16/VGG19 as `*_notop.h5` files. Three
 layouts are met in the wild; the reader is guided by each file's own attributes:
@@ -18,7 +19,6 @@ with a format version and the sha256 of the source file, and loaded from there l
 import hashlib
 import os
 import sys
-import urllib.request
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -29,13 +29,7 @@ from .image import StrPath, atomic_write
 from .vgg import CHANNELS, layers, param_shapes
 
 FORMAT_VERSION = 1  # of the .npz cache; bump when its keys or meaning change
-FILENAMES = {m: f"{m}_weights_tf_dim_ordering_tf_kernels_notop.h5" for m in CHANNELS}
-URLS = {m: "https://storage.googleapis.com/tensorflow/keras-applications/"
-           f"{m}/{FILENAMES[m]}" for m in CHANNELS}
-MD5 = {"vgg19": "253f8cb515780f3b799900260a226db6",  # Keras' own downloads
-       "vgg16": "6d6bbae143d832006294945121d1f1fc"}
 CLASSIFIER_LAYERS = ("flatten", "fc1", "fc2", "predictions")  # with-top files: ignored
-REPO_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"  # the repository's weights/
 Params = Dict[str, Dict[str, np.ndarray]]
 
 
@@ -75,8 +69,10 @@ def _read_layers(f) -> Dict[str, List[np.ndarray]]:
             lname = _str(g["vars"].attrs.get("name", obj))
             out[lname] = [np.asarray(g["vars"][k]) for k in sorted(g["vars"], key=int)]
         return out
-    raise NstError("the HDF5 file has neither `layer_names` nor `layers/`: it is not a Keras "
-                   "weights file; use a Keras VGG16/VGG19 *_notop.h5 file")
+    raise NstError(
+        "the HDF5 file has neither `layer_names` nor `layers/`: it is not a Keras "
+        "weights file; use a Keras VGG16/VGG19 *_notop.h5 file"
+    )
 
 
 def _kernel_bias(arrays: List[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
@@ -95,24 +91,30 @@ def validate(found: Params, model: Optional[str], source: str) -> Tuple[str, Par
     expected = param_shapes(model)  # read off the Flax model itself
     other = "vgg16" if model == "vgg19" else "vgg19"
     if names == set(param_shapes(other)) and names != set(expected):
-        raise NstError(f"{source} holds {other.upper()} weights, not {model.upper()}; "
-                       f"pass --model {other} or a {model.upper()} weights file")
+        raise NstError(
+            f"{source} holds {other.upper()} weights, not {model.upper()}; "
+            f"pass --model {other} or a {model.upper()} weights file"
+        )
     missing, extra = [k for k in expected if k not in found], sorted(names - set(expected))
-    problems = (["missing " + ", ".join(missing)] if missing else []) + \
-        (["extra " + ", ".join(extra)] if extra else [])
-    problems += [f"{k}/{part} has shape {tuple(found[k][part].shape)}, expected {want}"
-                 for k in expected if k in found for part, want in expected[k].items()
-                 if tuple(found[k][part].shape) != want]
+    problems = (["missing " + ", ".join(missing)] if missing else []) + (
+        ["extra " + ", ".join(extra)] if extra else []
+    )
+    problems += [
+        f"{k}/{part} has shape {tuple(found[k][part].shape)}, expected {want}"
+        for k in expected
+        if k in found
+        for part, want in expected[k].items()
+        if tuple(found[k][part].shape) != want
+    ]
     if problems:
-        raise NstError(f"{source} is not a valid {model.upper()} weights file: "
-                       + "; ".join(problems))
-    return model, {k: {p: np.asarray(found[k][p], np.float32) for p in ("kernel", "bias")}
-                   for k in expected}
+        raise NstError(f"{source} is not a valid {model.upper()} weights file: " + "; ".join(problems))
+    return model, {k: {p: np.asarray(found[k][p], np.float32) for p in ("kernel", "bias")} for k in expected}
 
 
 def read_keras_h5(path: StrPath, model: Optional[str] = None) -> Tuple[str, Params]:
     """A Keras VGG *_notop.h5 in any of the three layouts -> (model, flat params)."""
     import h5py
+
     p = Path(path)
     if not p.is_file():
         raise NstError(f"weights file not found: {p}; check the path")
@@ -143,8 +145,11 @@ def file_hash(path: StrPath, algorithm: str = "sha256") -> str:
 
 def save_npz(path: StrPath, model: str, params: Params, source_sha256: str) -> None:
     flat: Dict[str, Any] = {f"{k}/{p}": v for k, d in params.items() for p, v in d.items()}
-    flat.update(__format_version__=np.array(FORMAT_VERSION), __model__=np.array(model),
-                __source_sha256__=np.array(source_sha256))
+    flat.update(
+        __format_version__=np.array(FORMAT_VERSION),
+        __model__=np.array(model),
+        __source_sha256__=np.array(source_sha256),
+    )
     atomic_write(path, lambda tmp: np.savez(open(tmp, "wb"), **flat))
 
 
@@ -154,8 +159,10 @@ def load_npz(path: StrPath, model: Optional[str] = None) -> Tuple[str, Params, s
         with np.load(path) as z:
             version = int(z["__format_version__"]) if "__format_version__" in z else -1
             if version != FORMAT_VERSION:
-                raise NstError(f"{path} is a cache of format {version}, expected "
-                               f"{FORMAT_VERSION}; delete it and convert the .h5 again")
+                raise NstError(
+                    f"{path} is a cache of format {version}, expected "
+                    f"{FORMAT_VERSION}; delete it and convert the .h5 again"
+                )
             found: Params = {}
             for key in z.files:
                 if not key.startswith("__"):
@@ -167,14 +174,15 @@ def load_npz(path: StrPath, model: Optional[str] = None) -> Tuple[str, Params, s
     except Exception as e:  # not a zip, truncated, missing keys
         raise NstError(f"{path} is not a readable nst_jax .npz cache ({e}); delete it") from None
     if model is not None and model != file_model:
-        raise NstError(f"{path} holds {file_model.upper()} weights, not {model.upper()}; "
-                       f"pass --model {file_model} or a {model.upper()} weights file")
+        raise NstError(
+            f"{path} holds {file_model.upper()} weights, not {model.upper()}; "
+            f"pass --model {file_model} or a {model.upper()} weights file"
+        )
     model, params = validate(found, file_model, str(path))
     return model, params, sha
 
 
-def load_weights(path: StrPath, model: Optional[str] = None,
-                 cache: bool = True) -> Tuple[str, Params]:
+def load_weights(path: StrPath, model: Optional[str] = None, cache: bool = True) -> Tuple[str, Params]:
     """.h5 or .npz -> (model, params); an .h5 is converted once into the cache folder."""
     p = Path(path)
     if p.suffix == ".npz":
@@ -198,98 +206,20 @@ def load_weights(path: StrPath, model: Optional[str] = None,
             cached.parent.mkdir(parents=True, exist_ok=True)
             save_npz(cached, m, params, digest)
         except OSError as e:  # a read-only home is no reason to fail
-            print(f"warning: could not cache converted weights in {cached.parent}: {e}",
-                  file=sys.stderr)
+            print(f"warning: could not cache converted weights in {cached.parent}: {e}", file=sys.stderr)
     return m, params
-
-
-def search_path(model: Optional[str] = None) -> List[Tuple[str, Path]]:
-    """Where weights are looked for, in order (after --weights): [(what, file path)]."""
-    models = [model] if model else ["vgg19", "vgg16"]
-    places = []
-    if os.environ.get("NST_JAX_WEIGHTS"):
-        places.append(("$NST_JAX_WEIGHTS", Path(os.environ["NST_JAX_WEIGHTS"])))
-    for what, folder in (("repo weights/", REPO_WEIGHTS), ("user cache", cache_dir())):
-        places += [(what, folder / FILENAMES[m]) for m in models]
-    return places
-
-
-def find_weights(explicit: Optional[StrPath] = None,
-                 model: Optional[str] = None) -> Optional[Path]:
-    """--weights, then $NST_JAX_WEIGHTS, repo weights/, the user cache; else None."""
-    if explicit is not None:
-        p = Path(explicit)
-        if not p.is_file():
-            raise NstError(f"weights file not found: {p}; check the --weights path")
-        return p
-    for what, p in search_path(model):
-        if what == "$NST_JAX_WEIGHTS" and not p.is_file():
-            raise NstError(f"NST_JAX_WEIGHTS points to {p}, which is not a file; fix or unset it")
-        if p.is_file():
-            return p
-    return None
-
-
-def download(model: str, dest_dir: Optional[StrPath] = None, url: Optional[str] = None,
-             expected_md5: Optional[str] = None, progress: bool = True) -> Path:
-    """Fetch Keras' file to a temporary file, verify its md5, then rename it into place."""
-    from tqdm import tqdm
-    url = url or URLS[model]
-    expected_md5 = expected_md5 or MD5[model]
-    dest_dir = Path(dest_dir) if dest_dir else cache_dir()
-    dest = dest_dir / FILENAMES[model]
-    fix = f"download {URLS[model]} by hand, then pass --weights PATH"
-    try:
-        dest_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise NstError(f"cannot create {dest_dir} ({e.strerror}); {fix}") from None
-    tmp = dest.with_name(dest.name + ".part")
-    try:
-        with urllib.request.urlopen(url, timeout=30) as r, open(tmp, "wb") as out:
-            total = int(r.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name,
-                      disable=not progress) as bar:
-                while block := r.read(1 << 20):
-                    out.write(block)
-                    bar.update(len(block))
-        got = file_hash(tmp, "md5")
-        if got != expected_md5:
-            raise NstError(f"downloaded {dest.name} has md5 {got}, expected {expected_md5} "
-                           f"(corrupt or changed); {fix}")
-        os.replace(tmp, dest)
-    except NstError:
-        raise
-    except (OSError, ValueError) as e:  # URLError, timeouts, disk full, bad URL
-        raise NstError(f"could not download {url} ({getattr(e, 'reason', e)}); {fix}") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return dest
-
-
-def resolve(explicit: Optional[StrPath] = None, model: Optional[str] = None,
-            allow_download: bool = True, progress: bool = True) -> Tuple[str, Params, Path]:
-    """The whole lookup: find (or download) a file, load it -> (model, params, path)."""
-    path = find_weights(explicit, model)
-    if path is None:
-        want = model or "vgg19"
-        if not allow_download:
-            raise NstError(f"no {want.upper()} weights found; pass --weights PATH "
-                           "(see `python -m nst_jax weights`)")
-        print(f"no weights found locally; downloading {want.upper()} to {cache_dir()}",
-              file=sys.stderr)
-        path = download(want, progress=progress)
-    m, params = load_weights(path, model)
-    return m, params, path
 
 
 def describe(path: StrPath) -> str:
     """A human summary of a weights file: model, layout, layers and shapes."""
     m, params = load_weights(path, cache=False)
-    lines = [f"{path}: {m.upper()}, {sum(v.size for d in params.values() for v in d.values()):,}"
-             f" parameters, sha256 {file_hash(path)}"]
+    lines = [
+        f"{path}: {m.upper()}, {sum(v.size for d in params.values() for v in d.values()):,}"
+        f" parameters, sha256 {file_hash(path)}"
+    ]
     for k, d in params.items():
-        lines.append(f"  {k:8s} kernel {tuple(d['kernel'].shape)}  bias {tuple(d['bias'].shape)}"
-                     f"  kernel[0,0,0,0]={d['kernel'][0, 0, 0, 0]:.8g}")
+        lines.append(
+            f"  {k:8s} kernel {tuple(d['kernel'].shape)}  bias {tuple(d['bias'].shape)}"
+            f"  kernel[0,0,0,0]={d['kernel'][0, 0, 0, 0]:.8g}"
+        )
     return "\n".join(lines)
-

@@ -15,16 +15,20 @@ from keras_files import WRITERS
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
-REAL_VGG16 = Path(os.environ.get("NST_JAX_WEIGHTS") or
-                  SHARED / "weights" / "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5")
+REAL_VGG16 = Path(
+    os.environ.get("NST_JAX_WEIGHTS")
+    or SHARED / "weights" / "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+)
 IMAGES = Path(os.environ.get("NST_JAX_IMAGES") or SHARED / "images")
 
 
 def _need(path: Path):
     if path.exists():
         return path
-    msg = (f"{path} is missing (set NST_JAX_WEIGHTS to the real VGG16 .h5 and NST_JAX_IMAGES "
-           "to the images folder; default: ../shared beside the repository)")
+    msg = (
+        f"{path} is missing (set NST_JAX_WEIGHTS to the real VGG16 .h5 and NST_JAX_IMAGES "
+        "to the images folder; default: ../shared beside the repository)"
+    )
     if os.environ.get("NST_JAX_REQUIRE_REAL_WEIGHTS") == "1":
         pytest.fail(msg + "; NST_JAX_REQUIRE_REAL_WEIGHTS=1 forbids skipping")
     pytest.skip(msg)
@@ -50,6 +54,7 @@ def isolated_cache(tmp_path_factory, monkeypatch):
 @pytest.fixture(scope="session")
 def vgg19_params():
     from nst_jax.vgg import init_params
+
     return {k: {p: np.asarray(v) for p, v in d.items()} for k, d in init_params("vgg19", 1).items()}
 
 
@@ -68,8 +73,8 @@ def vgg19_files(tmp_path_factory, vgg19_params):
 def small_vgg16(tmp_path_factory):
     """A synthetic VGG16 file (Keras 1 layout) for fast end-to-end tests."""
     from nst_jax.vgg import init_params
-    params = {k: {p: np.asarray(v) * 0.5 for p, v in d.items()}
-              for k, d in init_params("vgg16", 2).items()}
+
+    params = {k: {p: np.asarray(v) * 0.5 for p, v in d.items()} for k, d in init_params("vgg16", 2).items()}
     path = tmp_path_factory.mktemp("vgg16") / "vgg16_synthetic.h5"
     WRITERS["keras1"](path, params, "vgg16")
     return path
@@ -79,6 +84,7 @@ def small_vgg16(tmp_path_factory):
 def photo(tmp_path):
     """A 40x32 RGB test photo with structure (gradients and a square)."""
     from PIL import Image
+
     y, x = np.mgrid[0:32, 0:40]
     a = np.stack([x * 6, y * 7, (x + y) * 3], axis=2).astype(np.uint8)
     a[8:20, 10:24] = [250, 30, 60]
@@ -90,6 +96,7 @@ def photo(tmp_path):
 @pytest.fixture
 def painting(tmp_path):
     from PIL import Image
+
     rng = np.random.default_rng(0)
     a = (rng.uniform(0, 255, (8, 8, 3))).astype(np.uint8)
     path = tmp_path / "painting.png"

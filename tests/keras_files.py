@@ -19,7 +19,7 @@ def keras_layer_names(model):
 
 
 def _as_keras(params, name):  # 'block4_conv2' -> params['conv4_2']
-    b, i = name[len("block"):].split("_conv")
+    b, i = name[len("block") :].split("_conv")
     return params[f"conv{b}_{i}"]
 
 
@@ -80,6 +80,9 @@ def write_keras3(path, params, model):
         f.create_group("vars").attrs["name"] = model
 
 
-WRITERS = {"keras1": write_keras1, "keras2": write_keras2,
-           "keras2-model": lambda p, params, m: write_keras2(p, params, m, whole_model=True),
-           "keras3": write_keras3}
+WRITERS = {
+    "keras1": write_keras1,
+    "keras2": write_keras2,
+    "keras2-model": lambda p, params, m: write_keras2(p, params, m, whole_model=True),
+    "keras3": write_keras3,
+}

@@ -13,7 +13,7 @@ def conv3x3_same(x, k, b):
     out = np.zeros((h, w, k.shape[3]))
     for dy in range(3):
         for dx in range(3):  # cross-correlation, as every deep learning framework
-            out += xp[dy:dy + h, dx:dx + w, :] @ k[dy, dx]
+            out += xp[dy : dy + h, dx : dx + w, :] @ k[dy, dx]
     return out + b
 
 
@@ -32,8 +32,9 @@ def vgg_features(params, x, model, pooling):
             x = pool2x2(x, pooling)
         for i in range(1, n + 1):
             p = params[f"conv{b}_{i}"]
-            x = np.maximum(conv3x3_same(x, np.asarray(p["kernel"], np.float64),
-                                        np.asarray(p["bias"], np.float64)), 0)
+            x = np.maximum(
+                conv3x3_same(x, np.asarray(p["kernel"], np.float64), np.asarray(p["bias"], np.float64)), 0
+            )
             out[f"relu{b}_{i}"] = x
     return out
 
@@ -55,9 +56,9 @@ def guided_style_layer(f, a, t, b):
     n, m = f.shape[-1], f.shape[0] * f.shape[1]
     total = 0.0
     for r in range(a.shape[0]):
-        fr = f * t[..., r:r + 1]  # F_r = T_r o F
+        fr = f * t[..., r : r + 1]  # F_r = T_r o F
         m_r = np.sum(t[..., r] ** 2)
-        e = np.sum((gram(fr) / m_r - a[r] / m) ** 2) / (4 * n ** 2)
+        e = np.sum((gram(fr) / m_r - a[r] / m) ** 2) / (4 * n**2)
         total += b[r] * (m_r / m) * e
     return total
 
@@ -68,7 +69,7 @@ def content(f, p):
 
 def style_layer(f, a):
     n, m = f.shape[-1], f.shape[0] * f.shape[1]
-    return np.sum((gram(f) - a) ** 2) / (4 * n ** 2 * m ** 2)
+    return np.sum((gram(f) - a) ** 2) / (4 * n**2 * m**2)
 
 
 def tv(x):

@@ -41,8 +41,27 @@ def test_eval_flops_match_xlas_cost_analysis(model):
 
 def test_bench_speed_cli(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert cli.main(["bench", "--size", "48", "--model", "vgg16", "--framework", "jax,jax-direct,torch",
-                     "--repeats", "1", "--conv", "winograd", "--json", str(out), "--quiet"]) == 0
+    assert (
+        cli.main(
+            [
+                "bench",
+                "--size",
+                "48",
+                "--model",
+                "vgg16",
+                "--framework",
+                "jax,jax-direct,torch",
+                "--repeats",
+                "1",
+                "--conv",
+                "winograd",
+                "--json",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     table = capsys.readouterr().out
     rows = json.loads(out.read_text())
     assert [r["framework"] for r in rows] == ["jax", "jax-direct", "torch"]
@@ -56,10 +75,12 @@ def test_bench_speed_cli(tmp_path, capsys):
 
 
 def test_bench_errors_are_one_line(capsys):
-    for argv, message in ((["bench", "--framework", "tf"], "unknown --framework tf"),
-                          (["bench", "--model", "resnet"], "unknown --model resnet"),
-                          (["bench", "--size", "8"], "--size must be"),
-                          (["bench", "--repeats", "0"], "--repeats must be")):
+    for argv, message in (
+        (["bench", "--framework", "tf"], "unknown --framework tf"),
+        (["bench", "--model", "resnet"], "unknown --model resnet"),
+        (["bench", "--size", "8"], "--size must be"),
+        (["bench", "--repeats", "0"], "--repeats must be"),
+    ):
         assert cli.main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err

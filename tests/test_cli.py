@@ -27,13 +27,12 @@ def fails(capsys, argv, match, code=2):
 @pytest.fixture
 def args(small_vgg16, tmp_path):
     """Fast common options: the synthetic VGG16, tiny size, few steps, an output in tmp."""
-    return ["--weights", small_vgg16, "--size", "40", "--iters", "2", "--quiet",
-            "-o", tmp_path / "out.png"]
+    return ["--weights", small_vgg16, "--size", "40", "--iters", "2", "--quiet", "-o", tmp_path / "out.png"]
 
 
 def test_bad_images(capsys, args, photo, painting, tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
-    data = (photo.read_bytes())
+    data = photo.read_bytes()
     (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
     fails(capsys, [tmp_path / "nope.jpg", painting, *args], "image not found")
     fails(capsys, [photo, tmp_path / "notes.txt", *args], "not an image")
@@ -55,8 +54,11 @@ def test_bad_sizes_and_numbers(capsys, args, photo, painting):
 def test_bad_layers(capsys, args, photo, painting):
     err = fails(capsys, [photo, painting, *args, "--content-layers", "relu9_1"], "unknown layer")
     assert "relu4_2" in err  # lists the valid names
-    fails(capsys, [photo, painting, *args, "--style-layers", "relu1_1,relu2_1",
-                   "--style-layer-weights", "1"], "one weight per layer")
+    fails(
+        capsys,
+        [photo, painting, *args, "--style-layers", "relu1_1,relu2_1", "--style-layer-weights", "1"],
+        "one weight per layer",
+    )
 
 
 def test_bad_weights(capsys, args, photo, painting, tmp_path, small_vgg16):
@@ -78,16 +80,18 @@ def test_bad_outputs_lose_nothing(capsys, args, photo, painting, tmp_path, small
     fails(capsys, [*base, "-o", tmp_path / "no" / "out.png"], "does not exist")
     fails(capsys, [*base, "-o", "/sys/out.png"], "not writable")
     fails(capsys, [*base, "-o", tmp_path / "out.abc"], "extension")
-    fails(capsys, [*base, "-o", tmp_path / "o.png", "--log", tmp_path / "no" / "l.json"],
-          "does not exist")
+    fails(capsys, [*base, "-o", tmp_path / "o.png", "--log", tmp_path / "no" / "l.json"], "does not exist")
 
 
 @pytest.mark.parametrize("mode", ["L", "P", "I;16", "RGBA"])
 def test_odd_image_modes_work(capsys, args, painting, tmp_path, mode):
     a = (np.arange(32 * 40) % 200).reshape(32, 40).astype(np.uint8)
-    img = {"L": lambda: Image.fromarray(a), "P": lambda: Image.fromarray(a).convert("P"),
-           "I;16": lambda: Image.fromarray(a.astype(np.uint16) * 257),
-           "RGBA": lambda: Image.fromarray(np.dstack([a, a, a, a]), "RGBA")}[mode]()
+    img = {
+        "L": lambda: Image.fromarray(a),
+        "P": lambda: Image.fromarray(a).convert("P"),
+        "I;16": lambda: Image.fromarray(a.astype(np.uint16) * 257),
+        "RGBA": lambda: Image.fromarray(np.dstack([a, a, a, a]), "RGBA"),
+    }[mode]()
     img.save(tmp_path / "c.png")
     assert cli.main([str(tmp_path / "c.png"), str(painting), *map(str, args)]) == 0
     out = Image.open(tmp_path / "out.png")
@@ -123,25 +127,61 @@ def _env():
 
 
 def test_real_process_error_has_no_traceback(tmp_path, painting):
-    p = subprocess.run([sys.executable, "-m", "nst_jax", str(tmp_path / "x.png"), str(painting)],
-                       capture_output=True, text=True, env=_env())
+    p = subprocess.run(
+        [sys.executable, "-m", "nst_jax", str(tmp_path / "x.png"), str(painting)],
+        capture_output=True,
+        text=True,
+        env=_env(),
+    )
     assert p.returncode == 2
     assert p.stderr.strip().splitlines() == [f"error: image not found: {tmp_path / 'x.png'}; check the path"]
 
 
 def test_demo_runs_with_no_images(tmp_path, small_vgg16):
-    p = subprocess.run([sys.executable, "-m", "nst_jax", "--weights", str(small_vgg16),
-                        "--size", "48", "--iters", "2", "--quiet"],
-                       capture_output=True, text=True, cwd=tmp_path, env=_env())
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nst_jax",
+            "--weights",
+            str(small_vgg16),
+            "--size",
+            "48",
+            "--iters",
+            "2",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=_env(),
+    )
     assert p.returncode == 0, p.stderr
     assert Image.open(tmp_path / "stylized.png").size == (48, 32)  # the cat photo is 451x300
 
 
 def test_ctrl_c_stops_cleanly_and_writes_the_image(tmp_path, small_vgg16, photo, painting):
     out = tmp_path / "out.png"
-    p = subprocess.Popen([sys.executable, "-m", "nst_jax", str(photo), str(painting), "-o", str(out),
-                          "--weights", str(small_vgg16), "--size", "64", "--iters", "100000"],
-                         stderr=subprocess.PIPE, text=True, env=_env())
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "nst_jax",
+            str(photo),
+            str(painting),
+            "-o",
+            str(out),
+            "--weights",
+            str(small_vgg16),
+            "--size",
+            "64",
+            "--iters",
+            "100000",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
     seen = ""
     deadline = time.time() + 120
     while "it/s" not in seen and "s/it" not in seen and time.time() < deadline:
@@ -154,12 +194,37 @@ def test_ctrl_c_stops_cleanly_and_writes_the_image(tmp_path, small_vgg16, photo,
 
 
 def test_bench_optimizers(capsys, small_vgg16, photo, painting, tmp_path):
-    assert cli.main(["bench", "optimizers", str(photo), str(painting), "--weights", str(small_vgg16),
-                     "--size", "32", "--evals", "6", "--adam-lrs", "5,10", "--quiet",
-                     "--json", str(tmp_path / "b.json")]) == 0
+    assert (
+        cli.main(
+            [
+                "bench",
+                "optimizers",
+                str(photo),
+                str(painting),
+                "--weights",
+                str(small_vgg16),
+                "--size",
+                "32",
+                "--evals",
+                "6",
+                "--adam-lrs",
+                "5,10",
+                "--quiet",
+                "--json",
+                str(tmp_path / "b.json"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
-    for name in ("| lbfgs |", "| lbfgs (armijo) |", "| optax-lbfgs |", "| scipy-lbfgsb |",
-                 "| adam lr=5 |", "| adam (tuned) |"):
+    for name in (
+        "| lbfgs |",
+        "| lbfgs (armijo) |",
+        "| optax-lbfgs |",
+        "| scipy-lbfgsb |",
+        "| adam lr=5 |",
+        "| adam (tuned) |",
+    ):
         assert name in out, out
     data = json.loads((tmp_path / "b.json").read_text())
     assert data["evals"] == 6 and data["results"]["scipy-lbfgsb"]["history"][0]["evaluations"] == 1
@@ -169,9 +234,29 @@ def test_bench_optimizers(capsys, small_vgg16, photo, painting, tmp_path):
 
 def test_scales_remat_and_precision_flags(capsys, small_vgg16, photo, painting, tmp_path):
     out, log = tmp_path / "out.png", tmp_path / "log.json"
-    assert cli.main([str(photo), str(painting), "--weights", str(small_vgg16), "--scales", "20,40",
-                     "--scale-iters", "2,3", "--remat", "--precision", "bf16", "--quiet",
-                     "-o", str(out), "--log", str(log)]) == 0
+    assert (
+        cli.main(
+            [
+                str(photo),
+                str(painting),
+                "--weights",
+                str(small_vgg16),
+                "--scales",
+                "20,40",
+                "--scale-iters",
+                "2,3",
+                "--remat",
+                "--precision",
+                "bf16",
+                "--quiet",
+                "-o",
+                str(out),
+                "--log",
+                str(log),
+            ]
+        )
+        == 0
+    )
     summary = json.loads(log.read_text())["summary"]
     config = json.loads(log.read_text())["config"]
     assert summary["size"] == [40, 32] and summary["scales"] == [[20, 16], [40, 32]]
@@ -191,9 +276,31 @@ def test_masks_normalized_weights_and_ema_flags(capsys, small_vgg16, photo, pain
     Image.fromarray(255 - left).save(tmp_path / "right.png")
     out, log = tmp_path / "out.png", tmp_path / "log.json"
     masks = f"{tmp_path / 'left.png'},{tmp_path / 'right.png'}"
-    assert cli.main([str(photo), f"{painting},{photo}", "--style-mask", masks, "--weights",
-                     str(small_vgg16), "--size", "40", "--iters", "3", "--normalize-weights",
-                     "--ema", "0.9", "--quiet", "-o", str(out), "--log", str(log)]) == 0
+    assert (
+        cli.main(
+            [
+                str(photo),
+                f"{painting},{photo}",
+                "--style-mask",
+                masks,
+                "--weights",
+                str(small_vgg16),
+                "--size",
+                "40",
+                "--iters",
+                "3",
+                "--normalize-weights",
+                "--ema",
+                "0.9",
+                "--quiet",
+                "-o",
+                str(out),
+                "--log",
+                str(log),
+            ]
+        )
+        == 0
+    )
     data = json.loads(log.read_text())
     assert data["summary"]["style_masks"] == [str(tmp_path / "left.png"), str(tmp_path / "right.png")]
     assert data["config"]["normalize_weights"] is True and data["config"]["ema"] == 0.9
@@ -207,6 +314,7 @@ def test_the_parser_is_generated_from_config():
     import dataclasses
 
     from nst_jax.config import Config
+
     p = cli.stylize_parser()
     actions = {a.dest: a for a in p._actions}
     for f in dataclasses.fields(Config):
@@ -216,15 +324,46 @@ def test_the_parser_is_generated_from_config():
         assert (tuple(a.choices) if a.choices else None) == f.metadata["choices"], f.name
         assert a.default == f.default, f.name
     # only what is not a Config field is written by hand
-    assert set(actions) == {"help", "content", "style", "output", "style_mask", "log",
-                            "no_download", "quiet", "verbose", "version"}
+    assert set(actions) == {
+        "help",
+        "content",
+        "style",
+        "output",
+        "style_mask",
+        "log",
+        "no_download",
+        "quiet",
+        "verbose",
+        "version",
+    }
     assert Config(**cli.config_options(p.parse_args([]))) == Config()  # defaults round-trip
-    a = p.parse_args(["--scales", "128,256", "--style-layers", "relu1_1, conv2_1",
-                      "--style-blend", "1,2.5", "--remat", "--preserve-colors", "luminance",
-                      "--style-weight", "1e4", "--chunk", "3"])
+    a = p.parse_args(
+        [
+            "--scales",
+            "128,256",
+            "--style-layers",
+            "relu1_1, conv2_1",
+            "--style-blend",
+            "1,2.5",
+            "--remat",
+            "--preserve-colors",
+            "luminance",
+            "--style-weight",
+            "1e4",
+            "--chunk",
+            "3",
+        ]
+    )
     c = Config(**cli.config_options(a))
-    assert (c.scales, c.style_layers, c.style_blend, c.remat, c.preserve_colors, c.style_weight,
-            c.chunk) == ((128, 256), ("relu1_1", "conv2_1"), (1.0, 2.5), True, "luminance", 1e4, 3)
+    assert (c.scales, c.style_layers, c.style_blend, c.remat, c.preserve_colors, c.style_weight, c.chunk) == (
+        (128, 256),
+        ("relu1_1", "conv2_1"),
+        (1.0, 2.5),
+        True,
+        "luminance",
+        1e4,
+        3,
+    )
     text = p.format_help()
     for f in dataclasses.fields(Config):
         assert "--" + f.name.replace("_", "-") in text

@@ -53,8 +53,7 @@ def test_recombine_keeps_the_content_chroma_and_the_result_luminance():
 
 
 def stylize(small_vgg16, content, style, **kw):
-    return nst_jax.stylize(content, style, weights=str(small_vgg16), progress=False,
-                           size=40, iters=6, **kw)
+    return nst_jax.stylize(content, style, weights=str(small_vgg16), progress=False, size=40, iters=6, **kw)
 
 
 def test_luminance_preservation_keeps_the_content_chroma(small_vgg16, photo, painting):

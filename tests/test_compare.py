@@ -20,14 +20,14 @@ def check(report, keras=True):
 @pytest.mark.parametrize("pooling", ["max", "avg"])
 def test_real_vgg16(real_vgg16, images, pooling):
     # Keras' VGG has no average-pooling option: it is compared for max pooling only
-    r = cp.compare(images / "tubingen.jpg", images / "starry_night.jpg", real_vgg16, size=64,
-                   pooling=pooling)
+    r = cp.compare(images / "tubingen.jpg", images / "starry_night.jpg", real_vgg16, size=64, pooling=pooling)
     check(r, keras=pooling == "max")
     assert r["model"] == "vgg16"
 
 
-@pytest.mark.parametrize("layout, pooling", [("keras1", "max"), ("keras2", "avg"),
-                                             ("keras2-model", "max"), ("keras3", "max")])
+@pytest.mark.parametrize(
+    "layout, pooling", [("keras1", "max"), ("keras2", "avg"), ("keras2-model", "max"), ("keras3", "max")]
+)
 def test_synthetic_vgg19(vgg19_files, photo, painting, tmp_path, layout, pooling):
     path = vgg19_files[layout]
     if layout == "keras3":  # Keras 3 reads this layout only under its own suffix
@@ -39,6 +39,7 @@ def test_synthetic_vgg19(vgg19_files, photo, painting, tmp_path, layout, pooling
 
 def test_independent_reader_matches_ours(vgg19_files, vgg19_params):
     import numpy as np
+
     for path in vgg19_files.values():
         theirs = torch_vgg.read_h5(path)
         assert theirs.keys() == vgg19_params.keys()
@@ -48,23 +49,55 @@ def test_independent_reader_matches_ours(vgg19_files, vgg19_params):
 
 
 def test_cli(capsys, small_vgg16, photo, painting, tmp_path):
-    assert cli.main(["compare", str(photo), str(painting), "--weights", str(small_vgg16),
-                     "--size", "32", "--framework", "torch", "--json", str(tmp_path / "c.json")]) == 0
+    assert (
+        cli.main(
+            [
+                "compare",
+                str(photo),
+                str(painting),
+                "--weights",
+                str(small_vgg16),
+                "--size",
+                "32",
+                "--framework",
+                "torch",
+                "--json",
+                str(tmp_path / "c.json"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "| relu5_3 |" in out and "all figures within tolerance" in out and "| torch |" in out
     assert (tmp_path / "c.json").exists()
     assert cli.main(["compare", "--framework", "tensorflow"]) == 2
     assert "unknown framework" in capsys.readouterr().err
-    assert cli.main(["compare", str(photo), str(painting), "--weights", str(small_vgg16),
-                     "--size", "24"]) == 2
+    assert (
+        cli.main(["compare", str(photo), str(painting), "--weights", str(small_vgg16), "--size", "24"]) == 2
+    )
     assert "Keras' VGG needs at least 32 px" in capsys.readouterr().err
 
 
 def test_missing_pytorch_says_how_to_install(capsys, small_vgg16, photo, painting, monkeypatch):
     import sys
+
     monkeypatch.setitem(sys.modules, "torch", None)  # import fails as if absent
-    assert cli.main(["compare", str(photo), str(painting), "--weights", str(small_vgg16),
-                     "--size", "32", "--framework", "torch"]) == 2
+    assert (
+        cli.main(
+            [
+                "compare",
+                str(photo),
+                str(painting),
+                "--weights",
+                str(small_vgg16),
+                "--size",
+                "32",
+                "--framework",
+                "torch",
+            ]
+        )
+        == 2
+    )
     assert "pip install 'nst_jax[compare]'" in capsys.readouterr().err
 
 
@@ -75,10 +108,27 @@ def test_cli_in_a_fresh_process_uses_keras_on_torch(small_vgg16, photo, painting
     import os
     import subprocess
     import sys
+
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-    p = subprocess.run([sys.executable, "-m", "nst_jax", "compare", str(photo), str(painting),
-                        "--weights", str(small_vgg16), "--size", "48", "--json",
-                        str(tmp_path / "c.json")], capture_output=True, text=True, env=env)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nst_jax",
+            "compare",
+            str(photo),
+            str(painting),
+            "--weights",
+            str(small_vgg16),
+            "--size",
+            "48",
+            "--json",
+            str(tmp_path / "c.json"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     report = json.loads((tmp_path / "c.json").read_text())
     assert report["keras"]["backend"] == "torch"

@@ -15,8 +15,9 @@ def test_every_field_has_its_help_and_sections_name_fields():
     assert set(SECTIONS) <= set(fields)
 
 
-@pytest.mark.parametrize("field", [f for f in dataclasses.fields(Config) if f.metadata["choices"]],
-                         ids=lambda f: f.name)
+@pytest.mark.parametrize(
+    "field", [f for f in dataclasses.fields(Config) if f.metadata["choices"]], ids=lambda f: f.name
+)
 def test_every_choice_is_checked(field):
     for value in field.metadata["choices"]:
         options = {field.name: value}
@@ -36,13 +37,18 @@ def test_validate_settles_the_defaults_that_depend_on_other_fields():
     assert Config(size=512, num_scales=3).sizes() == (256, 362, 512)  # sqrt(2) apart
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"chunk": 0}, "--chunk must be >= 1"), ({"lbfgs_memory": 0}, "--lbfgs-memory must be >= 1"),
-    ({"iters": -1}, "--iters must be >= 0"), ({"ema": 1.0}, "--ema must be a decay"),
-    ({"lr": float("nan")}, "--lr must be a finite number"),
-    ({"content_layers": (), "style_layers": ()}, "no content or style layers"),
-    ({"conv": "winograd", "precision": "bf16"}, "needs float32"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"chunk": 0}, "--chunk must be >= 1"),
+        ({"lbfgs_memory": 0}, "--lbfgs-memory must be >= 1"),
+        ({"iters": -1}, "--iters must be >= 0"),
+        ({"ema": 1.0}, "--ema must be a decay"),
+        ({"lr": float("nan")}, "--lr must be a finite number"),
+        ({"content_layers": (), "style_layers": ()}, "no content or style layers"),
+        ({"conv": "winograd", "precision": "bf16"}, "needs float32"),
+    ],
+)
 def test_bad_values_are_one_line_errors(options, message):
     with pytest.raises(NstError, match=message):
         Config(**options).validate()

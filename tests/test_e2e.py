@@ -10,10 +10,30 @@ from PIL import Image
 
 def test_real_weights_stylize_and_loss_decreases(real_vgg16, images, tmp_path):
     out, log = tmp_path / "out.png", tmp_path / "log.json"
-    p = subprocess.run([sys.executable, "-m", "nst_jax", str(images / "tubingen.jpg"),
-                        str(images / "starry_night.jpg"), "--model", "vgg16", "--weights",
-                        str(real_vgg16), "--size", "64", "--iters", "40", "--quiet",
-                        "-o", str(out), "--log", str(log)], capture_output=True, text=True)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nst_jax",
+            str(images / "tubingen.jpg"),
+            str(images / "starry_night.jpg"),
+            "--model",
+            "vgg16",
+            "--weights",
+            str(real_vgg16),
+            "--size",
+            "64",
+            "--iters",
+            "40",
+            "--quiet",
+            "-o",
+            str(out),
+            "--log",
+            str(log),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert p.returncode == 0, p.stderr
     history = json.loads(log.read_text())["history"]
     totals = [h["total"] for h in history]
@@ -35,12 +55,24 @@ def test_lbfgs_beats_tuned_adam_at_equal_evaluations(real_vgg16, images):
     same number of evaluations, ends lower than Adam at the best of several rates."""
     from nst_jax import stylize
     from nst_jax.bench import loss_at
-    common = dict(model="vgg16", weights=str(real_vgg16), size=64, content_weight=1.0,
-                  style_weight=1e3, tv_weight=0.0, max_evals=40, iters=400, progress=False)
+
+    common = dict(
+        model="vgg16",
+        weights=str(real_vgg16),
+        size=64,
+        content_weight=1.0,
+        style_weight=1e3,
+        tv_weight=0.0,
+        max_evals=40,
+        iters=400,
+        progress=False,
+    )
     content, style = images / "tubingen.jpg", images / "starry_night.jpg"
     ours = stylize(content, style, optimizer="lbfgs", **common).history
     totals = [h["total"] for h in ours]
     assert all(b <= a for a, b in zip(totals, totals[1:])), totals
-    adam = {lr: loss_at(stylize(content, style, optimizer="adam", lr=lr, **common).history, 40)
-            for lr in (5.0, 10.0, 20.0, 40.0)}
+    adam = {
+        lr: loss_at(stylize(content, style, optimizer="adam", lr=lr, **common).history, 40)
+        for lr in (5.0, 10.0, 20.0, 40.0)
+    }
     assert loss_at(ours, 40) < min(adam.values()), (loss_at(ours, 40), adam)

@@ -82,13 +82,22 @@ def test_arrays_and_pil_images():
         im.load_image(np.full((16, 16, 3), np.nan))
 
 
-@pytest.mark.parametrize("case, match", [
-    ("missing", "not found"), ("folder", "folder"), ("text", "not an image"),
-    ("truncated", "truncated"),
-])
+@pytest.mark.parametrize(
+    "case, match",
+    [
+        ("missing", "not found"),
+        ("folder", "folder"),
+        ("text", "not an image"),
+        ("truncated", "truncated"),
+    ],
+)
 def test_bad_files_are_one_line_errors(tmp_path, photo, case, match):
-    path = {"missing": tmp_path / "nope.png", "folder": tmp_path,
-            "text": tmp_path / "notes.png", "truncated": tmp_path / "cut.jpg"}[case]
+    path = {
+        "missing": tmp_path / "nope.png",
+        "folder": tmp_path,
+        "text": tmp_path / "notes.png",
+        "truncated": tmp_path / "cut.jpg",
+    }[case]
     if case == "text":
         path.write_text("this is not a picture")
     if case == "truncated":
@@ -140,6 +149,7 @@ def test_save_is_atomic(tmp_path):
     def fail(tmp):
         open(tmp, "wb").write(b"partial")
         raise RuntimeError("disk full")
+
     with pytest.raises(RuntimeError):
         im.atomic_write(tmp_path / "keep.png", fail)
     assert (tmp_path / "keep.png").read_bytes() == b"old"  # untouched

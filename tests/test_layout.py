@@ -12,8 +12,16 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "nst_jax"
 PAPER = ("image.py", "vgg.py", "losses.py", "lbfgs.py", "color.py", "normalize.py")
-PLATFORM_CALLS = {"default_backend", "devices", "local_devices", "device_count",
-                  "local_device_count", "platform", "backend", "get_backend"}
+PLATFORM_CALLS = {
+    "default_backend",
+    "devices",
+    "local_devices",
+    "device_count",
+    "local_device_count",
+    "platform",
+    "backend",
+    "get_backend",
+}
 PLATFORM_NAMES = {"cpu", "gpu", "tpu", "cuda", "rocm", "metal"}
 LOOP_KINDS = {"host", "device"}
 MODULE_LINES, FUNCTION_LINES = 300, 60

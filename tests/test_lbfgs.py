@@ -20,13 +20,15 @@ def rosenbrock(x):
 
 
 def beale(x):
-    return ((1.5 - x[0] + x[0] * x[1]) ** 2 + (2.25 - x[0] + x[0] * x[1] ** 2) ** 2
-            + (2.625 - x[0] + x[0] * x[1] ** 3) ** 2)
+    return (
+        (1.5 - x[0] + x[0] * x[1]) ** 2
+        + (2.25 - x[0] + x[0] * x[1] ** 2) ** 2
+        + (2.625 - x[0] + x[0] * x[1] ** 3) ** 2
+    )
 
 
 def powell_singular(x):  # minimum 0 at the origin, singular Hessian there
-    return ((x[0] + 10 * x[1]) ** 2 + 5 * (x[2] - x[3]) ** 2 + (x[1] - 2 * x[2]) ** 4
-            + 10 * (x[0] - x[3]) ** 4)
+    return (x[0] + 10 * x[1]) ** 2 + 5 * (x[2] - x[3]) ** 2 + (x[1] - 2 * x[2]) ** 4 + 10 * (x[0] - x[3]) ** 4
 
 
 DIAG = jnp.logspace(0, 4, 50)  # condition number 1e4
@@ -55,8 +57,13 @@ def test_matches_scipy(name, line_search):
     f, x0, x_star = PROBLEMS[name]
     ours = jax.jit(lambda x: lbfgs.minimize(f, x, max_iters=3000, line_search=line_search))(x0)
     vg = jax.jit(jax.value_and_grad(f))
-    ref = so.minimize(lambda x: tuple(np.asarray(v) for v in vg(x)), np.asarray(x0), jac=True,
-                      method="L-BFGS-B", options=dict(maxiter=3000))
+    ref = so.minimize(
+        lambda x: tuple(np.asarray(v) for v in vg(x)),
+        np.asarray(x0),
+        jac=True,
+        method="L-BFGS-B",
+        options=dict(maxiter=3000),
+    )
     assert lbfgs.stop_reason(ours) in ("gtol", "ftol")
     # both stop on the same tests (gtol 1e-5, ftol 2.2e-9): the same minimum, to what
     # those tolerances allow on these scales
@@ -95,14 +102,22 @@ def test_two_loop_matches_numpy(count, head):
         pairs.append((s, y))
     rho = np.where(np.abs((S * Y).sum(1)) > 0, 1 / np.where((S * Y).sum(1) == 0, 1, (S * Y).sum(1)), 0)
     g, gamma = rng.normal(size=n), 0.7
-    ours = lbfgs.two_loop(jnp.asarray(g), jnp.asarray(S), jnp.asarray(Y), jnp.asarray(rho),
-                          jnp.asarray(head), jnp.asarray(count), jnp.asarray(gamma))
+    ours = lbfgs.two_loop(
+        jnp.asarray(g),
+        jnp.asarray(S),
+        jnp.asarray(Y),
+        jnp.asarray(rho),
+        jnp.asarray(head),
+        jnp.asarray(count),
+        jnp.asarray(gamma),
+    )
     np.testing.assert_allclose(ours, numpy_two_loop(g, pairs, gamma), rtol=1e-10)
 
 
 def test_pytrees_and_dtypes():
     def f(tree):
         return rosenbrock(jnp.concatenate([tree["a"], tree["b"].ravel()]))
+
     x0 = {"a": jnp.array([-1.2, 1.0]), "b": jnp.array([[-1.2, 1.0], [-1.2, 1.0]])}
     r = lbfgs.minimize(f, x0, max_iters=500)
     flat = lbfgs.minimize(rosenbrock, extended_rosen_start(6), max_iters=500)
@@ -117,7 +132,7 @@ def test_history_is_monotone_and_counts_evaluations():
     k = int(r.iterations)
     v, e = np.asarray(r.history_value), np.asarray(r.history_evaluations)
     assert np.all(np.diff(v[: k + 1]) <= 0)  # Wolfe steps always decrease f
-    assert np.all(np.isnan(v[k + 1:])) and e[0] == 1 and e[k] == int(r.evaluations)
+    assert np.all(np.isnan(v[k + 1 :])) and e[0] == 1 and e[k] == int(r.evaluations)
     assert np.all(np.diff(e[: k + 1]) >= 1)
 
 
@@ -134,7 +149,8 @@ def test_stop_reasons():
 
     @jax.custom_jvp
     def lying(x):  # its "gradient" points uphill: no step can decrease it
-        return jnp.sum(x ** 2)
+        return jnp.sum(x**2)
+
     lying.defjvp(lambda p, t: (lying(p[0]), -2.0 * jnp.sum(p[0] * t[0])))
     r = lbfgs.minimize(lying, x0, max_iters=10)
     assert lbfgs.stop_reason(r) == "line_search"
@@ -143,7 +159,8 @@ def test_stop_reasons():
 
 def test_only_positive_curvature_pairs_are_kept():
     def double_well(x):  # negative curvature around 0
-        return jnp.sum(x ** 4 - 2 * x ** 2 + 0.3 * x)
+        return jnp.sum(x**4 - 2 * x**2 + 0.3 * x)
+
     opt = lbfgs.Options(line_search="armijo")
     st = lbfgs.init(jnp.linspace(-0.2, 0.2, 6), memory_size=4)
     for _ in range(12):

@@ -17,11 +17,15 @@ def rosen_image(x, aux):  # a non-quadratic test problem shaped like an image
 PROBLEM = optim.Problem(rosen_image, TERMS)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: optim.adam(PROBLEM, 0.01),
-    lambda: optim.lbfgs(PROBLEM, 5, aux_like=jnp.float32(1.0)),
-    lambda: optim.lbfgs(PROBLEM, 5, line_search="armijo", max_evals=30, aux_like=jnp.float32(1.0)),
-], ids=["adam", "lbfgs", "lbfgs-armijo-budget"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: optim.adam(PROBLEM, 0.01),
+        lambda: optim.lbfgs(PROBLEM, 5, aux_like=jnp.float32(1.0)),
+        lambda: optim.lbfgs(PROBLEM, 5, line_search="armijo", max_evals=30, aux_like=jnp.float32(1.0)),
+    ],
+    ids=["adam", "lbfgs", "lbfgs-armijo-budget"],
+)
 def test_host_and_device_chunks_agree(make):
     """The host-driven chunks (one compiled call for ask, the evaluation and tell) and the
     compiled while_loop run the same arithmetic: the same iterates, rows and counts."""
@@ -34,8 +38,7 @@ def test_host_and_device_chunks_agree(make):
         for n in (6, 2, 6):  # uneven chunks, one compilation
             state, r = chunk(state, n)
             rows += r
-        out[kind] = (np.asarray(state.x), int(state.iteration), int(state.evaluations),
-                     int(state.stop), rows)
+        out[kind] = (np.asarray(state.x), int(state.iteration), int(state.evaluations), int(state.stop), rows)
     h, d = out["host"], out["device"]
     # same XLA arithmetic, compiled as separate programs: equal up to float32 rounding
     np.testing.assert_allclose(h[0], d[0], rtol=1e-4, atol=1e-5)
@@ -55,6 +58,7 @@ def test_ema_is_the_debiased_average_of_the_iterates():
     def quadratic(x, aux):
         total = jnp.sum(aux * (x - target) ** 2)
         return total, {"total": total, "content": total, "style": 0.0 * total, "tv": total}
+
     problem = optim.Problem(quadratic, TERMS)
     opt = optim.adam(problem, 3.0)
     x0 = jnp.zeros((4, 5, 3))
@@ -68,7 +72,7 @@ def test_ema_is_the_debiased_average_of_the_iterates():
         ema = loop.ema_update(ema, state.x, decay)
     # x_bar_t = sum_k (1 - d) d^(t-k) x_k / (1 - d^t), k = 1..t
     t = len(iterates)
-    ref = sum((1 - decay) * decay ** (t - k) * x for k, x in enumerate(iterates, 1)) / (1 - decay ** t)
+    ref = sum((1 - decay) * decay ** (t - k) * x for k, x in enumerate(iterates, 1)) / (1 - decay**t)
     # float32 recursion of 6 steps on values ~100: 1e-5 relative
     np.testing.assert_allclose(loop.ema_value(ema, x0), ref, rtol=1e-5, atol=1e-4)
     assert not np.allclose(ref, iterates[-1], atol=1.0)  # the average is not the last iterate

@@ -42,16 +42,24 @@ def test_tv_is_translation_invariant_per_channel():
     x = rng.uniform(0, 255, (8, 8, 3)).astype(np.float32)
     # so TV on the preprocessed image (BGR minus a per-channel mean) equals TV on 0..255 RGB
     from nst_jax.image import preprocess
+
     assert losses.tv_loss(preprocess(x)) == pytest.approx(numpy_ref.tv(x), rel=1e-5)
 
 
 @pytest.mark.parametrize("pooling", ["max", "avg"])
 def test_total_objective_matches_numpy(vgg19_params, pooling):
-    content, style, x = (rng.uniform(-110, 130, s).astype(np.float32)
-                         for s in [(24, 20, 3), (28, 32, 3), (24, 20, 3)])
-    ob = losses.Objective("vgg19", pooling, (("relu4_2", 1.0), ("relu2_2", 0.5)),
-                          tuple((n, 0.2) for n in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")),
-                          content_weight=2.0, style_weight=1e3, tv_weight=1e-2)
+    content, style, x = (
+        rng.uniform(-110, 130, s).astype(np.float32) for s in [(24, 20, 3), (28, 32, 3), (24, 20, 3)]
+    )
+    ob = losses.Objective(
+        "vgg19",
+        pooling,
+        (("relu4_2", 1.0), ("relu2_2", 0.5)),
+        tuple((n, 0.2) for n in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")),
+        content_weight=2.0,
+        style_weight=1e3,
+        tv_weight=1e-2,
+    )
     targets = losses.make_targets(vgg19_params, ob, content, style)
     ours = jax.jit(lambda x: losses.loss_terms(vgg19_params, targets, x, ob))(x)
 
@@ -59,7 +67,9 @@ def test_total_objective_matches_numpy(vgg19_params, pooling):
     fc = numpy_ref.vgg_features(vgg19_params, content, "vgg19", pooling)
     fs = numpy_ref.vgg_features(vgg19_params, style, "vgg19", pooling)
     c = sum(w * numpy_ref.content(fx[n], fc[n]) for n, w in ob.content_layers)
-    s = sum(w * numpy_ref.style_layer(fx[n], numpy_ref.style_target(fs[n], fx[n])) for n, w in ob.style_layers)
+    s = sum(
+        w * numpy_ref.style_layer(fx[n], numpy_ref.style_target(fs[n], fx[n])) for n, w in ob.style_layers
+    )
     t = numpy_ref.tv(x)
     ref = {"content": c, "style": s, "tv": t, "total": 2.0 * c + 1e3 * s + 1e-2 * t}
     for k in ref:  # float32 VGG against float64: see test_vgg's tolerance argument
@@ -67,8 +77,9 @@ def test_total_objective_matches_numpy(vgg19_params, pooling):
 
 
 def test_objective_layers_are_unique_in_order():
-    ob = losses.Objective("vgg16", "max", (("relu4_2", 1.0),),
-                          (("relu1_1", 0.5), ("relu4_2", 0.5)), 1.0, 1.0, 0.0)
+    ob = losses.Objective(
+        "vgg16", "max", (("relu4_2", 1.0),), (("relu1_1", 0.5), ("relu4_2", 0.5)), 1.0, 1.0, 0.0
+    )
     assert ob.layers == ("relu4_2", "relu1_1")
     assert set(ob.layers) <= set(conv_layers("vgg16"))
 
@@ -85,11 +96,16 @@ def test_one_sided_objectives(vgg19_params, which):
     terms = jax.jit(lambda x: losses.loss_terms(vgg19_params, targets, x, ob))(x)
     fx = numpy_ref.vgg_features(vgg19_params, x, "vgg19", "max")
     if which == "content only":
-        ref = numpy_ref.content(fx["relu3_2"], numpy_ref.vgg_features(vgg19_params, content, "vgg19", "max")["relu3_2"])
+        ref = numpy_ref.content(
+            fx["relu3_2"], numpy_ref.vgg_features(vgg19_params, content, "vgg19", "max")["relu3_2"]
+        )
         assert float(terms["style"]) == 0.0 and float(terms["content"]) == pytest.approx(ref, rel=1e-4)
     else:
         fs = numpy_ref.vgg_features(vgg19_params, style, "vgg19", "max")
-        ref = sum(0.5 * numpy_ref.style_layer(fx[n], numpy_ref.style_target(fs[n], fx[n])) for n in ("relu1_1", "relu2_1"))
+        ref = sum(
+            0.5 * numpy_ref.style_layer(fx[n], numpy_ref.style_target(fs[n], fx[n]))
+            for n in ("relu1_1", "relu2_1")
+        )
         assert float(terms["content"]) == 0.0 and float(terms["style"]) == pytest.approx(ref, rel=1e-4)
         assert targets.content == {}
 
@@ -112,8 +128,9 @@ def test_one_white_region_is_eq4():
     # (G/M - A/M)^2 / (4 N^2) is (G - A)^2 / (4 N^2 M^2): equal up to float32 rounding
     assert float(guided) == pytest.approx(float(losses.style_layer_loss(f, a)), rel=1e-5)
     # an empty region contributes 0, not NaN (a small mask pooled away at a deep layer)
-    empty = losses.guided_style_loss(f, np.stack([a, a]), np.stack(
-        [np.ones((6, 5)), np.zeros((6, 5))], axis=-1), np.ones(2))
+    empty = losses.guided_style_loss(
+        f, np.stack([a, a]), np.stack([np.ones((6, 5)), np.zeros((6, 5))], axis=-1), np.ones(2)
+    )
     assert float(empty) == pytest.approx(float(guided), rel=1e-6)
 
 

@@ -34,8 +34,12 @@ print(json.dumps({"before": before, "peak": peak_rss()}))
 
 
 def measured_peak(size, remat, conv="direct"):
-    out = subprocess.run([sys.executable, "-c", MEASURE, str(size), str(int(remat)), conv],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(size), str(int(remat)), conv],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -57,8 +61,9 @@ def test_estimate_is_within_a_factor_of_the_measured_peak(conv):
     size = 1024  # large enough that activations, not the runtime, make the peak
     m = measured_peak(size, False, conv)
     ob = Config().objective("vgg19")
-    est = estimate_memory(ob, (size, size), (size, size), 0,
-                          winograd=choose("vgg19", "relu5_1") if conv == "winograd" else ())
+    est = estimate_memory(
+        ob, (size, size), (size, size), 0, winograd=choose("vgg19", "relu5_1") if conv == "winograd" else ()
+    )
     # the estimate guards against running out of memory: it may overshoot, but by less
     # than 1.6x, and must not undershoot by more than 25% (measured alone, XLA's memory
     # scheduler on as the command line sets it: direct 1.96 GiB peak, 2.15 estimated;

@@ -73,6 +73,7 @@ def test_nonfinite_loss_keeps_last_finite_image():
     def blows_up(x, aux):  # finite until the first pixel passes 8
         total = jnp.sum((x - 100.0) ** 2) + jnp.where(x[0, 0, 0] > 8.0, jnp.inf, 0.0)
         return total, {"total": total, "content": total, "style": total, "tv": total}
+
     state, rows = steps(optim.adam(problem(blows_up, box=False), 3.0), jnp.zeros((2, 2, 3)), None, 10)
     assert int(state.stop) == lbfgs.NONFINITE
     # Adam's first steps move each pixel by ~lr = 3: 0, 3, 6, 9 (> 8: infinite loss)
@@ -86,6 +87,7 @@ def test_nonfinite_gradient_stays_put():
     def kink(x, aux):  # sqrt has an infinite derivative at 0
         total = jnp.sum(jnp.sqrt(jnp.abs(x)))
         return total, {"total": total, "content": total, "style": total, "tv": total}
+
     state, rows = steps(optim.adam(problem(kink, box=False), 1.0), jnp.zeros((2, 2, 3)), None, 3)
     assert int(state.stop) == lbfgs.NONFINITE and int(state.iteration) == 0 and len(rows) == 1
     np.testing.assert_array_equal(state.x, 0.0)
@@ -98,8 +100,9 @@ def test_lbfgs_rows_equal_one_minimize_call():
     while int(state.iteration) < 9:
         state, row = step(state, aux)
         rows += [row] if bool(row.valid) else []
-    ref = lbfgs.minimize(lambda x: quadratic(x, aux)[0], jnp.zeros((4, 5, 3)), max_iters=9,
-                         memory_size=4, gtol=0.0, ftol=0.0)
+    ref = lbfgs.minimize(
+        lambda x: quadratic(x, aux)[0], jnp.zeros((4, 5, 3)), max_iters=9, memory_size=4, gtol=0.0, ftol=0.0
+    )
     np.testing.assert_allclose(state.x, ref.x, rtol=1e-6, atol=1e-4)
     # a row for x0 and for each accepted step, with the evaluations spent by then
     assert [int(r.iteration) for r in rows] == list(range(10))

@@ -17,8 +17,11 @@ def test_fast_pooling_matches_flax_pooling_and_its_gradient(shape):
     # maximum in row-major order, as XLA's select-and-scatter (and PyTorch) route it
     x = jnp.asarray(rng.integers(0, 3, shape).astype(np.float32))
     w = jnp.asarray(rng.normal(size=(shape[0], shape[1] // 2, shape[2] // 2, shape[3])), jnp.float32)
-    for ours, ref in ((pool.max_pool_2x2, nn.max_pool), (vgg.max_pool_2x2, nn.max_pool),
-                      (vgg.avg_pool_2x2, nn.avg_pool)):
+    for ours, ref in (
+        (pool.max_pool_2x2, nn.max_pool),
+        (vgg.max_pool_2x2, nn.max_pool),
+        (vgg.avg_pool_2x2, nn.avg_pool),
+    ):
         flax_pool = lambda x, ref=ref: ref(x, (2, 2), strides=(2, 2), padding="VALID")
         np.testing.assert_array_equal(ours(x), flax_pool(x))
         g_ours = jax.grad(lambda x, ours=ours: jnp.sum(w * ours(x)))(x)

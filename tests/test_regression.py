@@ -27,8 +27,11 @@ def test_history_is_unchanged(name, real_vgg16):
     assert len(now["history"]) == len(kept["history"])
     for a, b in zip(now["history"], kept["history"]):
         # iteration, evaluation and scale counts are integers: exactly the same
-        assert (a["iteration"], a["evaluations"], a["scale"]) == \
-            (b["iteration"], b["evaluations"], b["scale"]), (a, b)
+        assert (a["iteration"], a["evaluations"], a["scale"]) == (
+            b["iteration"],
+            b["evaluations"],
+            b["scale"],
+        ), (a, b)
         # the terms: float32 rounding (the same operations, perhaps fused differently by
         # XLA: ~1e-7 relative per evaluation) amplified by up to 6 optimiser steps; 1e-4
         # relative, or 1e-4 of the run's first total for terms that are ~0 (the content

@@ -30,8 +30,10 @@ def load_params(path):
             name = name.decode()
             if "_conv" in name:
                 b, i = name[5:].split("_conv")
-                params[f"conv{b}_{i}"] = {"kernel": f[name][f"{name}_W_1:0"][()],
-                                          "bias": f[name][f"{name}_b_1:0"][()]}
+                params[f"conv{b}_{i}"] = {
+                    "kernel": f[name][f"{name}_W_1:0"][()],
+                    "bias": f[name][f"{name}_b_1:0"][()],
+                }
     return params
 
 
@@ -40,8 +42,14 @@ def test_log_reports_the_loss_numpy_computes(small_vgg16, photo, painting, tmp_p
     evaluated in float64 NumPy, with the file read by h5py directly."""
     init = tmp_path / "init.png"
     Image.fromarray(np.random.default_rng(3).integers(0, 256, (32, 40, 3), np.uint8)).save(init)
-    opts = dict(content_weight=2.0, style_weight=1e2, tv_weight=1e-2, init=str(init),
-                style_size=48, content_layers=("relu3_2",))
+    opts = dict(
+        content_weight=2.0,
+        style_weight=1e2,
+        tv_weight=1e-2,
+        init=str(init),
+        style_size=48,
+        content_layers=("relu3_2",),
+    )
     r = run(small_vgg16, photo, painting, log=tmp_path / "log.json", **opts)
     log = json.loads((tmp_path / "log.json").read_text())
     assert log["history"] == r.history
@@ -50,12 +58,14 @@ def test_log_reports_the_loss_numpy_computes(small_vgg16, photo, painting, tmp_p
 
     def prep(path):  # RGB 0..255 -> BGR minus the ImageNet mean, written out here
         return np.asarray(Image.open(path).convert("RGB"), np.float64)[..., ::-1] - [103.939, 116.779, 123.68]
+
     params = load_params(small_vgg16)
-    fx, fc, fs = (numpy_ref.vgg_features(params, prep(p), "vgg16", "max")
-                  for p in (init, photo, painting))
+    fx, fc, fs = (numpy_ref.vgg_features(params, prep(p), "vgg16", "max") for p in (init, photo, painting))
     c = numpy_ref.content(fx["relu3_2"], fc["relu3_2"])
-    s = sum(0.2 * numpy_ref.style_layer(fx[n], numpy_ref.style_target(fs[n], fx[n]))
-            for n in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"))
+    s = sum(
+        0.2 * numpy_ref.style_layer(fx[n], numpy_ref.style_target(fs[n], fx[n]))
+        for n in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    )
     t = numpy_ref.tv(prep(init))
     # float32 network against float64: 1e-4 relative (see test_vgg)
     assert first["content"] == pytest.approx(c, rel=1e-4)
@@ -65,14 +75,22 @@ def test_log_reports_the_loss_numpy_computes(small_vgg16, photo, painting, tmp_p
 
 
 def test_result_history_and_log_schema(small_vgg16, photo, painting, tmp_path):
-    r = run(small_vgg16, photo, painting, iters=5, log=tmp_path / "log.json",
-            output=tmp_path / "out.png", optimizer="adam")
+    r = run(
+        small_vgg16,
+        photo,
+        painting,
+        iters=5,
+        log=tmp_path / "log.json",
+        output=tmp_path / "out.png",
+        optimizer="adam",
+    )
     assert r.image.dtype == np.uint8 and r.image.shape == (32, 40, 3)
     assert [h["iteration"] for h in r.history] == list(range(6))
     assert [h["evaluations"] for h in r.history] == list(range(1, 7))  # Adam: one per step
-    assert all(set(h) == {"iteration", "evaluations", "seconds", "total", "content", "style", "tv",
-                          "scale"}
-               for h in r.history)
+    assert all(
+        set(h) == {"iteration", "evaluations", "seconds", "total", "content", "style", "tv", "scale"}
+        for h in r.history
+    )
     seconds = [h["seconds"] for h in r.history]
     assert seconds == sorted(seconds)
     log = json.loads((tmp_path / "log.json").read_text())
@@ -84,10 +102,8 @@ def test_result_history_and_log_schema(small_vgg16, photo, painting, tmp_path):
 
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam", "optax-lbfgs", "scipy-lbfgsb"])
 def test_save_every_writes_intermediates(small_vgg16, photo, painting, tmp_path, optimizer):
-    run(small_vgg16, photo, painting, iters=7, save_every=3, output=tmp_path / "out.png",
-        optimizer=optimizer)
-    assert sorted(p.name for p in tmp_path.glob("out*.png")) == [
-        "out.png", "out_00003.png", "out_00006.png"]
+    run(small_vgg16, photo, painting, iters=7, save_every=3, output=tmp_path / "out.png", optimizer=optimizer)
+    assert sorted(p.name for p in tmp_path.glob("out*.png")) == ["out.png", "out_00003.png", "out_00006.png"]
 
 
 def test_inputs_as_arrays_and_pil(small_vgg16, photo, painting):
@@ -98,8 +114,7 @@ def test_inputs_as_arrays_and_pil(small_vgg16, photo, painting):
 
 
 def test_noise_init_is_seeded(small_vgg16, photo, painting):
-    a, b, c = (run(small_vgg16, photo, painting, iters=1, init="noise", seed=s).image
-               for s in (1, 1, 2))
+    a, b, c = (run(small_vgg16, photo, painting, iters=1, init="noise", seed=s).image for s in (1, 1, 2))
     assert np.array_equal(a, b) and not np.array_equal(a, c)
 
 
@@ -117,12 +132,12 @@ def test_rgba_content_keeps_alpha(small_vgg16, painting, tmp_path):
 
 
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam", "optax-lbfgs", "scipy-lbfgsb"])
-def test_nonfinite_loss_stops_and_keeps_last_finite_image(small_vgg16, photo, painting, tmp_path,
-                                                          optimizer):
+def test_nonfinite_loss_stops_and_keeps_last_finite_image(small_vgg16, photo, painting, tmp_path, optimizer):
     # a loss weight near float32's largest value makes the loss overflow to inf
     with pytest.warns(UserWarning, match="non-finite"):
-        r = run(small_vgg16, photo, painting, style_weight=3e38, output=tmp_path / "o.png",
-                optimizer=optimizer)
+        r = run(
+            small_vgg16, photo, painting, style_weight=3e38, output=tmp_path / "o.png", optimizer=optimizer
+        )
     assert r.info["stop"] == "nonfinite" and r.info["iterations"] == 0
     content = im.to_uint8(im.resize(im.load_image(photo)[0], 32, 40))
     assert np.array_equal(r.image, content)  # the init image: the last finite one
@@ -161,8 +176,7 @@ def test_every_optimizer_logs_and_respects_max_evals(small_vgg16, photo, paintin
 
 
 def test_scipy_keeps_pixels_in_range_and_lbfgs_options(small_vgg16, photo, painting):
-    r = run(small_vgg16, photo, painting, iters=5, optimizer="lbfgs", line_search="armijo",
-            lbfgs_memory=3)
+    r = run(small_vgg16, photo, painting, iters=5, optimizer="lbfgs", line_search="armijo", lbfgs_memory=3)
     assert r.info["config"]["line_search"] == "armijo" and r.info["iterations"] == 5
     with pytest.raises(NstError, match="lbfgs-memory"):
         run(small_vgg16, photo, painting, lbfgs_memory=0)
@@ -172,6 +186,7 @@ def test_scipy_keeps_pixels_in_range_and_lbfgs_options(small_vgg16, photo, paint
 
 def test_scipy_missing_says_how_to_install(small_vgg16, photo, painting, monkeypatch):
     import sys
+
     monkeypatch.setitem(sys.modules, "scipy.optimize", None)  # import fails as if absent
     with pytest.raises(NstError, match=r"pip install 'nst_jax\[scipy\]'"):
         run(small_vgg16, photo, painting, optimizer="scipy-lbfgsb")
@@ -186,18 +201,22 @@ def test_blend_weights_1_0_give_the_single_style_result(small_vgg16, photo, pain
     assert both.info["style_blend"] == [1.0, 0.0]
     # weights are normalised: (2, 2) is (0.5, 0.5); and the other style changes the result
     half = run(small_vgg16, photo, [painting, other], style_blend=(0.5, 0.5))
-    np.testing.assert_array_equal(run(small_vgg16, photo, [painting, other],
-                                      style_blend=(2.0, 2.0)).image, half.image)
+    np.testing.assert_array_equal(
+        run(small_vgg16, photo, [painting, other], style_blend=(2.0, 2.0)).image, half.image
+    )
     assert not np.array_equal(half.image, single.image)
 
 
 def test_blended_targets_are_the_weighted_gram_matrices(small_vgg16, photo, painting, tmp_path):
     from nst_jax import losses
     from nst_jax import weights as wt
+
     model, params = wt.load_weights(small_vgg16)
     ob = nst_jax.Config(model=model, style_layers=("relu1_1", "relu2_1")).objective(model)
-    a, b = (im.preprocess(np.random.default_rng(k).uniform(0, 255, (24, 20, 3)).astype(np.float32))
-            for k in (1, 2))
+    a, b = (
+        im.preprocess(np.random.default_rng(k).uniform(0, 255, (24, 20, 3)).astype(np.float32))
+        for k in (1, 2)
+    )
     c = im.preprocess(im.load_image(photo)[0])
     t1, t2 = losses.make_targets(params, ob, c, a), losses.make_targets(params, ob, c, b)
     blended = losses.blend_targets([t1, t2], (0.7, 0.3))
@@ -215,8 +234,22 @@ def test_style_blend_errors_are_one_line(small_vgg16, photo, painting, capsys):
     with pytest.raises(NstError, match="not all 0"):
         run(small_vgg16, photo, [painting, painting], style_blend=(0.0, 0.0))
     from nst_jax.cli import main
-    code = main([str(photo), f"{painting},{painting}", "--style-blend", "1,2,3",
-                 "--weights", str(small_vgg16), "--size", "40", "--iters", "1", "--quiet"])
+
+    code = main(
+        [
+            str(photo),
+            f"{painting},{painting}",
+            "--style-blend",
+            "1,2,3",
+            "--weights",
+            str(small_vgg16),
+            "--size",
+            "40",
+            "--iters",
+            "1",
+            "--quiet",
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "3 weights for 2 style images" in err[0]
 
@@ -237,7 +270,8 @@ def test_remat_and_tf32_on_cpu_give_the_same_run(small_vgg16, photo, painting):
         # remat recomputes the same float32 operations; XLA may fuse them differently, so
         # allow float32 rounding (~1e-7 relative) amplified by 5 L-BFGS steps
         assert [h["total"] for h in other.history] == pytest.approx(
-            [h["total"] for h in plain.history], rel=1e-4)
+            [h["total"] for h in plain.history], rel=1e-4
+        )
         assert np.abs(other.image.astype(int) - plain.image).max() <= 1
 
 
@@ -248,8 +282,7 @@ def test_winograd_run_matches_direct(small_vgg16, photo, painting):
     # L-BFGS steps the loss history stays within 1e-3 and the image within 1 level
     direct = run(small_vgg16, photo, painting, iters=5, conv="direct")
     fast = run(small_vgg16, photo, painting, iters=5, conv="winograd")
-    assert [h["total"] for h in fast.history] == pytest.approx(
-        [h["total"] for h in direct.history], rel=1e-3)
+    assert [h["total"] for h in fast.history] == pytest.approx([h["total"] for h in direct.history], rel=1e-3)
     assert np.abs(fast.image.astype(int) - direct.image).max() <= 1
 
 
@@ -265,21 +298,32 @@ def test_bf16_precision_runs_close_to_float32(small_vgg16, photo, painting):
 
 def test_scale_sizes_and_their_errors(small_vgg16, photo, painting):
     from nst_jax.config import Config
+
     assert Config(size=512, num_scales=3).sizes() == (256, 362, 512)  # sqrt(2) apart
     assert Config(size=512).sizes() == (512,)
     assert Config(size=512, scales=(200, 512)).sizes() == (200, 512)
-    for options, message in (({"scales": (20, 30)}, "last of --scales"),
-                             ({"scales": (40, 20, 40)}, "increasing"),
-                             ({"scales": (20, 40), "num_scales": 2}, "not both"),
-                             ({"num_scales": 0}, "num-scales must be"),
-                             ({"num_scales": 2, "scale_iters": (3,)}, "one count")):
+    for options, message in (
+        ({"scales": (20, 30)}, "last of --scales"),
+        ({"scales": (40, 20, 40)}, "increasing"),
+        ({"scales": (20, 40), "num_scales": 2}, "not both"),
+        ({"num_scales": 0}, "num-scales must be"),
+        ({"num_scales": 2, "scale_iters": (3,)}, "one count"),
+    ):
         with pytest.raises(NstError, match=message):
             run(small_vgg16, photo, painting, **options)
 
 
 def test_multi_scale_runs_coarse_to_fine(small_vgg16, photo, painting, tmp_path):
-    r = run(small_vgg16, photo, painting, size=40, scales=(20, 40), scale_iters=(3, 4),
-            output=tmp_path / "out.png", log=tmp_path / "log.json")
+    r = run(
+        small_vgg16,
+        photo,
+        painting,
+        size=40,
+        scales=(20, 40),
+        scale_iters=(3, 4),
+        output=tmp_path / "out.png",
+        log=tmp_path / "log.json",
+    )
     assert r.image.shape == (32, 40, 3) and r.info["scales"] == [[20, 16], [40, 32]]
     assert [h["scale"] for h in r.history] == [0] * 4 + [1] * 5
     assert r.info["iterations"] == 7
@@ -340,8 +384,15 @@ def test_each_region_carries_its_own_style(small_vgg16, photo, painting, stripes
     left, right = halves(tmp_path)
     styles = {"painting": painting, "stripes": stripes}
     for order in (("painting", "stripes"), ("stripes", "painting")):
-        r = run(small_vgg16, photo, [styles[order[0]], styles[order[1]]], style_masks=[left, right],
-                iters=30, style_weight=1e4, style_layers=("relu1_1", "relu2_1", "relu3_1"))
+        r = run(
+            small_vgg16,
+            photo,
+            [styles[order[0]], styles[order[1]]],
+            style_masks=[left, right],
+            iters=30,
+            style_weight=1e4,
+            style_layers=("relu1_1", "relu2_1", "relu3_1"),
+        )
         assert r.info["style_masks"] == [str(left), str(right)]
         loss = region_losses(small_vgg16, r.image, styles, {"left": left, "right": right})
         assert loss["left", order[0]] < loss["left", order[1]], (order, loss)
@@ -380,7 +431,7 @@ def test_ema_returns_the_average_of_the_iterates(small_vgg16, photo, painting, t
     run(small_vgg16, photo, painting, output=tmp_path / "plain.png", **opts)
     r = run(small_vgg16, photo, painting, output=tmp_path / "ema.png", ema=0.5, **opts)
     xs = [np.asarray(Image.open(tmp_path / f"plain_{k:05d}.png"), np.float64) for k in range(1, 5)]
-    ref = sum(0.5 * 0.5 ** (4 - k) * x for k, x in enumerate(xs, 1)) / (1 - 0.5 ** 4)
+    ref = sum(0.5 * 0.5 ** (4 - k) * x for k, x in enumerate(xs, 1)) / (1 - 0.5**4)
     # the plain iterates were rounded to uint8 before averaging here: 1 level of slack
     assert np.abs(r.image - ref).max() <= 1.0
     assert np.abs(r.image.astype(int) - xs[-1]).max() > 5  # and it is not the last iterate

@@ -37,11 +37,23 @@ def shared_cache(tmp_path_factory):
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.stem for c in CHAPTERS])
 def test_chapter_runs_in_quick_mode(chapter, real_vgg16, images, shared_cache, tmp_path):
-    env = dict(os.environ, NST_TUTORIAL="quick", NST_TUTORIAL_FIGURES=str(tmp_path),
-               NST_JAX_WEIGHTS=str(real_vgg16), NST_JAX_IMAGES=str(images),
-               NST_JAX_CACHE=str(shared_cache), KERAS_BACKEND="torch")
-    run = subprocess.run([sys.executable, str(TUTORIALS / "book.py"), chapter.name[:2]],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    env = dict(
+        os.environ,
+        NST_TUTORIAL="quick",
+        NST_TUTORIAL_FIGURES=str(tmp_path),
+        NST_JAX_WEIGHTS=str(real_vgg16),
+        NST_JAX_IMAGES=str(images),
+        NST_JAX_CACHE=str(shared_cache),
+        KERAS_BACKEND="torch",
+    )
+    run = subprocess.run(
+        [sys.executable, str(TUTORIALS / "book.py"), chapter.name[:2]],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert run.returncode == 0, f"{chapter.name} failed:\n{run.stdout[-3000:]}\n{run.stderr[-5000:]}"
     assert f"{chapter.name}: quick mode" in run.stdout
     for name in figures_shown(chapter):
@@ -79,9 +91,19 @@ def test_readme_lists_every_chapter_with_its_module():
 
 def test_quick_mode_is_selected_by_the_environment(tmp_path):
     code = "import book; print(book.MODE, book.pick('full', 'quick'), book.figures_dir())"
-    out = subprocess.run([sys.executable, "-c", code], cwd=TUTORIALS, capture_output=True, text=True,
-                         env=dict(os.environ, NST_TUTORIAL="quick", NST_TUTORIAL_FIGURES=str(tmp_path)))
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=TUTORIALS,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, NST_TUTORIAL="quick", NST_TUTORIAL_FIGURES=str(tmp_path)),
+    )
     assert out.stdout.split() == ["quick", "quick", str(tmp_path)]
-    bad = subprocess.run([sys.executable, "-c", "import book"], cwd=TUTORIALS, capture_output=True,
-                         text=True, env=dict(os.environ, NST_TUTORIAL="fast"))
+    bad = subprocess.run(
+        [sys.executable, "-c", "import book"],
+        cwd=TUTORIALS,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, NST_TUTORIAL="fast"),
+    )
     assert bad.returncode != 0 and "NST_TUTORIAL must be 'full' or 'quick'" in bad.stderr

@@ -17,8 +17,13 @@ def test_architectures():
     assert n16 == 14_714_688  # Keras' VGG16(include_top=False).count_params()
     assert vgg.param_shapes("vgg19")["conv3_2"] == {"kernel": (3, 3, 256, 256), "bias": (256,)}
     layer = vgg.layers("vgg19")[5]
-    assert (layer.name, layer.conv, layer.keras, layer.block, layer.channels) == \
-        ("relu3_2", "conv3_2", "block3_conv2", 3, 256)
+    assert (layer.name, layer.conv, layer.keras, layer.block, layer.channels) == (
+        "relu3_2",
+        "conv3_2",
+        "block3_conv2",
+        3,
+        256,
+    )
     with pytest.raises(NstError, match="unknown model"):
         vgg.conv_layers("resnet50")
 
@@ -62,9 +67,14 @@ def test_lax_conv_reference(vgg19_params):
     """relu1_1 equals a direct lax.conv_general_dilated call (NHWC, HWIO, SAME)."""
     x = jnp.asarray(np.random.default_rng(1).normal(0, 50, (1, 20, 20, 3)), jnp.float32)
     p = vgg19_params["conv1_1"]
-    ref = jax.lax.conv_general_dilated(x, p["kernel"], (1, 1), "SAME",
-                                       dimension_numbers=("NHWC", "HWIO", "NHWC"),
-                                       precision=jax.lax.Precision.HIGHEST)
+    ref = jax.lax.conv_general_dilated(
+        x,
+        p["kernel"],
+        (1, 1),
+        "SAME",
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        precision=jax.lax.Precision.HIGHEST,
+    )
     ref = jnp.maximum(ref + p["bias"], 0)[0]
     ours = vgg.features(vgg19_params, x[0], ["conv1_1"], "vgg19")["relu1_1"]
     np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-4)

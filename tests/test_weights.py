@@ -11,6 +11,7 @@ import pytest
 from keras_files import WRITERS, write_keras1
 
 from nst_jax import NstError
+from nst_jax import lookup as lk
 from nst_jax import weights as wt
 
 
@@ -47,10 +48,15 @@ def test_files_written_by_keras_itself(tmp_path, vgg19_params):
 
 
 # Published values of the Keras ImageNet VGG16 weights (../shared/weights/PROVENANCE.md)
-PROBES = [("conv1_1", "kernel", (0, 0, 0, 0), 0.42947057), ("conv1_1", "bias", (25,), 0.7446502),
-          ("conv1_2", "kernel", (2, 2, 63, 63), 0.016082443), ("conv2_1", "bias", (1,), 0.06440781),
-          ("conv5_1", "kernel", (1, 0, 63, 269), -0.011236359),
-          ("conv5_2", "bias", (510,), 0.23517226), ("conv5_3", "kernel", (0, 2, 0, 400), -0.008714244)]
+PROBES = [
+    ("conv1_1", "kernel", (0, 0, 0, 0), 0.42947057),
+    ("conv1_1", "bias", (25,), 0.7446502),
+    ("conv1_2", "kernel", (2, 2, 63, 63), 0.016082443),
+    ("conv2_1", "bias", (1,), 0.06440781),
+    ("conv5_1", "kernel", (1, 0, 63, 269), -0.011236359),
+    ("conv5_2", "bias", (510,), 0.23517226),
+    ("conv5_3", "kernel", (0, 2, 0, 400), -0.008714244),
+]
 
 
 def test_real_vgg16_matches_published_values(real_vgg16):
@@ -67,9 +73,9 @@ def test_real_vgg16_features_match_keras(real_vgg16, images):
     keras = pytest.importorskip("keras", reason="keras is in the [test] extra")
     from nst_jax import image as im
     from nst_jax.vgg import features
+
     rgb = im.resize(im.load_image(images / "tubingen.jpg")[0], 48, 64)
-    km = keras.applications.VGG16(weights=str(real_vgg16), include_top=False,
-                                  input_shape=(48, 64, 3))
+    km = keras.applications.VGG16(weights=str(real_vgg16), include_top=False, input_shape=(48, 64, 3))
     names = ["block1_conv1", "block3_conv3", "block4_conv2", "block5_conv3"]
     probe = keras.Model(km.input, [km.get_layer(n).output for n in names])
     theirs = probe.predict(keras.applications.vgg16.preprocess_input(rgb[None].copy()), verbose=0)
@@ -78,29 +84,40 @@ def test_real_vgg16_features_match_keras(real_vgg16, images):
     for n, t in zip(names, theirs):
         ref = t[0]
         # same float32 arithmetic in a different order: relative 1e-4 of the layer's scale
-        np.testing.assert_allclose(ours[wt.keras_to_ours(n).replace("conv", "relu")], ref,
-                                   atol=1e-4 * np.abs(ref).max(), err_msg=n)
+        np.testing.assert_allclose(
+            ours[wt.keras_to_ours(n).replace("conv", "relu")], ref, atol=1e-4 * np.abs(ref).max(), err_msg=n
+        )
 
 
 def test_missing_extra_and_misshaped_layers_are_named(tmp_path, vgg19_params):
     write_keras1(tmp_path / "missing.h5", vgg19_params, "vgg19", skip=("block3_conv4",))
     with pytest.raises(NstError, match=r"missing conv3_4"):
         wt.read_keras_h5(tmp_path / "missing.h5")
-    write_keras1(tmp_path / "extra.h5", vgg19_params, "vgg19",
-                 extra={"block6_conv1": (np.zeros((3, 3, 512, 512)), np.zeros(512))})
+    write_keras1(
+        tmp_path / "extra.h5",
+        vgg19_params,
+        "vgg19",
+        extra={"block6_conv1": (np.zeros((3, 3, 512, 512)), np.zeros(512))},
+    )
     with pytest.raises(NstError, match=r"extra block6_conv1"):
         wt.read_keras_h5(tmp_path / "extra.h5")
-    bad = dict(vgg19_params, conv2_1={"kernel": np.zeros((3, 3, 64, 64), np.float32),
-                                      "bias": np.zeros(128, np.float32)})
+    bad = dict(
+        vgg19_params,
+        conv2_1={"kernel": np.zeros((3, 3, 64, 64), np.float32), "bias": np.zeros(128, np.float32)},
+    )
     write_keras1(tmp_path / "shape.h5", bad, "vgg19")
-    with pytest.raises(NstError, match=r"conv2_1/kernel has shape \(3, 3, 64, 64\), expected "
-                                       r"\(3, 3, 64, 128\)"):
+    with pytest.raises(
+        NstError,
+        match=r"conv2_1/kernel has shape \(3, 3, 64, 64\), expected "
+        r"\(3, 3, 64, 128\)",
+    ):
         wt.read_keras_h5(tmp_path / "shape.h5")
 
 
 def test_classifier_layers_of_with_top_files_are_ignored(tmp_path, vgg19_params):
-    write_keras1(tmp_path / "top.h5", vgg19_params, "vgg19",
-                 extra={"fc1": (np.zeros((25088, 8)), np.zeros(8))})
+    write_keras1(
+        tmp_path / "top.h5", vgg19_params, "vgg19", extra={"fc1": (np.zeros((25088, 8)), np.zeros(8))}
+    )
     assert wt.read_keras_h5(tmp_path / "top.h5")[0] == "vgg19"
 
 
@@ -155,25 +172,25 @@ def test_stale_or_foreign_npz(tmp_path, vgg19_params):
 def test_lookup_order(tmp_path, monkeypatch, vgg19_files, small_vgg16):
     repo = tmp_path / "repo"
     repo.mkdir()
-    monkeypatch.setattr(wt, "REPO_WEIGHTS", repo)
-    assert wt.find_weights() is None
+    monkeypatch.setattr(lk, "REPO_WEIGHTS", repo)
+    assert lk.find_weights() is None
     # --weights, $NST_JAX_WEIGHTS, the repository's weights/, the user cache: nothing else
-    assert [what for what, _ in wt.search_path("vgg16")] == ["repo weights/", "user cache"]
-    cached = wt.cache_dir() / wt.FILENAMES["vgg16"]
+    assert [what for what, _ in lk.search_path("vgg16")] == ["repo weights/", "user cache"]
+    cached = wt.cache_dir() / lk.FILENAMES["vgg16"]
     cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_bytes(small_vgg16.read_bytes())
-    assert wt.find_weights() == cached  # the user cache
-    assert wt.find_weights(model="vgg19") is None  # only VGG16 there
-    (repo / wt.FILENAMES["vgg19"]).write_bytes(b"x")
-    assert wt.find_weights() == repo / wt.FILENAMES["vgg19"]  # repo weights/ before the cache
+    assert lk.find_weights() == cached  # the user cache
+    assert lk.find_weights(model="vgg19") is None  # only VGG16 there
+    (repo / lk.FILENAMES["vgg19"]).write_bytes(b"x")
+    assert lk.find_weights() == repo / lk.FILENAMES["vgg19"]  # repo weights/ before the cache
     monkeypatch.setenv("NST_JAX_WEIGHTS", str(vgg19_files["keras3"]))
-    assert wt.find_weights() == vgg19_files["keras3"]  # the environment before the folders
-    assert wt.find_weights(small_vgg16) == small_vgg16  # --weights before everything
+    assert lk.find_weights() == vgg19_files["keras3"]  # the environment before the folders
+    assert lk.find_weights(small_vgg16) == small_vgg16  # --weights before everything
     monkeypatch.setenv("NST_JAX_WEIGHTS", str(tmp_path / "gone.h5"))
     with pytest.raises(NstError, match="NST_JAX_WEIGHTS points to"):
-        wt.find_weights()
+        lk.find_weights()
     with pytest.raises(NstError, match="not found"):
-        wt.find_weights(tmp_path / "gone.h5")
+        lk.find_weights(tmp_path / "gone.h5")
 
 
 @pytest.fixture
@@ -188,6 +205,7 @@ def server(tmp_path):
 
         def log_message(self, *a):
             pass
+
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield www, f"http://127.0.0.1:{httpd.server_address[1]}"
@@ -199,8 +217,8 @@ def test_download_verifies_and_renames(server, small_vgg16, tmp_path):
     (www / "w.h5").write_bytes(small_vgg16.read_bytes())
     good = hashlib.md5(small_vgg16.read_bytes()).hexdigest()
     dest = tmp_path / "dl"
-    path = wt.download("vgg16", dest, url=f"{url}/w.h5", expected_md5=good, progress=False)
-    assert path == dest / wt.FILENAMES["vgg16"]
+    path = lk.download("vgg16", dest, url=f"{url}/w.h5", expected_md5=good, progress=False)
+    assert path == dest / lk.FILENAMES["vgg16"]
     assert wt.load_weights(path)[0] == "vgg16"
     assert [p.name for p in dest.iterdir()] == [path.name]  # no .part left
 
@@ -209,16 +227,19 @@ def test_failed_downloads_leave_nothing(server, small_vgg16, tmp_path):
     www, url = server
     (www / "w.h5").write_bytes(small_vgg16.read_bytes())
     dest = tmp_path / "dl"
-    with pytest.raises(NstError, match=r"md5 .* expected 0+ \(corrupt or changed\); download .* by hand, then pass "
-                                       r"--weights PATH"):
-        wt.download("vgg16", dest, url=f"{url}/w.h5", expected_md5="0" * 32, progress=False)
+    with pytest.raises(
+        NstError,
+        match=r"md5 .* expected 0+ \(corrupt or changed\); download .* by hand, then pass "
+        r"--weights PATH",
+    ):
+        lk.download("vgg16", dest, url=f"{url}/w.h5", expected_md5="0" * 32, progress=False)
     assert list(dest.iterdir()) == []
     with pytest.raises(NstError, match="could not download"):
-        wt.download("vgg16", dest, url=f"{url}/missing.h5", progress=False)  # HTTP 404
+        lk.download("vgg16", dest, url=f"{url}/missing.h5", progress=False)  # HTTP 404
     assert list(dest.iterdir()) == []
 
 
 def test_resolve_without_weights_or_download(tmp_path, monkeypatch):
-    monkeypatch.setattr(wt, "REPO_WEIGHTS", tmp_path)
+    monkeypatch.setattr(lk, "REPO_WEIGHTS", tmp_path)
     with pytest.raises(NstError, match="no VGG19 weights found; pass --weights"):
-        wt.resolve(allow_download=False)
+        lk.resolve(allow_download=False)

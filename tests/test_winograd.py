@@ -15,9 +15,14 @@ from nst_jax.losses import make_targets
 
 
 def direct(x, kernel):  # lax's SAME 3x3 convolution, what nn.Conv computes
-    return jax.lax.conv_general_dilated(x, kernel, (1, 1), "SAME",
-                                        dimension_numbers=("NHWC", "HWIO", "NHWC"),
-                                        precision=jax.lax.Precision.HIGHEST)
+    return jax.lax.conv_general_dilated(
+        x,
+        kernel,
+        (1, 1),
+        "SAME",
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        precision=jax.lax.Precision.HIGHEST,
+    )
 
 
 @pytest.mark.parametrize("shape", [(2, 8, 12), (1, 13, 7)])  # whole tiles, a batch; cut tiles
@@ -32,12 +37,14 @@ def test_equals_direct_convolution_in_float64(shape):
         # the input gradient (the Winograd product with U' = rot180(g)^T's transform)
         r = jnp.asarray(rng.normal(size=(*shape, 7)))
         g_ours = jax.grad(lambda x: jnp.vdot(wg.conv3x3(x, jnp.asarray(u), jnp.asarray(u_grad)), r))(
-            jnp.asarray(x))
+            jnp.asarray(x)
+        )
         g_ref = jax.grad(lambda x: jnp.vdot(direct(x, jnp.asarray(k)), r))(jnp.asarray(x))
         np.testing.assert_allclose(g_ours, g_ref, atol=1e-12)
         # U' only shapes the backward pass: the output does not depend on it
         du_grad = jax.grad(lambda v: jnp.vdot(wg.conv3x3(jnp.asarray(x), jnp.asarray(u), v), r))(
-            jnp.asarray(u_grad))
+            jnp.asarray(u_grad)
+        )
         assert not np.any(du_grad)
 
 
@@ -84,15 +91,13 @@ def test_loss_and_gradient_match_direct(vgg19_params, remat):
     x = content + jnp.asarray(rng.normal(0, 10, content.shape), jnp.float32)
     results = []
     for conv in ("direct", "winograd"):
-        how = plan(Config(model="vgg19", conv=conv, remat=remat, **layers).validate(), "vgg19",
-                   40 * 36)
+        how = plan(Config(model="vgg19", conv=conv, remat=remat, **layers).validate(), "vgg19", 40 * 36)
         assert how.winograd == (("conv3_2", "conv3_3", "conv3_4", "conv4_1") if conv == "winograd" else ())
         p = how.prepare(vgg19_params)
         targets = make_targets(p, ob, content, style, how.ops)
         loss = lambda x, how=how, p=p, t=targets: how.loss_terms(p, t, x, ob, how.ops)["total"]
         results.append(jax.value_and_grad(loss)(x))
     (l_d, g_d), (l_w, g_w) = results
-    print("relative error: loss", abs(l_w / l_d - 1), "gradient",
-          np.abs(g_w - g_d).max() / np.abs(g_d).max())
+    print("relative error: loss", abs(l_w / l_d - 1), "gradient", np.abs(g_w - g_d).max() / np.abs(g_d).max())
     np.testing.assert_allclose(l_w, l_d, rtol=1e-4)
     assert np.abs(g_w - g_d).max() < 1e-3 * np.abs(g_d).max()

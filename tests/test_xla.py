@@ -26,8 +26,9 @@ print(json.dumps({"flags": os.environ.get("XLA_FLAGS"),
 def test_the_option_is_appended_unless_named_already():
     env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     assert xla.use_memory_scheduler(env)  # this jaxlib knows the option (tested below)
-    assert env["XLA_FLAGS"] == ("--xla_force_host_platform_device_count=2 "
-                                "--xla_cpu_enable_concurrency_optimized_scheduler=false")
+    assert env["XLA_FLAGS"] == (
+        "--xla_force_host_platform_device_count=2 --xla_cpu_enable_concurrency_optimized_scheduler=false"
+    )
     assert xla.memory_scheduler_on(env)
     assert not xla.use_memory_scheduler(env)  # idempotent
     mine = {"XLA_FLAGS": "--xla_cpu_enable_concurrency_optimized_scheduler=true"}
@@ -51,15 +52,20 @@ def _buffer_plan(how, flags=None):
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     if flags is not None:
         env["XLA_FLAGS"] = flags
-    out = subprocess.run([sys.executable, "-c", PLAN, how], capture_output=True, text=True,
-                         check=True, env=env)
+    out = subprocess.run(
+        [sys.executable, "-c", PLAN, how], capture_output=True, text=True, check=True, env=env
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def test_importing_nst_jax_changes_no_flag():
-    out = subprocess.run([sys.executable, "-c", "import os, nst_jax; print(os.environ.get('XLA_FLAGS'))"],
-                         capture_output=True, text=True, check=True,
-                         env={k: v for k, v in os.environ.items() if k != "XLA_FLAGS"})
+    out = subprocess.run(
+        [sys.executable, "-c", "import os, nst_jax; print(os.environ.get('XLA_FLAGS'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={k: v for k, v in os.environ.items() if k != "XLA_FLAGS"},
+    )
     assert out.stdout.strip() == "None"
     assert _buffer_plan("import")["flags"] is None
 
@@ -80,10 +86,30 @@ def test_the_command_line_runs_with_it(tmp_path, small_vgg16, photo, painting):
     # `python -m nst_jax` itself: its plan reports the scheduler on, which it reads from
     # XLA_FLAGS (fast/plan.py), and the log records it
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    p = subprocess.run([sys.executable, "-m", "nst_jax", str(photo), str(painting), "--weights",
-                        str(small_vgg16), "--size", "32", "--iters", "1", "--quiet", "--verbose",
-                        "-o", str(tmp_path / "o.png"), "--log", str(tmp_path / "l.json")],
-                       capture_output=True, text=True, env=env)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nst_jax",
+            str(photo),
+            str(painting),
+            "--weights",
+            str(small_vgg16),
+            "--size",
+            "32",
+            "--iters",
+            "1",
+            "--quiet",
+            "--verbose",
+            "-o",
+            str(tmp_path / "o.png"),
+            "--log",
+            str(tmp_path / "l.json"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert p.returncode == 0, p.stderr
     assert "XLA:CPU memory-ordered scheduler on" in p.stderr
     assert json.loads((tmp_path / "l.json").read_text())["summary"]["plan"]["memory_scheduler"]

@@ -82,18 +82,20 @@ def painting(name: str = "starry_night.jpg") -> Path:
     for folder in (REPO / "nst_jax" / "data", HERE / "images", IMAGES):
         if folder is not None and (folder / name).is_file():
             return folder / name
-    raise SystemExit(f"painting {name} not found in nst_jax/data, tutorials/images or "
-                     "$NST_JAX_IMAGES")
+    raise SystemExit(f"painting {name} not found in nst_jax/data, tutorials/images or $NST_JAX_IMAGES")
 
 
 def weights(model: str = "vgg16") -> Path:
     """The real ImageNet weights, found as the command line finds them ($NST_JAX_WEIGHTS,
     weights/, the user cache; never downloaded)."""
-    from nst_jax import weights as wt
-    path = wt.find_weights(None, model)
+    from nst_jax import lookup
+
+    path = lookup.find_weights(None, model)
     if path is None:
-        raise SystemExit(f"the tutorials need the real {model} weights: set NST_JAX_WEIGHTS "
-                         "to the .h5 file (see weights/README.md)")
+        raise SystemExit(
+            f"the tutorials need the real {model} weights: set NST_JAX_WEIGHTS "
+            "to the .h5 file (see weights/README.md)"
+        )
     return path
 
 
@@ -125,8 +127,10 @@ def code_cells(path) -> list:
 def chapter(number: str) -> Path:
     found = sorted(HERE.glob(f"{int(number):02d}_*.md"))
     if not found:
-        raise SystemExit(f"no chapter {number} in {HERE}; chapters: "
-                         + ", ".join(p.stem for p in sorted(HERE.glob('[0-9][0-9]_*.md'))))
+        raise SystemExit(
+            f"no chapter {number} in {HERE}; chapters: "
+            + ", ".join(p.stem for p in sorted(HERE.glob("[0-9][0-9]_*.md")))
+        )
     return found[0]
 
 

@@ -1,11 +1,23 @@
 """Benchmarks, measured on this machine at the time of the run (never pass/fail tests).
 
-    speed.py         `python -m nst_jax bench`: one evaluation, JAX against PyTorch
-    convergence.py   `python -m nst_jax bench optimizers`: the loss per optimiser
+speed.py         `python -m nst_jax bench`: one evaluation, JAX against PyTorch
+convergence.py   `python -m nst_jax bench optimizers`: the loss per optimiser
 """
 
 from .convergence import loss_at, main_optimizers, optimizers, plot, table
 from .speed import FRAMEWORKS, conv_flops, eval_flops, main_speed, speed, speed_table, time_one
 
-__all__ = ["FRAMEWORKS", "conv_flops", "eval_flops", "loss_at", "main_optimizers", "main_speed",
-           "optimizers", "plot", "speed", "speed_table", "table", "time_one"]
+__all__ = [
+    "FRAMEWORKS",
+    "conv_flops",
+    "eval_flops",
+    "loss_at",
+    "main_optimizers",
+    "main_speed",
+    "optimizers",
+    "plot",
+    "speed",
+    "speed_table",
+    "table",
+    "time_one",
+]

@@ -17,36 +17,51 @@ from ..image import ImageLike, StrPath
 from ..inputs import Images
 from ..stylize import stylize
 
-OPTIMIZER_RUNS = (("lbfgs", {"optimizer": "lbfgs"}),
-                  ("lbfgs (armijo)", {"optimizer": "lbfgs", "line_search": "armijo"}),
-                  ("optax-lbfgs", {"optimizer": "optax-lbfgs"}),
-                  ("scipy-lbfgsb", {"optimizer": "scipy-lbfgsb"}))
+OPTIMIZER_RUNS = (
+    ("lbfgs", {"optimizer": "lbfgs"}),
+    ("lbfgs (armijo)", {"optimizer": "lbfgs", "line_search": "armijo"}),
+    ("optax-lbfgs", {"optimizer": "optax-lbfgs"}),
+    ("scipy-lbfgsb", {"optimizer": "scipy-lbfgsb"}),
+)
 
 
-def loss_at(history: List[Dict], evaluations: Optional[int] = None,
-            seconds: Optional[float] = None) -> float:
+def loss_at(history: List[Dict], evaluations: Optional[int] = None, seconds: Optional[float] = None) -> float:
     """Lowest loss among the records reached within the budget (evaluations or seconds)."""
-    ok = [h["total"] for h in history
-          if (evaluations is None or h["evaluations"] <= evaluations)
-          and (seconds is None or h["seconds"] <= seconds)]
+    ok = [
+        h["total"]
+        for h in history
+        if (evaluations is None or h["evaluations"] <= evaluations)
+        and (seconds is None or h["seconds"] <= seconds)
+    ]
     return min(ok) if ok else float("nan")
 
 
-def optimizers(content: ImageLike, style: Images, *, evals: int = 100,
-               adam_lrs: Sequence[float] = (2, 5, 10, 20), progress: bool = True,
-               **options: Any) -> Dict[str, Dict]:
+def optimizers(
+    content: ImageLike,
+    style: Images,
+    *,
+    evals: int = 100,
+    adam_lrs: Sequence[float] = (2, 5, 10, 20),
+    progress: bool = True,
+    **options: Any,
+) -> Dict[str, Dict]:
     """{name: {"history": [...], "loss": loss after `evals` evaluations, ...}} per optimiser."""
-    runs = list(OPTIMIZER_RUNS) + [(f"adam lr={lr:g}", {"optimizer": "adam", "lr": lr})
-                                   for lr in adam_lrs]
+    runs = list(OPTIMIZER_RUNS) + [(f"adam lr={lr:g}", {"optimizer": "adam", "lr": lr}) for lr in adam_lrs]
     results = {}
     for name, extra in runs:
         if progress:
             print(f"-- {name}", flush=True)
-        r = stylize(content, style, progress=progress,
-                       **dict(options, iters=10 * evals, max_evals=evals, **extra))
-        results[name] = {"history": r.history, "loss": loss_at(r.history, evals),
-                         "evaluations": r.info["evaluations"], "seconds": r.info["seconds"],
-                         "compile_seconds": r.info["compile_seconds"], "stop": r.info["stop"]}
+        r = stylize(
+            content, style, progress=progress, **dict(options, iters=10 * evals, max_evals=evals, **extra)
+        )
+        results[name] = {
+            "history": r.history,
+            "loss": loss_at(r.history, evals),
+            "evaluations": r.info["evaluations"],
+            "seconds": r.info["seconds"],
+            "compile_seconds": r.info["compile_seconds"],
+            "stop": r.info["stop"],
+        }
     adams = [k for k in results if k.startswith("adam")]
     if adams:
         best = min(adams, key=lambda k: results[k]["loss"])
@@ -58,22 +73,30 @@ def table(results: Dict[str, Dict], evals: int) -> str:
     ref = results.get("scipy-lbfgsb", {}).get("loss")
     checkpoints = [e for e in (10, 25, 50, 100, 200, 500) if e <= evals]
     t_mid = min(r["seconds"] for r in results.values())  # every run got this far
-    head = ("| optimiser | " + " | ".join(f"loss @ {e} evals" for e in checkpoints)
-            + f" | loss @ {t_mid:.0f} s | s / eval | vs SciPy @ {evals} |")
+    head = (
+        "| optimiser | "
+        + " | ".join(f"loss @ {e} evals" for e in checkpoints)
+        + f" | loss @ {t_mid:.0f} s | s / eval | vs SciPy @ {evals} |"
+    )
     lines = [head, "|" + " --- |" * (len(checkpoints) + 4)]
     for name, r in results.items():
         per_eval = r["seconds"] / max(r["evaluations"], 1)
         vs = f"{100 * (r['loss'] / ref - 1):+.1f}%" if ref else "n/a"
         cells = [f"{loss_at(r['history'], e):.4g}" for e in checkpoints]
-        lines.append(f"| {name} | " + " | ".join(cells)
-                     + f" | {loss_at(r['history'], seconds=t_mid):.4g} | {per_eval:.3f} | {vs} |")
+        lines.append(
+            f"| {name} | "
+            + " | ".join(cells)
+            + f" | {loss_at(r['history'], seconds=t_mid):.4g} | {per_eval:.3f} | {vs} |"
+        )
     return "\n".join(lines)
 
 
 def plot(results: Dict[str, Dict], path: StrPath) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for name, r in results.items():
         if name == "adam (tuned)" or (name.startswith("adam") and name != results["adam (tuned)"]["best"]):
@@ -93,19 +116,30 @@ def plot(results: Dict[str, Dict], path: StrPath) -> None:
 
 def main_optimizers(a: argparse.Namespace) -> int:
     from ..image import atomic_write
-    options = dict(size=a.size, model=a.model, weights=a.weights, content_weight=a.content_weight,
-                   style_weight=a.style_weight, tv_weight=a.tv_weight, lbfgs_memory=a.lbfgs_memory)
-    results = optimizers(a.content, a.style, evals=a.evals, adam_lrs=a.adam_lrs,
-                         progress=not a.quiet, **options)
+
+    options = dict(
+        size=a.size,
+        model=a.model,
+        weights=a.weights,
+        content_weight=a.content_weight,
+        style_weight=a.style_weight,
+        tv_weight=a.tv_weight,
+        lbfgs_memory=a.lbfgs_memory,
+    )
+    results = optimizers(
+        a.content, a.style, evals=a.evals, adam_lrs=a.adam_lrs, progress=not a.quiet, **options
+    )
     print(table(results, a.evals))
     if a.json:
-        atomic_write(a.json, lambda tmp: Path(tmp).write_text(json.dumps(
-            {"options": options, "evals": a.evals, "results": results}, indent=1)))
+        atomic_write(
+            a.json,
+            lambda tmp: Path(tmp).write_text(
+                json.dumps({"options": options, "evals": a.evals, "results": results}, indent=1)
+            ),
+        )
     if a.plot:
         try:
             plot(results, a.plot)
         except ImportError:
             print("(no plot: pip install matplotlib)")
     return 0
-
-

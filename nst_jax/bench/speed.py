@@ -45,8 +45,7 @@ def conv_flops(model: str, height: int, width: int, deepest: str) -> int:
     return total
 
 
-def eval_flops(model: str, height: int, width: int, style_layers: Sequence[str],
-               deepest: str) -> int:
+def eval_flops(model: str, height: int, width: int, style_layers: Sequence[str], deepest: str) -> int:
     """One loss-and-gradient evaluation: the forward convolutions, their backward pass to
     the input (the same FLOPs again: each is a convolution with the transposed kernel; no
     weight gradients are needed), and per style layer the Gram matrix F^T F (2 M N^2) and
@@ -60,35 +59,54 @@ def _inputs(model: str, size: int):
     """(params, model source, content, style) at `size`: the real weights when a file for
     `model` is found, else random ones (speed does not depend on the values)."""
     from .. import image as im
+    from .. import lookup as lk
     from .. import weights as wt
     from ..vgg import init_params
-    path, source = wt.find_weights(None, model), "random (He-normal)"
+
+    path, source = lk.find_weights(None, model), "random (He-normal)"
     params = None
     if path is not None:
         file_model, params = wt.load_weights(path, None)
         params, source = (params, Path(path).name) if file_model == model else (None, source)
     if params is None:
-        params = {k: {n: np.asarray(v) for n, v in layer.items()}
-                  for k, layer in init_params(model).items()}
+        params = {k: {n: np.asarray(v) for n, v in layer.items()} for k, layer in init_params(model).items()}
     c, s = (im.load_image(DEMO / f)[0] for f in ("chelsea.jpg", "starry_night.jpg"))
     c = im.resize(c, *im.fit_size(c.shape[0], c.shape[1], size))
     s = im.resize(s, *im.fit_size(s.shape[0], s.shape[1], size))
     return params, source, im.preprocess(c), im.preprocess(s)
 
 
-def time_one(framework: str, model: str, size: int, repeats: int = 3, remat: bool = False,
-             precision: str = "float32", conv: str = "auto") -> Dict:
+def time_one(
+    framework: str,
+    model: str,
+    size: int,
+    repeats: int = 3,
+    remat: bool = False,
+    precision: str = "float32",
+    conv: str = "auto",
+) -> Dict:
     """One cell of the table, in this process (`speed` runs each in a fresh one)."""
     from ..config import Config
+
     params, source, content, style = _inputs(model, size)
-    cfg = Config(model=model, remat=remat, precision=precision,
-                 conv="direct" if framework == "jax-direct" else conv).validate()
+    cfg = Config(
+        model=model, remat=remat, precision=precision, conv="direct" if framework == "jax-direct" else conv
+    ).validate()
     objective = cfg.objective(model)
     h, w = content.shape[:2]
     out: Dict[str, Any] = {
-        "framework": framework, "model": model, "size": list(content.shape[1::-1]),
-        "weights": source, "flops": eval_flops(model, h, w, [n for n, _ in objective.style_layers],
-                                               max(objective.layers, key=conv_layers(model).index))}
+        "framework": framework,
+        "model": model,
+        "size": list(content.shape[1::-1]),
+        "weights": source,
+        "flops": eval_flops(
+            model,
+            h,
+            w,
+            [n for n, _ in objective.style_layers],
+            max(objective.layers, key=conv_layers(model).index),
+        ),
+    }
     timed = _time_jax if framework.startswith("jax") else _time_torch
     out.update(timed(framework, cfg, params, content, style, repeats))
     out["gflops"] = out["flops"] / out["seconds"] / 1e9
@@ -97,7 +115,7 @@ def time_one(framework: str, model: str, size: int, repeats: int = 3, remat: boo
 
 def _gflops(n: int, matmul) -> float:
     """A float32 matrix-multiply peak: GFLOP/s of an (n, n) @ (n, n) product, the median of 5."""
-    return 2 * n ** 3 / median_seconds(matmul, 5) / 1e9
+    return 2 * n**3 / median_seconds(matmul, 5) / 1e9
 
 
 def _time_jax(framework, cfg, params, content, style, repeats) -> Dict:
@@ -108,6 +126,7 @@ def _time_jax(framework, cfg, params, content, style, repeats) -> Dict:
 
     from ..fast import plan
     from ..losses import make_targets
+
     model, objective = cfg.model, cfg.objective(cfg.model)
     out: Dict[str, Any] = {}
     the_plan = plan(cfg, model, content.shape[0] * content.shape[1])
@@ -118,12 +137,13 @@ def _time_jax(framework, cfg, params, content, style, repeats) -> Dict:
     targets = make_targets(p, objective, content, style, the_plan.ops)
     x, loss_terms = jnp.asarray(content), the_plan.loss_terms
     t = time.perf_counter()
-    value_and_grad = jax.jit(jax.value_and_grad(
-        lambda x, p, tg: loss_terms(p, tg, x, objective, the_plan.ops)["total"])).lower(
-        x, p, targets).compile()
+    value_and_grad = (
+        jax.jit(jax.value_and_grad(lambda x, p, tg: loss_terms(p, tg, x, objective, the_plan.ops)["total"]))
+        .lower(x, p, targets)
+        .compile()
+    )
     out["compile_seconds"] = time.perf_counter() - t
-    out["seconds"] = median_seconds(lambda: jax.block_until_ready(value_and_grad(x, p, targets)),
-                                    repeats)
+    out["seconds"] = median_seconds(lambda: jax.block_until_ready(value_and_grad(x, p, targets)), repeats)
     n = 4096 if jax.default_backend() != "cpu" else 2048
     a, mm = jnp.ones((n, n), jnp.float32), jax.jit(lambda a: jnp.matmul(a, a, precision="highest"))
     out["matmul_gflops"] = _gflops(n, lambda: mm(a).block_until_ready())
@@ -140,18 +160,20 @@ def _time_torch(framework, cfg, params, content, style, repeats) -> Dict:
     from ..losses import gram
     from ..reference import torch_vgg as tv
     from ..vgg import features
+
     model = cfg.model
     out: Dict[str, Any] = {}
     assert (tv.CONTENT,) + tv.STYLE == cfg.objective(model).layers  # the same objective
     f_c = features(params, content, [tv.CONTENT], model)
     f_s = features(params, style, tv.STYLE, model)
-    targets = {"content": np.asarray(f_c[tv.CONTENT]),
-               "style": {k: np.asarray(gram(v)) for k, v in f_s.items()}}
+    targets = {
+        "content": np.asarray(f_c[tv.CONTENT]),
+        "style": {k: np.asarray(gram(v)) for k, v in f_s.items()},
+    }
     cuda = torch.cuda.is_available()
     dev = torch.device("cuda" if cuda else "cpu")
     fmt = torch.channels_last if framework == "torch-cl" else torch.contiguous_format
-    w, tg = tv.torch_inputs({k: (v["kernel"], v["bias"]) for k, v in params.items()},
-                            targets, torch.float32)
+    w, tg = tv.torch_inputs({k: (v["kernel"], v["bias"]) for k, v in params.items()}, targets, torch.float32)
     w = {k: (kern.to(dev).contiguous(memory_format=fmt), b.to(dev)) for k, (kern, b) in w.items()}
     tg = {"content": tg["content"].to(dev), "style": {k: v.to(dev) for k, v in tg["style"].items()}}
     x = torch.tensor(np.asarray(content)).permute(2, 0, 1)[None].to(dev).contiguous(memory_format=fmt)
@@ -162,6 +184,7 @@ def _time_torch(framework, cfg, params, content, style, repeats) -> Dict:
         sum(terms.values()).backward()
         if cuda:
             torch.cuda.synchronize()
+
     out["seconds"] = median_seconds(evaluate, repeats)
     n = 4096 if cuda else 2048
     a = torch.ones(n, n, device=dev)
@@ -170,33 +193,50 @@ def _time_torch(framework, cfg, params, content, style, repeats) -> Dict:
         a @ a
         if cuda:
             torch.cuda.synchronize()
+
     out["matmul_gflops"] = _gflops(n, matmul)
     out["device"] = torch.cuda.get_device_name() if cuda else f"cpu ({torch.get_num_threads()} threads)"
     out["peak_bytes"] = torch.cuda.max_memory_allocated() if cuda else peak_rss()
     return out
 
 
-def speed(models: Sequence[str] = ("vgg19",), sizes: Sequence[int] = (512,),
-          frameworks: Sequence[str] = FRAMEWORKS, repeats: int = 3,
-          remat: bool = False, precision: str = "float32", progress: bool = True,
-          conv: str = "auto") -> List[Dict]:
+def speed(
+    models: Sequence[str] = ("vgg19",),
+    sizes: Sequence[int] = (512,),
+    frameworks: Sequence[str] = FRAMEWORKS,
+    repeats: int = 3,
+    remat: bool = False,
+    precision: str = "float32",
+    progress: bool = True,
+    conv: str = "auto",
+) -> List[Dict]:
     """Every (model, size, framework) in a fresh process: [time_one's dict, ...]."""
     rows = []
     for model in models:
         for size in sizes:
             for fw in frameworks:
-                cmd = [sys.executable, "-m", "nst_jax.bench.speed", fw, model, str(size), str(repeats),
-                       "remat" if remat else "-", precision, conv]
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "nst_jax.bench.speed",
+                    fw,
+                    model,
+                    str(size),
+                    str(repeats),
+                    "remat" if remat else "-",
+                    precision,
+                    conv,
+                ]
                 if progress:
                     print(f"-- {fw} {model} {size} px", flush=True)
-                r = subprocess.run(cmd, capture_output=True, text=True,
-                                   env=dict(os.environ, KERAS_BACKEND="torch"))
+                r = subprocess.run(
+                    cmd, capture_output=True, text=True, env=dict(os.environ, KERAS_BACKEND="torch")
+                )
                 if r.returncode != 0:
                     tail = (r.stderr.strip().splitlines() or ["?"])[-1]
                     if "No module named 'torch'" in r.stderr:
                         tail = "PyTorch is not installed (pip install 'nst_jax[compare]')"
-                    rows.append({"framework": fw, "model": model, "size": [size, size],
-                                 "error": tail})
+                    rows.append({"framework": fw, "model": model, "size": [size, size], "error": tail})
                     continue
                 rows.append(json.loads(r.stdout.strip().splitlines()[-1]))
     return rows
@@ -204,39 +244,52 @@ def speed(models: Sequence[str] = ("vgg19",), sizes: Sequence[int] = (512,),
 
 def speed_table(rows: List[Dict]) -> str:
     """Markdown: one line per run, with JAX's time relative to the faster PyTorch layout."""
-    lines = ["| model | size | framework | s / eval | vs PyTorch | GFLOP/s | of matmul peak "
-             "| compile s | peak memory | weights |", "|" + " --- |" * 10]
+    lines = [
+        "| model | size | framework | s / eval | vs PyTorch | GFLOP/s | of matmul peak "
+        "| compile s | peak memory | weights |",
+        "|" + " --- |" * 10,
+    ]
     peak = max([r.get("matmul_gflops", 0) for r in rows] or [0])  # the device's best
     for r in rows:
         size = f"{r['size'][0]}x{r['size'][1]}"
         if "error" in r:
             lines.append(f"| {r['model']} | {size} | {r['framework']} | error: {r['error']} |" + " |" * 6)
             continue
-        torch_s = [o["seconds"] for o in rows if o["model"] == r["model"] and o["size"] == r["size"]
-                   and o["framework"].startswith("torch") and "seconds" in o]
+        torch_s = [
+            o["seconds"]
+            for o in rows
+            if o["model"] == r["model"]
+            and o["size"] == r["size"]
+            and o["framework"].startswith("torch")
+            and "seconds" in o
+        ]
         vs = f"{r['seconds'] / min(torch_s):.2f}x" if torch_s else "n/a"
         comp = f"{r['compile_seconds']:.1f}" if "compile_seconds" in r else "-"
-        lines.append(f"| {r['model']} | {size} | {r['framework']} | {r['seconds']:.3f} | {vs} "
-                     f"| {r['gflops']:.0f} | {r['gflops'] / peak:.0%} | {comp} "
-                     f"| {r['peak_bytes'] / 2**30:.2f} GiB | {r['weights']} |")
+        lines.append(
+            f"| {r['model']} | {size} | {r['framework']} | {r['seconds']:.3f} | {vs} "
+            f"| {r['gflops']:.0f} | {r['gflops'] / peak:.0%} | {comp} "
+            f"| {r['peak_bytes'] / 2**30:.2f} GiB | {r['weights']} |"
+        )
     devices = sorted({r["device"] for r in rows if "device" in r})
-    lines.append(f"\nDevice: {'; '.join(devices)}. Matmul peak (float32, best framework): "
-                 f"{peak:.0f} GFLOP/s.")
+    lines.append(
+        f"\nDevice: {'; '.join(devices)}. Matmul peak (float32, best framework): {peak:.0f} GFLOP/s."
+    )
     return "\n".join(lines)
 
 
 def main_speed(a: argparse.Namespace) -> int:
     from ..image import atomic_write
-    rows = speed(a.models, a.sizes, a.frameworks, a.repeats, a.remat, a.precision, not a.quiet,
-                 a.conv)
+
+    rows = speed(a.models, a.sizes, a.frameworks, a.repeats, a.remat, a.precision, not a.quiet, a.conv)
     print(speed_table(rows))
     if a.json:
         atomic_write(a.json, lambda tmp: Path(tmp).write_text(json.dumps(rows, indent=1)))
     return 1 if any("error" in r and r["framework"].startswith("jax") for r in rows) else 0
 
+
 if __name__ == "__main__":  # one cell of `speed`, in its own process: prints one JSON line
     from ..fast import use_memory_scheduler
+
     use_memory_scheduler()  # as the command line runs: before JAX's first computation
     fw, model, size, repeats, remat, precision, conv = sys.argv[1:8]
-    print(json.dumps(time_one(fw, model, int(size), int(repeats), remat == "remat", precision,
-                              conv)))
+    print(json.dumps(time_one(fw, model, int(size), int(repeats), remat == "remat", precision, conv)))

@@ -40,12 +40,18 @@ def activation_elements(model: str, hw: Tuple[int, int], last: str) -> int:
     every activation up to `last` (their shapes read off the model: vgg.feature_shapes)."""
     names = conv_layers(model)
     shapes = feature_shapes(model, hw)
-    return hw[0] * hw[1] * 3 + sum(h * w * c for name, (h, w, c) in shapes.items()
-                                   if names.index(name) <= names.index(last))
+    return hw[0] * hw[1] * 3 + sum(
+        h * w * c for name, (h, w, c) in shapes.items() if names.index(name) <= names.index(last)
+    )
 
 
-def estimate_memory(objective: Objective, hw: Tuple[int, int], style_hw: Tuple[int, int],
-                    lbfgs_memory: int = 10, winograd: Sequence[str] = ()) -> int:
+def estimate_memory(
+    objective: Objective,
+    hw: Tuple[int, int],
+    style_hw: Tuple[int, int],
+    lbfgs_memory: int = 10,
+    winograd: Sequence[str] = (),
+) -> int:
     """Rough peak bytes of a run: the weights, the activations kept for the backward pass,
     about two more of the largest layer's size while going back, the optimiser's
     image-sized buffers ((s, y) pairs for L-BFGS) and the runtime; XLA:CPU ordering each
@@ -57,8 +63,9 @@ def estimate_memory(objective: Objective, hw: Tuple[int, int], style_hw: Tuple[i
     over (computed on the host, then held by XLA: measured ~0.75 GiB for VGG19's), and
     one layer's Winograd-domain input and product (2.25x its block-3 input each)."""
     last = deepest(objective.model, objective.layers)
-    acts = max(activation_elements(objective.model, hw, last),
-               activation_elements(objective.model, style_hw, last))
+    acts = max(
+        activation_elements(objective.model, hw, last), activation_elements(objective.model, style_hw, last)
+    )
     layer = hw[0] * hw[1] * 64  # the largest single activation (block 1)
     image = hw[0] * hw[1] * 3 * (2 * lbfgs_memory + 6)
     shapes = param_shapes(objective.model)

@@ -35,6 +35,7 @@ from . import pool, remat, winograd, xla
 @dataclass(frozen=True)
 class Plan:
     """How a run is computed: every `auto` of its Config settled."""
+
     platform: str  # of the devices: "cpu", "gpu" or "tpu"
     devices: int  # how many there are
     conv: str  # "direct" or "winograd": what --conv became
@@ -62,8 +63,7 @@ class Plan:
         return "plan: " + "; ".join(self.reasons)
 
     def to_dict(self) -> Dict:
-        return {k: list(v) if isinstance(v, tuple) else v
-                for k, v in dataclasses.asdict(self).items()}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
 
 def plan(cfg: Config, model: str, pixels: int, devices: Optional[Sequence] = None) -> Plan:
@@ -72,15 +72,17 @@ def plan(cfg: Config, model: str, pixels: int, devices: Optional[Sequence] = Non
     devices = list(devices if devices is not None else jax.devices())
     platform = devices[0].platform
     conv, why_conv = _conv(cfg, platform, pixels)
-    layers = winograd.choose(model, deepest(model, cfg.objective(model).layers)) \
-        if conv == "winograd" else ()
+    layers = winograd.choose(model, deepest(model, cfg.objective(model).layers)) if conv == "winograd" else ()
     loop, why_loop = _loop(cfg, platform)
     scheduler = platform == "cpu" and xla.memory_scheduler_on()
-    reasons = (f"{len(devices)} {platform} device(s)",
-               f"conv {conv} ({why_conv})" + (f": {', '.join(layers)}" if layers else ""),
-               f"loop {loop} ({why_loop})", "max pool with the written-out gradient",
-               f"remat {'on' if cfg.remat else 'off'}",
-               f"XLA:CPU memory-ordered scheduler {'on' if scheduler else 'off'}")
+    reasons = (
+        f"{len(devices)} {platform} device(s)",
+        f"conv {conv} ({why_conv})" + (f": {', '.join(layers)}" if layers else ""),
+        f"loop {loop} ({why_loop})",
+        "max pool with the written-out gradient",
+        f"remat {'on' if cfg.remat else 'off'}",
+        f"XLA:CPU memory-ordered scheduler {'on' if scheduler else 'off'}",
+    )
     return Plan(platform, len(devices), conv, layers, loop, cfg.remat, scheduler, reasons)
 
 

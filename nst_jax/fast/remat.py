@@ -18,8 +18,9 @@ from ..losses import Objective, Targets, combine, tv_loss, weighted_terms
 from ..vgg import Block, Ops, block_params, check_request, last_block, pool
 
 
-def loss_terms(params: Any, targets: Targets, x: jax.Array, objective: Objective,
-               ops: Ops = Ops()) -> Dict[str, jnp.ndarray]:
+def loss_terms(
+    params: Any, targets: Targets, x: jax.Array, objective: Objective, ops: Ops = Ops()
+) -> Dict[str, jnp.ndarray]:
     """losses.loss_terms, block by block under jax.checkpoint."""
     ob = objective
     names = check_request(ob.model, ob.pooling, ob.precision, ob.layers)
@@ -27,9 +28,9 @@ def loss_terms(params: Any, targets: Targets, x: jax.Array, objective: Objective
 
     def block(p, h, targets, b):  # block b's input -> (the next block's input, its terms)
         h, f = Block(ob.model, b, ob.pooling, names, ob.precision, ops, pool_first=False).apply(
-            {"params": p}, h)
-        c, s = weighted_terms({k: v[0].astype(x.dtype) for k, v in f.items()}, targets, ob,
-                              x.dtype)
+            {"params": p}, h
+        )
+        c, s = weighted_terms({k: v[0].astype(x.dtype) for k, v in f.items()}, targets, ob, x.dtype)
         return (pool(ob.pooling, ops)(h) if b < last else h), c, s
 
     h, content, style = x[None], jnp.zeros((), x.dtype), jnp.zeros((), x.dtype)

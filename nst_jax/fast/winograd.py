@@ -74,8 +74,7 @@ def transform_kernel(kernel: npt.ArrayLike) -> np.ndarray:
     return u.transpose(1, 0, 2, 3).reshape(N * N, *g.shape[2:])  # (a, b) -> a * 6 + b
 
 
-def kernel_pair(kernel: npt.ArrayLike,
-                dtype: npt.DTypeLike = np.float32) -> Tuple[np.ndarray, np.ndarray]:
+def kernel_pair(kernel: npt.ArrayLike, dtype: npt.DTypeLike = np.float32) -> Tuple[np.ndarray, np.ndarray]:
     """(U, U'): the forward transform and that of rot180(g)^T for the input gradient."""
     flipped = np.flip(np.asarray(kernel), (0, 1)).transpose(0, 1, 3, 2)  # (3, 3, K, C)
     return transform_kernel(kernel).astype(dtype), transform_kernel(flipped).astype(dtype)
@@ -98,17 +97,21 @@ def _winograd(x, u):
     # zero padding: 1 (SAME) before, enough after for whole tiles (m*t + 2 rows in all)
     xp = jnp.pad(x, ((0, 0), (1, M * th - h + 1), (1, M * tw - w + 1), (0, 0)))
     # V = B^T d B, separably: rows r..r+5 of every tile are the strided slices xp[r::4]
-    rows = [xp[:, r: r + M * th: M] for r in range(N)]  # 6 x (B, th, 4 tw + 2, C)
+    rows = [xp[:, r : r + M * th : M] for r in range(N)]  # 6 x (B, th, 4 tw + 2, C)
     rows = [_combine(BT[a], rows) for a in range(N)]  # B^T along rows
-    vs = [_combine(BT[j], [r[:, :, s: s + M * tw: M] for s in range(N)])  # ... along columns
-          for r in rows for j in range(N)]  # 36 x (B, th, tw, C)
+    vs = [
+        _combine(BT[j], [r[:, :, s : s + M * tw : M] for s in range(N)])  # ... along columns
+        for r in rows
+        for j in range(N)
+    ]  # 36 x (B, th, tw, C)
     v = jnp.stack(vs).reshape(N * N, b * th * tw, c)  # (36, tiles, C)
     # M_ab = V_ab U_ab, Eq. 12: 36 matrix products (tiles, C)(C, K) -> (tiles, K)
     m = jnp.einsum("ptc,pck->ptk", v, u, precision=HIGHEST).reshape(N, N, b, th, tw, -1)
     # Y = A^T M A
     rows = [_combine(AT[i], list(m)) for i in range(M)]  # 4 x (6, B, th, tw, K)
-    y = jnp.stack([jnp.stack([_combine(AT[j], list(r)) for j in range(M)], axis=3)
-                   for r in rows], axis=2)  # (B, th, 4, tw, 4, K)
+    y = jnp.stack(
+        [jnp.stack([_combine(AT[j], list(r)) for j in range(M)], axis=3) for r in rows], axis=2
+    )  # (B, th, 4, tw, 4, K)
     return y.reshape(b, M * th, M * tw, -1)[:, :h, :w]
 
 
@@ -141,6 +144,7 @@ class WinogradConv(nn.Module):
     """nn.Conv's 3x3 SAME convolution with bias, its kernel held as the transforms
     (U, U'): parameters {'u': (36, C, K), 'u_grad': (36, K, C), 'bias': (K,)}, made from
     nn.Conv's {'kernel', 'bias'} by `prepare`."""
+
     features: int  # K, output channels
 
     @nn.compact
@@ -171,7 +175,9 @@ def prepare(params: Mapping[str, Mapping[str, Any]], convs: Sequence[str]) -> Di
     out = dict(params)
     for name in convs:
         u, u_grad = kernel_pair(params[name]["kernel"])
-        out[name] = {"u": jnp.asarray(u), "u_grad": jnp.asarray(u_grad),
-                     "bias": jnp.asarray(params[name]["bias"])}
+        out[name] = {
+            "u": jnp.asarray(u),
+            "u_grad": jnp.asarray(u_grad),
+            "bias": jnp.asarray(params[name]["bias"]),
+        }
     return out
-

@@ -42,8 +42,7 @@ def _jaxlib_knows(option: str) -> bool:
     except ImportError:
         return False
     needle = option.encode()
-    for path in glob.glob(os.path.join(os.path.dirname(jaxlib.__file__), "**", "*.so"),
-                          recursive=True):
+    for path in glob.glob(os.path.join(os.path.dirname(jaxlib.__file__), "**", "*.so"), recursive=True):
         try:
             with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
                 if m.find(needle) >= 0:

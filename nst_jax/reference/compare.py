@@ -28,8 +28,9 @@ from .measure import diff, median_seconds
 from .torch_vgg import CONTENT, STYLE
 
 
-def jax_terms_fn(params: Any, model: str, pooling: str,
-                 targets: Dict[str, Any]) -> Callable[[Any], Dict[str, Any]]:
+def jax_terms_fn(
+    params: Any, model: str, pooling: str, targets: Dict[str, Any]
+) -> Callable[[Any], Dict[str, Any]]:
     """Ours: x -> {term: value}, built from losses.py."""
     from ..losses import content_loss, style_layer_loss, tv_loss
     from ..vgg import features
@@ -40,6 +41,7 @@ def jax_terms_fn(params: Any, model: str, pooling: str,
         out.update({f"style {n}": style_layer_loss(f[n], targets["style"][n]) for n in STYLE})
         out["tv"] = tv_loss(x)
         return out
+
     return terms
 
 
@@ -47,31 +49,40 @@ def _float64(tree):
     """Every array of a pytree as float64 (call inside jax.enable_x64)."""
     import jax
     import jax.numpy as jnp
+
     return jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), tree)
 
 
-def compare(content: im.ImageLike, style: im.ImageLike, weights_path: im.StrPath, *,
-            model: Optional[str] = None, size: int = 128, pooling: str = "max",
-            frameworks: Sequence[str] = ("torch", "keras"), fd_directions: int = 3,
-            seed: int = 0) -> Dict:
+def compare(
+    content: im.ImageLike,
+    style: im.ImageLike,
+    weights_path: im.StrPath,
+    *,
+    model: Optional[str] = None,
+    size: int = 128,
+    pooling: str = "max",
+    frameworks: Sequence[str] = ("torch", "keras"),
+    fd_directions: int = 3,
+    seed: int = 0,
+) -> Dict:
     """The whole report (module docstring) for the two images at `size` px."""
     from .. import weights as wt
+
     model, params = wt.load_weights(weights_path, model)
     rng = np.random.default_rng(seed)
     x_rgb, x, targets, hw = _inputs(content, style, params, model, size, pooling, frameworks, rng)
-    report: Dict = {"model": model, "pooling": pooling, "size": [hw[1], hw[0]], "layers": {},
-                    "terms": {}, "timing": {}, "finite_differences": []}
+    report: Dict = {"model": model, "pooling": pooling, "size": [hw[1], hw[0]]}
+    report.update(layers={}, terms={}, timing={}, finite_differences=[])
     ours = _ours(params, model, pooling, targets, x, report)
     if "torch" in frameworks:
         _torch(weights_path, params, model, pooling, targets, x, ours, report)
     if "keras" in frameworks and pooling == "max":
         from .keras_vgg import keras_layers
-        report["keras"] = keras_layers(weights_path, model, x_rgb, ours["acts"],
-                                       conv_layers(model), targets)
+
+        report["keras"] = keras_layers(weights_path, model, x_rgb, ours["acts"], conv_layers(model), targets)
         if "timing" in report["keras"]:
             report["timing"]["keras"] = report["keras"].pop("timing")
-    report["finite_differences"] = _finite_differences(params, model, pooling, targets, x, rng,
-                                                       fd_directions)
+    report["finite_differences"] = _finite_differences(params, model, pooling, targets, x, rng, fd_directions)
     return report
 
 
@@ -82,12 +93,15 @@ def _inputs(content, style, params, model, size, pooling, frameworks, rng):
 
     from ..losses import gram
     from ..vgg import features
+
     rgb_c = im.load_image(content)[0]
     hw = im.fit_size(rgb_c.shape[0], rgb_c.shape[1], size)
     c = im.resize(rgb_c, *hw)
     if "keras" in frameworks and pooling == "max" and min(hw) < 32:
-        raise NstError(f"Keras' VGG needs at least 32 px per side, the image is {hw[1]}x{hw[0]}; "
-                       "raise --size or pass --framework torch")
+        raise NstError(
+            f"Keras' VGG needs at least 32 px per side, the image is {hw[1]}x{hw[0]}; "
+            "raise --size or pass --framework torch"
+        )
     s_rgb = im.load_image(style)[0]
     s = im.resize(s_rgb, *im.fit_size(s_rgb.shape[0], s_rgb.shape[1], size))
     # The image compared: the content photo plus Gaussian noise, so the content gradient is
@@ -99,8 +113,7 @@ def _inputs(content, style, params, model, size, pooling, frameworks, rng):
     jparams = jax.tree.map(jnp.asarray, params)
     fc = features(jparams, im.preprocess(c), [CONTENT], model, pooling)
     fs = features(jparams, im.preprocess(s), STYLE, model, pooling)
-    targets = {"content": np.asarray(fc[CONTENT]),
-               "style": {k: np.asarray(gram(v)) for k, v in fs.items()}}
+    targets = {"content": np.asarray(fc[CONTENT]), "style": {k: np.asarray(gram(v)) for k, v in fs.items()}}
     return x_rgb, x, targets, hw
 
 
@@ -112,12 +125,15 @@ def _ours(params, model, pooling, targets, x, report) -> Dict:
     import jax.numpy as jnp
 
     from ..vgg import features
+
     jparams = jax.tree.map(jnp.asarray, params)
     terms_fn = jax_terms_fn(jparams, model, pooling, targets)
     feats = jax.jit(lambda x: features(jparams, x, conv_layers(model), model, pooling))
-    out = {"acts": {k: np.asarray(v) for k, v in feats(x).items()},
-           "terms": {k: float(v) for k, v in jax.jit(terms_fn)(x).items()},
-           "grads": {k: np.asarray(v) for k, v in jax.jit(jax.jacrev(terms_fn))(x).items()}}
+    out = {
+        "acts": {k: np.asarray(v) for k, v in feats(x).items()},
+        "terms": {k: float(v) for k, v in jax.jit(terms_fn)(x).items()},
+        "grads": {k: np.asarray(v) for k, v in jax.jit(jax.jacrev(terms_fn))(x).items()},
+    }
     t = time.perf_counter()
     total_vg = jax.jit(jax.value_and_grad(lambda x: sum(terms_fn(x).values()))).lower(x).compile()
     compile_s = time.perf_counter() - t
@@ -125,7 +141,8 @@ def _ours(params, model, pooling, targets, x, report) -> Dict:
     report["timing"]["jax"] = {  # the same work in each framework: the loss, then its gradient
         "forward": median_seconds(lambda: total_v(x).block_until_ready()),
         "forward_backward": median_seconds(lambda: total_vg(x)[1].block_until_ready()),
-        "compile": compile_s}
+        "compile": compile_s,
+    }
     return out
 
 
@@ -133,19 +150,22 @@ def _torch(weights_path, params, model, pooling, targets, x, ours, report) -> No
     """PyTorch's activations, terms and gradients (float32 and float64) against ours."""
     import jax
     import jax.numpy as jnp
+
     try:
         import torch
     except ImportError:
         raise NstError("compare needs PyTorch: pip install 'nst_jax[compare]'") from None
     from .torch_vgg import read_h5, torch_inputs, torch_terms
+
     layers = conv_layers(model)
     ref_w, ref_t = torch_inputs(read_h5(weights_path), targets, torch.float32)
     xt, acts, terms = torch_terms(ref_w, x, ref_t, model, pooling, last=layers[-1])
     for name in layers:
         report["layers"].setdefault(name, {})["torch"] = diff(
-            ours["acts"][name], acts[name].detach().permute(1, 2, 0).numpy())
+            ours["acts"][name], acts[name].detach().permute(1, 2, 0).numpy()
+        )
     for k, v in terms.items():
-        g, = torch.autograd.grad(v, xt, retain_graph=True)
+        (g,) = torch.autograd.grad(v, xt, retain_graph=True)
         report["terms"].setdefault(k, {"jax": ours["terms"][k]})
         report["terms"][k]["torch"] = float(v.detach())
         report["terms"][k]["torch_grad"] = diff(ours["grads"][k], g[0].permute(1, 2, 0).numpy())
@@ -155,11 +175,10 @@ def _torch(weights_path, params, model, pooling, targets, x, ours, report) -> No
     xt64, _, terms64 = torch_terms(ref_w64, x.astype(np.float64), ref_t64, model, pooling)
     with jax.enable_x64(True):
         p64, t64 = _float64(params), _float64(targets)
-        ours64 = jax.jit(jax.jacrev(jax_terms_fn(p64, model, pooling, t64)))(
-            jnp.asarray(x, jnp.float64))
+        ours64 = jax.jit(jax.jacrev(jax_terms_fn(p64, model, pooling, t64)))(jnp.asarray(x, jnp.float64))
         ours64 = {k: np.asarray(v) for k, v in ours64.items()}
     for k, v in terms64.items():
-        g, = torch.autograd.grad(v, xt64, retain_graph=True)
+        (g,) = torch.autograd.grad(v, xt64, retain_graph=True)
         report["terms"][k]["torch_grad64"] = diff(ours64[k], g[0].permute(1, 2, 0).numpy())
 
     def fwd():
@@ -168,14 +187,15 @@ def _torch(weights_path, params, model, pooling, targets, x, ours, report) -> No
 
     def fwd_bwd():
         sum(torch_terms(ref_w, x, ref_t, model, pooling)[2].values()).backward()
-    report["timing"]["torch"] = {"forward": median_seconds(fwd),
-                                 "forward_backward": median_seconds(fwd_bwd)}
+
+    report["timing"]["torch"] = {"forward": median_seconds(fwd), "forward_backward": median_seconds(fwd_bwd)}
 
 
 def _finite_differences(params, model, pooling, targets, x, rng, directions) -> List[Dict]:
     """Float64 central differences (f(x + e v) - f(x - e v)) / 2e against grad . v."""
     import jax
     import jax.numpy as jnp
+
     out = []
     with jax.enable_x64(True):
         p64, t64 = _float64(params), _float64(targets)
@@ -188,32 +208,51 @@ def _finite_differences(params, model, pooling, targets, x, rng, directions) -> 
             eps = 1e-3
             fd = (f64(x64 + eps * v) - f64(x64 - eps * v)) / (2 * eps)
             an = jnp.vdot(g64, v)
-            out.append({"analytic": float(an), "numeric": float(fd),
-                        "rel_error": float(abs(fd - an) / max(abs(an), 1e-30))})
+            out.append(
+                {
+                    "analytic": float(an),
+                    "numeric": float(fd),
+                    "rel_error": float(abs(fd - an) / max(abs(an), 1e-30)),
+                }
+            )
     return out
 
 
 def table(report: Dict) -> str:
-    lines = [f"{report['model']} {report['size'][0]}x{report['size'][1]}, {report['pooling']} pooling",
-             "", "| layer | torch max abs | torch max rel |" + (" keras max rel |" if "keras" in report else ""),
-             "| --- | --- | --- |" + (" --- |" if "keras" in report else "")]
+    lines = [
+        f"{report['model']} {report['size'][0]}x{report['size'][1]}, {report['pooling']} pooling",
+        "",
+        "| layer | torch max abs | torch max rel |" + (" keras max rel |" if "keras" in report else ""),
+        "| --- | --- | --- |" + (" --- |" if "keras" in report else ""),
+    ]
     for name, d in report["layers"].items():
         k = f" {report['keras']['layers'][name]['max_rel']:.2e} |" if "keras" in report else ""
         lines.append(f"| {name} | {d['torch']['max_abs']:.2e} | {d['torch']['max_rel']:.2e} |{k}")
-    lines += ["", "| term | jax | torch | rel diff | grad rel L2 | grad max abs | grad cosine "
-              "| grad rel L2 (float64) |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines += [
+        "",
+        "| term | jax | torch | rel diff | grad rel L2 | grad max abs | grad cosine "
+        "| grad rel L2 (float64) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for k, d in report["terms"].items():
         g = d["torch_grad"]
-        lines.append(f"| {k} | {d['jax']:.7g} | {d['torch']:.7g} | "
-                     f"{abs(d['jax'] - d['torch']) / max(abs(d['torch']), 1e-30):.1e} | "
-                     f"{g['rel_l2']:.1e} | {g['max_abs']:.2e} | {g['cosine']:.8f} | "
-                     f"{d['torch_grad64']['rel_l2']:.1e} |")
+        lines.append(
+            f"| {k} | {d['jax']:.7g} | {d['torch']:.7g} | "
+            f"{abs(d['jax'] - d['torch']) / max(abs(d['torch']), 1e-30):.1e} | "
+            f"{g['rel_l2']:.1e} | {g['max_abs']:.2e} | {g['cosine']:.8f} | "
+            f"{d['torch_grad64']['rel_l2']:.1e} |"
+        )
     lines += ["", "| framework | forward | forward + backward | compile |", "| --- | --- | --- | --- |"]
     for fw, t in report["timing"].items():
-        lines.append(f"| {fw} | {t['forward'] * 1e3:.0f} ms | {t['forward_backward'] * 1e3:.0f} ms | "
-                     + (f"{t['compile']:.1f} s |" if "compile" in t else "— |"))
-    lines += ["", "finite differences (float64), relative error of grad . v: "
-              + ", ".join(f"{d['rel_error']:.1e}" for d in report["finite_differences"])]
+        lines.append(
+            f"| {fw} | {t['forward'] * 1e3:.0f} ms | {t['forward_backward'] * 1e3:.0f} ms | "
+            + (f"{t['compile']:.1f} s |" if "compile" in t else "— |")
+        )
+    lines += [
+        "",
+        "finite differences (float64), relative error of grad . v: "
+        + ", ".join(f"{d['rel_error']:.1e}" for d in report["finite_differences"]),
+    ]
     return "\n".join(lines)
 
 
@@ -229,8 +268,12 @@ def worst(report: Dict) -> Dict[str, float]:
     grad_key = "torch_grad" if report["pooling"] == "avg" else "torch_grad64"
     return {
         "activation_rel": max(d["torch"]["max_rel"] for d in report["layers"].values()),
-        "keras_activation_rel": max((d["max_rel"] for d in report.get("keras", {}).get("layers", {}).values()), default=0.0),
-        "term_rel": max(abs(d["jax"] - d["torch"]) / max(abs(d["torch"]), 1e-30) for d in report["terms"].values()),
+        "keras_activation_rel": max(
+            (d["max_rel"] for d in report.get("keras", {}).get("layers", {}).values()), default=0.0
+        ),
+        "term_rel": max(
+            abs(d["jax"] - d["torch"]) / max(abs(d["torch"]), 1e-30) for d in report["terms"].values()
+        ),
         "grad_rel_l2": max(d[grad_key]["rel_l2"] for d in report["terms"].values()),
         "fd_rel": max(d["rel_error"] for d in report["finite_differences"]),
     }
@@ -240,8 +283,13 @@ def worst(report: Dict) -> Dict[str, float]:
 # The finite-difference bound: central
 # differences with a step of 1e-3 (pixel units) on a function with ReLU and max-pooling
 # kinks measured 5e-9 .. 7e-7 relative error in float64; a wrong gradient is off by O(1).
-TOLERANCES = {"activation_rel": 1e-5, "keras_activation_rel": 1e-5, "term_rel": 1e-5,
-              "grad_rel_l2": 1e-4, "fd_rel": 1e-5}
+TOLERANCES = {
+    "activation_rel": 1e-5,
+    "keras_activation_rel": 1e-5,
+    "term_rel": 1e-5,
+    "grad_rel_l2": 1e-4,
+    "fd_rel": 1e-5,
+}
 
 
 def within(report: Dict) -> List[str]:

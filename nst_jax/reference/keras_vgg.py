@@ -18,9 +18,14 @@ from .measure import diff, median_seconds
 from .torch_vgg import CONTENT, STYLE, torch_inputs, torch_loss
 
 
-def keras_layers(weights_path: StrPath, model: str, x_rgb: np.ndarray,
-                 ours_acts: Dict[str, np.ndarray], names: Sequence[str],
-                 targets: Dict[str, Any]) -> Dict:
+def keras_layers(
+    weights_path: StrPath,
+    model: str,
+    x_rgb: np.ndarray,
+    ours_acts: Dict[str, np.ndarray],
+    names: Sequence[str],
+    targets: Dict[str, Any],
+) -> Dict:
     """Keras' activations of the (H, W, 3) RGB image x_rgb at `names` against ours
     (`ours_acts`), and on the torch backend the timings of the loss (`targets`)."""
     os.environ.setdefault("KERAS_BACKEND", "torch")
@@ -30,7 +35,8 @@ def keras_layers(weights_path: StrPath, model: str, x_rgb: np.ndarray,
         raise NstError("compare --framework keras needs Keras 3: pip install 'nst_jax[compare]'") from None
     app = {"vgg16": keras.applications.vgg16, "vgg19": keras.applications.vgg19}[model]
     net = (keras.applications.VGG16 if model == "vgg16" else keras.applications.VGG19)(
-        weights=str(weights_path), include_top=False, input_shape=x_rgb.shape)
+        weights=str(weights_path), include_top=False, input_shape=x_rgb.shape
+    )
     keras_name = {layer.name: layer.keras for layer in layers(model)}  # relu4_2 -> block4_conv2
     probe = keras.Model(net.input, [net.get_layer(keras_name[n]).output for n in names])
     pre = app.preprocess_input(x_rgb[None].copy())  # Keras' own preprocessing
@@ -40,6 +46,7 @@ def keras_layers(weights_path: StrPath, model: str, x_rgb: np.ndarray,
         out["layers"][name] = diff(ours_acts[name], keras.ops.convert_to_numpy(o)[0])
     if out["backend"] == "torch":  # timings: Keras' forward, and backward by torch autograd
         import torch
+
         _, ref_t = torch_inputs({}, targets, torch.float32)
         wanted = (CONTENT,) + STYLE  # the same work as the others: up to relu5_1
         loss_net = keras.Model(net.input, [net.get_layer(keras_name[n]).output for n in wanted])
@@ -52,6 +59,9 @@ def keras_layers(weights_path: StrPath, model: str, x_rgb: np.ndarray,
                 total = sum(torch_loss(acts, xt.permute(0, 3, 1, 2), ref_t).values())
                 if grad:
                     total.backward()
-        out["timing"] = {"forward": median_seconds(lambda: loss(False)),
-                         "forward_backward": median_seconds(lambda: loss(True))}
+
+        out["timing"] = {
+            "forward": median_seconds(lambda: loss(False)),
+            "forward_backward": median_seconds(lambda: loss(True)),
+        }
     return out

@@ -20,6 +20,7 @@ CONTENT = "relu4_2"
 def read_h5(path: StrPath) -> Dict[str, tuple]:
     """Independent reader: {'conv1_1': (kernel HWIO, bias)} from the file's own attributes."""
     import h5py
+
     out = {}
     with h5py.File(path, "r") as f:
         if "layers" in f:  # Keras 3
@@ -31,32 +32,46 @@ def read_h5(path: StrPath) -> Dict[str, tuple]:
             root = f["model_weights"] if "model_weights" in f else f
             for name in root.attrs["layer_names"]:
                 name = name.decode() if isinstance(name, bytes) else str(name)
-                w = [n.decode() if isinstance(n, bytes) else str(n)
-                     for n in root[name].attrs["weight_names"]]
+                w = [n.decode() if isinstance(n, bytes) else str(n) for n in root[name].attrs["weight_names"]]
                 if len(w) == 2:
                     out[name] = (root[name][w[0]][()], root[name][w[1]][()])
     names = {layer.keras: layer.conv for layer in layers("vgg19")}  # block1_conv1 -> conv1_1
     return {names[k]: v for k, v in out.items() if k in names}
 
 
-def torch_inputs(weights: Dict[str, Tuple[Any, Any]], targets: Dict[str, Any],
-                 dtype: Any) -> Tuple[Dict[str, Tuple[Any, Any]], Dict[str, Any]]:
+def torch_inputs(
+    weights: Dict[str, Tuple[Any, Any]], targets: Dict[str, Any], dtype: Any
+) -> Tuple[Dict[str, Tuple[Any, Any]], Dict[str, Any]]:
     """Convert once: conv weights to OIHW tensors, targets to tensors."""
     import torch
-    w = {k: (torch.tensor(kern, dtype=dtype).permute(3, 2, 0, 1).contiguous(),  # HWIO -> OIHW
-             torch.tensor(bias, dtype=dtype)) for k, (kern, bias) in weights.items()}
-    t = {"content": torch.tensor(targets["content"], dtype=dtype).permute(2, 0, 1),
-         "style": {k: torch.tensor(v, dtype=dtype) for k, v in targets["style"].items()}}
+
+    w = {
+        k: (
+            torch.tensor(kern, dtype=dtype).permute(3, 2, 0, 1).contiguous(),  # HWIO -> OIHW
+            torch.tensor(bias, dtype=dtype),
+        )
+        for k, (kern, bias) in weights.items()
+    }
+    t = {
+        "content": torch.tensor(targets["content"], dtype=dtype).permute(2, 0, 1),
+        "style": {k: torch.tensor(v, dtype=dtype) for k, v in targets["style"].items()},
+    }
     return w, t
 
 
-def torch_terms(weights: Dict[str, Tuple[Any, Any]], x_hwc: Any, targets: Dict[str, Any],
-                model: str, pooling: str,
-                last: Optional[str] = None) -> Tuple[Any, Dict[str, Any], Dict[str, Any]]:
+def torch_terms(
+    weights: Dict[str, Tuple[Any, Any]],
+    x_hwc: Any,
+    targets: Dict[str, Any],
+    model: str,
+    pooling: str,
+    last: Optional[str] = None,
+) -> Tuple[Any, Dict[str, Any], Dict[str, Any]]:
     """PyTorch, written from the paper: activations up to `last` (default: the deepest
     layer the losses need) and the loss terms of a (H, W, 3) preprocessed image."""
     import torch
     import torch.nn.functional as F
+
     dtype = weights["conv1_1"][0].dtype
     if isinstance(x_hwc, torch.Tensor):  # already (1, 3, H, W) on its device (bench.py)
         x = x_hwc.requires_grad_(True)
@@ -81,7 +96,8 @@ def torch_loss(acts: Dict[str, Any], x: Any, targets: Dict[str, Any]) -> Dict[st
     for name in STYLE:
         f = acts[name].reshape(acts[name].shape[0], -1)  # (N, M)
         n_, m_ = f.shape
-        terms[f"style {name}"] = ((f @ f.T - targets["style"][name]) ** 2).sum() / (4.0 * n_ ** 2 * m_ ** 2)
-    terms["tv"] = ((x[..., 1:, :] - x[..., :-1, :]) ** 2).sum() + \
-        ((x[..., :, 1:] - x[..., :, :-1]) ** 2).sum()
+        terms[f"style {name}"] = ((f @ f.T - targets["style"][name]) ** 2).sum() / (4.0 * n_**2 * m_**2)
+    terms["tv"] = ((x[..., 1:, :] - x[..., :-1, :]) ** 2).sum() + (
+        (x[..., :, 1:] - x[..., :, :-1]) ** 2
+    ).sum()
     return terms

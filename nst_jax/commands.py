@@ -1,0 +1,164 @@
+"""The commands besides stylize: `weights`, `bench` (and `bench optimizers`), `compare`.
+
+Each parses its own arguments (flags.py; those that are Config fields generated from it)
+and hands over to its module: weights.py, bench/, reference/compare.py.
+"""
+
+import json
+import typing
+from pathlib import Path
+
+from .errors import NstError
+from .flags import DEMO_CONTENT, DEMO_STYLE, Parser, add_config_options, floats, ints, names
+
+
+def run_weights(argv: typing.List[str]) -> int:
+    from . import lookup as lk
+    from . import weights as wt
+
+    p = Parser(
+        prog="python -m nst_jax weights",
+        description="Show where VGG weights are "
+        "looked for and what is found; fetch, convert or inspect a file.",
+    )
+    p.add_argument(
+        "--fetch", choices=tuple(lk.URLS), help="download Keras' file to the user cache (checksum-verified)"
+    )
+    p.add_argument("--convert", metavar="H5", help="convert a Keras .h5 to our .npz (-o)")
+    p.add_argument("-o", "--output", help="where --convert writes (default: beside the cache)")
+    p.add_argument("--inspect", metavar="FILE", help="validate a .h5/.npz and list its layers")
+    p.add_argument("--model", choices=tuple(lk.URLS), help="expected model")
+    a = p.parse_args(argv)
+    if a.fetch:
+        print(f"saved {lk.download(a.fetch)}")
+    elif a.convert:
+        model, params = wt.read_keras_h5(a.convert, a.model)
+        out = Path(a.output or wt.cache_dir() / (Path(a.convert).stem + ".npz"))
+        if out.suffix != ".npz":
+            raise NstError(f"--output {out} should end in .npz")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        wt.save_npz(out, model, params, wt.file_hash(a.convert))
+        print(f"{a.convert} ({model.upper()}) -> {out}")
+    elif a.inspect:
+        print(wt.describe(a.inspect))
+    else:
+        print("Weights are looked for in this order (first found wins):")
+        print("  1. --weights PATH")
+        for k, (what, path) in enumerate(lk.search_path(a.model), 2):
+            print(f"  {k}. {what:18s} {path}  [{'found' if path.is_file() else 'absent'}]")
+        print(f"  then: download {' or '.join(lk.URLS[m] for m in ([a.model] if a.model else ['vgg19']))}")
+        print(f"Converted .npz caches live in {wt.cache_dir()}")
+        found = lk.find_weights(None, a.model)
+        print(f"Would use: {found or 'a download'}")
+    return 0
+
+
+def run_bench(argv: typing.List[str]) -> int:
+    if argv and argv[0] == "optimizers":
+        return run_bench_optimizers(argv[1:])
+    from . import bench
+    from .vgg import CHANNELS
+
+    p = Parser(
+        prog="python -m nst_jax bench",
+        description="Seconds per loss-and-gradient "
+        "evaluation of the same objective in nst_jax and in the PyTorch reference "
+        "of `compare`, GFLOP/s, fraction of a matmul peak and peak memory, each run "
+        "in its own process. `bench optimizers --help`: loss per optimiser against "
+        "evaluations and seconds.",
+    )
+    p.add_argument("what", nargs="?", choices=("speed",), default="speed")
+    p.add_argument(
+        "--size", type=ints, default=(256, 512, 1024), help="longest side(s) of the image, comma-separated"
+    )
+    p.add_argument("--model", type=names, default=("vgg16", "vgg19"), help="comma-separated")
+    p.add_argument(
+        "--framework",
+        type=names,
+        default=bench.FRAMEWORKS,
+        help="comma-separated: jax, jax-direct, torch (the reference, NCHW), "
+        "torch-cl (the same in channels_last)",
+    )
+    p.add_argument("--repeats", type=int, default=3, help="timed evaluations after a warm-up")
+    add_config_options(p, ("remat", "precision", "conv"))  # the `jax` row's (jax-direct: direct)
+    p.add_argument("--json", default=None, help="write every measurement as JSON")
+    p.add_argument("--quiet", action="store_true")
+    a = p.parse_args(argv)
+    for name, ok in (("--model", set(CHANNELS)), ("--framework", set(bench.FRAMEWORKS))):
+        bad = set(getattr(a, name[2:])) - ok
+        if bad:
+            raise NstError(f"unknown {name} {', '.join(sorted(bad))}; use {', '.join(sorted(ok))}")
+    if not a.size or min(a.size) < 32:
+        raise NstError("--size must be one or more sizes >= 32 px")
+    if a.repeats < 1:
+        raise NstError(f"--repeats must be >= 1, got {a.repeats}")
+    a.models, a.sizes, a.frameworks = a.model, a.size, a.framework
+    return bench.main_speed(a)
+
+
+def run_bench_optimizers(argv: typing.List[str]) -> int:
+    from . import bench
+
+    p = Parser(
+        prog="python -m nst_jax bench optimizers",
+        description="The loss each optimiser reaches for the same budget of evaluations and seconds.",
+    )
+    p.add_argument("content", nargs="?", default=str(DEMO_CONTENT))
+    p.add_argument("style", nargs="?", default=str(DEMO_STYLE))
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--evals", type=int, default=100, help="evaluation budget of every run")
+    p.add_argument(
+        "--adam-lrs",
+        type=floats,
+        default=(2.0, 5.0, 10.0, 20.0),
+        help="Adam learning rates tried; the best is reported as 'adam (tuned)'",
+    )
+    add_config_options(p, ("content_weight", "style_weight", "tv_weight", "lbfgs_memory", "model", "weights"))
+    p.add_argument("--json", default=None, help="write every run's history as JSON")
+    p.add_argument("--plot", default=None, help="write loss curves as PNG (needs matplotlib)")
+    p.add_argument("--quiet", action="store_true")
+    a = p.parse_args(argv)
+    if a.evals < 1:
+        raise NstError(f"--evals must be >= 1, got {a.evals}")
+    return bench.main_optimizers(a)
+
+
+def run_compare(argv: typing.List[str]) -> int:
+    from . import lookup as lk
+    from .image import atomic_write
+    from .reference import compare as cp
+
+    p = Parser(
+        prog="python -m nst_jax compare",
+        description="Our VGG features, losses and "
+        "gradients against an independent PyTorch reference and Keras' own VGG, plus a "
+        "float64 finite-difference check. Exit status 1 if a figure is over its tolerance.",
+    )
+    p.add_argument("content", nargs="?", default=str(DEMO_CONTENT))
+    p.add_argument("style", nargs="?", default=str(DEMO_STYLE))
+    add_config_options(p, ("model", "weights", "pooling"))
+    p.add_argument("--size", type=int, default=128, help="longest side of the image, px")
+    p.add_argument(
+        "--framework", type=names, default=("torch", "keras"), help="comma-separated: torch, keras"
+    )
+    p.add_argument("--json", default=None, help="write the whole report as JSON")
+    a = p.parse_args(argv)
+    if set(a.framework) - {"torch", "keras"}:
+        raise NstError(f"unknown framework in {','.join(a.framework)}; use torch and/or keras")
+    path = lk.find_weights(a.weights, a.model)
+    if path is None:
+        raise NstError("no weights found; pass --weights FILE.h5")
+    if Path(path).suffix == ".npz":
+        raise NstError("compare reads the Keras .h5 file itself; pass --weights FILE.h5")
+    report = cp.compare(
+        a.content, a.style, path, model=a.model, size=a.size, pooling=a.pooling, frameworks=a.framework
+    )
+    print(cp.table(report))
+    over = cp.within(report)
+    print("all figures within tolerance" if not over else f"over tolerance: {', '.join(over)}")
+    if a.json:
+        atomic_write(a.json, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=1)))
+    return 1 if over else 0
+
+
+COMMANDS = {"weights": run_weights, "bench": run_bench, "compare": run_compare}
