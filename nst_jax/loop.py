@@ -43,12 +43,12 @@ class Outcome(NamedTuple):
     stop: str  # "iterations", "interrupted" or one of lbfgs.STOP_REASONS
 
 
-def optimizer(problem: Problem, cfg: Config, aux: Any) -> Optimizer:
+def optimizer(problem: Problem, cfg: Config) -> Optimizer:
     """The optimiser that cfg names (SciPy's has its own driver: `run` calls it)."""
     if cfg.optimizer == "adam":
         return optim.adam(problem, cfg.lr, cfg.max_evals)
     if cfg.optimizer == "lbfgs":
-        return optim.lbfgs(problem, cfg.lbfgs_memory, cfg.line_search, cfg.max_evals, aux)
+        return optim.lbfgs(problem, cfg.lbfgs_memory, cfg.line_search, cfg.max_evals)
     return optim.optax_lbfgs(problem, cfg.lbfgs_memory, cfg.max_evals)
 
 
@@ -57,7 +57,7 @@ def run(problem: Problem, aux: Any, x0: np.ndarray, cfg: Config, loop: str, moni
     "device"), reporting to `monitor`."""
     if cfg.optimizer == "scipy-lbfgsb":
         return _run_scipy(problem, aux, x0, cfg, monitor)
-    opt = optimizer(problem, cfg, aux)
+    opt = optimizer(problem, cfg)
     t = time.perf_counter()
     state = opt.init(x0)
     compile_chunks = _host_chunks if loop == "host" else _device_chunks

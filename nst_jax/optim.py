@@ -36,7 +36,7 @@ from .errors import NstError
 class Problem(NamedTuple):
     """What is minimised, as the optimisers see it."""
 
-    fun: Callable  # (x, aux) -> (total, {term: value}), total == terms[terms[0]]
+    fun: Callable  # (x, aux) -> (total, {term: scalar of x's dtype}), total == terms[terms[0]]
     terms: Tuple[str, ...]  # the names of the terms, in the log's order
     low: Any = None  # the box of valid x, low <= x <= high (broadcastable), or None:
     high: Any = None  # Adam projects onto it, SciPy's L-BFGS-B is bounded by it
@@ -142,20 +142,16 @@ def adam(problem: Problem, learning_rate: float, max_evals: int = 0) -> Optimize
 
 # ---------------------------------------------------------------- L-BFGS (ours)
 def lbfgs(
-    problem: Problem,
-    memory_size: int = 10,
-    line_search: str = "wolfe",
-    max_evals: int = 0,
-    aux_like: Any = None,
+    problem: Problem, memory_size: int = 10, line_search: str = "wolfe", max_evals: int = 0
 ) -> Optimizer:
-    """nst_jax.lbfgs, unconstrained (as Gatys et al. and neural-style). `aux_like`:
-    an example aux, to shape the state's record of the terms."""
+    """nst_jax.lbfgs, unconstrained (as Gatys et al. and neural-style); its state keeps the
+    terms of its current image (each a scalar of the image's dtype)."""
     opt = lb.Options(gtol=0.0, ftol=0.0, line_search=line_search, max_evals=max_evals or lb.NO_LIMIT)
 
     def init(x0):
         x0 = jnp.array(x0, jnp.float32)
-        shapes = jax.eval_shape(problem.fun, x0, aux_like)[1]
-        return lb.init(x0, memory_size, jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), shapes))
+        terms = {t: jnp.zeros((), x0.dtype) for t in problem.terms}  # what fun returns besides f
+        return lb.init(x0, memory_size, terms)
 
     def tell(s: lb.State, evaluated):
         new = lb.tell(s, evaluated, opt)

@@ -21,8 +21,8 @@ PROBLEM = optim.Problem(rosen_image, TERMS)
     "make",
     [
         lambda: optim.adam(PROBLEM, 0.01),
-        lambda: optim.lbfgs(PROBLEM, 5, aux_like=jnp.float32(1.0)),
-        lambda: optim.lbfgs(PROBLEM, 5, line_search="armijo", max_evals=30, aux_like=jnp.float32(1.0)),
+        lambda: optim.lbfgs(PROBLEM, 5),
+        lambda: optim.lbfgs(PROBLEM, 5, line_search="armijo", max_evals=30),
     ],
     ids=["adam", "lbfgs", "lbfgs-armijo-budget"],
 )

@@ -95,7 +95,7 @@ def test_nonfinite_gradient_stays_put():
 
 def test_lbfgs_rows_equal_one_minimize_call():
     aux = jnp.linspace(0.5, 2.0, 60).reshape(4, 5, 3)
-    opt = optim.lbfgs(problem(), memory_size=4, aux_like=aux)
+    opt = optim.lbfgs(problem(), memory_size=4)
     state, step, rows = opt.init(jnp.zeros((4, 5, 3))), jax.jit(opt.step), []
     while int(state.iteration) < 9:
         state, row = step(state, aux)

@@ -67,11 +67,13 @@ AT = np.array([[1, 1, 1, 1, 1, 0],
 
 
 def transform_kernel(kernel: npt.ArrayLike) -> np.ndarray:
-    """U = G g G^T for every (c, k): (3, 3, C, K) HWIO -> (36, C, K), in float64 on the host."""
+    """U = G g G^T for every (c, k): (3, 3, C, K) HWIO -> (36, C, K), in float64 on the host,
+    as two contiguous matrix products (no transposes of the large arrays)."""
     g = np.asarray(kernel, np.float64)
-    gg = np.tensordot(G, g, axes=(1, 0))  # G g: (6, 3)(3, 3, C, K) -> (6, 3, C, K)
-    u = np.tensordot(G, gg, axes=(1, 1))  # (G g G^T)^T: (6, 3)(6, 3, C, K) -> (6b, 6a, C, K)
-    return u.transpose(1, 0, 2, 3).reshape(N * N, *g.shape[2:])  # (a, b) -> a * 6 + b
+    c, k = g.shape[2:]
+    gg = G @ g.reshape(R, R * c * k)  # G g: (6, 3)(3, 3CK) -> (6, 3CK), rows a
+    u = G @ gg.reshape(N, R, c * k)  # (G g) G^T for each a: (6, 3)(6, 3, CK) -> (6a, 6b, CK)
+    return u.reshape(N * N, c, k)  # (a, b) -> a * 6 + b
 
 
 def kernel_pair(kernel: npt.ArrayLike, dtype: npt.DTypeLike = np.float32) -> Tuple[np.ndarray, np.ndarray]:
