@@ -94,7 +94,7 @@ def _last_row(problem, aux, opt, state, ema, x0, monitor, stop) -> Outcome:
     if ema is not None:
         return _average(problem, aux, ema, x0, iteration, evaluations, stop, monitor)
     if not monitor.history or monitor.history[-1]["iteration"] != iteration:
-        row = jax.jit(opt.last)(state, aux)
+        row = _compile_late(monitor, opt.last, state, aux)(state, aux)
         evaluations = int(row.evaluations)
         monitor.add(
             iteration, evaluations, monitor.elapsed(), dict(zip(problem.terms, np.asarray(row.terms)))
@@ -108,6 +108,15 @@ Rows = List[Tuple[int, int, np.ndarray]]  # (iteration, evaluations, terms) of e
 def _aot(f, *args):
     """Compile ahead of time, so that compilation is timed apart from the run."""
     return jax.jit(f).lower(*args).compile()
+
+
+def _compile_late(monitor: Monitor, f, *args):
+    """f compiled after the run started (the last row's forward pass), its time counted
+    as compilation."""
+    t = time.perf_counter()
+    compiled = _aot(f, *args)
+    monitor.compiled(time.perf_counter() - t)
+    return compiled
 
 
 def _device_chunks(opt: Optimizer, problem, aux, state, max_rows: int) -> Callable:
@@ -194,7 +203,7 @@ def _average(problem, aux, ema, x0, iteration, evaluations, stop, monitor) -> Ou
     """With ema, the image returned is the average: its loss (one more evaluation)
     replaces the last iterate's row."""
     x = ema_value(ema, x0)
-    terms = jax.jit(problem.fun)(x, aux)[1]
+    terms = _compile_late(monitor, problem.fun, x, aux)(x, aux)[1]
     monitor.add(
         iteration, evaluations + 1, monitor.elapsed(), {k: float(v) for k, v in terms.items()}, replace=True
     )

@@ -76,6 +76,11 @@ class Monitor:
     def started(self, compile_seconds: float = 0.0) -> None:
         self.compile_seconds, self.start = compile_seconds, time.perf_counter()
 
+    def compiled(self, seconds: float) -> None:
+        """A compilation of `seconds` during the run: counted as compilation, not run time."""
+        assert self.start is not None, "call started() first"
+        self.compile_seconds, self.start = self.compile_seconds + seconds, self.start + seconds
+
     def elapsed(self) -> float:
         assert self.start is not None, "call started() first"
         return time.perf_counter() - self.start
