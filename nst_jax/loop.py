@@ -2,7 +2,7 @@
 
     state = init(x0)
     while iterations are left and nothing stopped the run:
-        state, rows = chunk(state, n)  # type: ignore[misc]      # n more iterations, compiled
+        state, rows = chunk(state, n)      # n more iterations, compiled
         average, report, save, look for Ctrl-C
     the last row: the loss of the image returned
 
@@ -72,7 +72,8 @@ def run(problem: Problem, aux: Any, x0: np.ndarray, cfg: Config, loop: str, moni
         n = 1 if ema is not None else min(cfg.chunk, cfg.iters - it)
         if cfg.save_every:
             n = min(n, cfg.save_every - it % cfg.save_every)
-        state, rows = chunk(state, n)  # type: ignore[misc]
+        assert chunk is not None  # (compiled when there are iterations)
+        state, rows = chunk(state, n)
         if ema is not None and int(state.iteration) > it:
             ema = ema_update(ema, state.x, cfg.ema)
         elapsed = monitor.elapsed()
@@ -154,7 +155,8 @@ def _device_chunks(opt: Optimizer, problem, aux, state, max_rows: int) -> Callab
 
 
 def _host_chunks(opt: Optimizer, problem, aux, state, max_rows: int) -> Callable:
-    """chunk(state, n): ask, evaluate and tell, each compiled, from Python."""
+    """chunk(state, n): ask, evaluate and tell, each compiled, from Python (any number of
+    rows: max_rows is the device's bound, unused here)."""
     # ask and tell are None for optax's L-BFGS only, which the plan runs on the device
     assert opt.ask is not None and opt.tell is not None, "host chunks need ask and tell"
     value_and_grad = jax.value_and_grad(problem.fun, has_aux=True)
