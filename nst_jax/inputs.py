@@ -46,13 +46,20 @@ class Job(NamedTuple):
     params: Any  # VGG's params as the plan's ops need them (on the device)
     objective: Objective  # at the output's size
     plan: Plan
-    estimated_memory: int  # bytes
 
     def style_hws(self, side: int) -> List[HW]:
         """Each style image's (h, w) when the output's longest side is `side`."""
         cfg = self.cfg
         s_side = cfg.style_size or (round(cfg.style_scale * side) if cfg.style_scale else side)
         return [im.fit_size(s.shape[0], s.shape[1], s_side) for s in self.styles]
+
+    @property
+    def estimated_memory(self) -> int:
+        """Bytes the run is estimated to need at its peak (fast/memory.py)."""
+        style_hw = max(self.style_hws(max(self.cfg.sizes())), key=lambda s: s[0] * s[1])
+        return estimate_memory(
+            self.objective, self.hws[-1], style_hw, self.cfg.lbfgs_memory, self.plan.winograd
+        )
 
 
 def prepare(
@@ -90,24 +97,23 @@ def prepare(
         params, _ = normalize_weights(params, model, cfg.pooling)
     the_plan = plan(cfg, model, max(h * w for h, w in hws))  # (the images optimised)
     job = Job(
-        cfg,
-        output,
-        log,
-        content_rgb,
-        alpha,
-        styles_rgb,
-        masks_rgb,
-        names,
-        blend,
-        hws,
-        model,
-        path,
-        None,
-        cfg.objective(model),
-        the_plan,
-        0,
+        cfg=cfg,
+        output=output,
+        log=log,
+        content=content_rgb,
+        alpha=alpha,
+        styles=styles_rgb,
+        masks=masks_rgb,
+        mask_names=names,
+        blend=blend,
+        hws=hws,
+        model=model,
+        weights=path,
+        params=params,
+        objective=cfg.objective(model),
+        plan=the_plan,
     )
-    job = job._replace(estimated_memory=_check_memory(job, progress))
+    _check_memory(job, progress)
     if verbose:
         print(the_plan.describe(), file=sys.stderr, flush=True)
     return job._replace(params=jax.tree.map(jnp.asarray, the_plan.prepare(params)))
@@ -156,12 +162,9 @@ def _check_outputs(
     return output, log
 
 
-def _check_memory(job: Job, progress: bool) -> int:
-    """The estimated peak of the run at its output size; refused if it does not fit."""
-    hw = job.hws[-1]
-    style_hw = max(job.style_hws(max(job.cfg.sizes())), key=lambda s: s[0] * s[1])
-    need = estimate_memory(job.objective, hw, style_hw, job.cfg.lbfgs_memory, job.plan.winograd)
-    have = available_memory()
+def _check_memory(job: Job, progress: bool) -> None:
+    """Refuse a run whose estimated peak does not fit in the available memory."""
+    hw, need, have = job.hws[-1], job.estimated_memory, available_memory()
     if need > have:
         raise NstError(
             f"a {hw[1]}x{hw[0]} run needs about {need / 2**30:.1f} GiB but "
@@ -175,4 +178,3 @@ def _check_memory(job: Job, progress: bool) -> int:
             file=sys.stderr,
             flush=True,
         )
-    return need
