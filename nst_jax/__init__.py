@@ -16,9 +16,49 @@ memory-ordered scheduler, as the command line does (fast/xla.py).
 
 __version__ = "0.1.0"
 
-from . import fast  # noqa: E402
-from .config import Config  # noqa: E402
-from .errors import NstError  # noqa: E402
-from .stylize import Result, stylize  # noqa: E402
+import importlib
+import sys
+import types
+import typing
+
+if typing.TYPE_CHECKING:  # for type checkers; at run time each is imported when first used
+    from . import fast
+    from .config import Config
+    from .errors import NstError
+    from .stylize import Result, stylize
+
+# name -> (module, attribute): imported on first use (PEP 562), so that `python -m nst_jax`
+# handles Ctrl-C from its first line instead of after JAX's imports (__main__.py)
+_LAZY = {
+    "fast": (".fast", None),
+    "Config": (".config", "Config"),
+    "NstError": (".errors", "NstError"),
+    "Result": (".stylize", "Result"),
+}
+
+
+def __getattr__(name: str) -> typing.Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'nst_jax' has no attribute {name!r}")
+    module, attribute = _LAZY[name]
+    m = importlib.import_module(module, __name__)
+    return m if attribute is None else getattr(m, attribute)
+
+
+class _Package(types.ModuleType):
+    """`nst_jax.stylize` is the function, also once its module (stylize.py) is imported:
+    the import system then sets the package's attribute of that name to the module, which
+    this property ignores (an eager `from .stylize import stylize` did the same)."""
+
+    @property
+    def stylize(self) -> typing.Callable[..., typing.Any]:
+        return importlib.import_module(".stylize", __name__).stylize
+
+    @stylize.setter
+    def stylize(self, module: types.ModuleType) -> None:
+        pass
+
+
+sys.modules[__name__].__class__ = _Package
 
 __all__ = ["Config", "NstError", "Result", "fast", "stylize", "__version__"]

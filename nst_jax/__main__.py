@@ -1,4 +1,9 @@
-"""`python -m nst_jax` and the `nst-jax` script: the command line, in a process of its own."""
+"""`python -m nst_jax` and the `nst-jax` script: the command line, in a process of its own.
+
+Signals are handled from the first line on (signals.py): Ctrl-C or SIGTERM while JAX is
+still being imported waits for the imports, then ends in one line and exit status 130 or
+143, not a traceback; the package's `__init__` imports nothing heavy before this runs.
+"""
 
 import sys
 
@@ -11,10 +16,20 @@ def use_memory_scheduler_first() -> None:
 
 
 def entry() -> int:
-    use_memory_scheduler_first()
-    from .cli import main
+    try:
+        from . import signals
 
-    return main()
+        signals.defer()  # SIGINT and SIGTERM wait for the imports
+        use_memory_scheduler_first()
+        from . import stylize  # noqa: F401  (JAX, Flax, optax: the imports that take long)
+        from .cli import main
+
+        signals.arm()  # from here on they raise signals.Stopped
+        return main()
+    except KeyboardInterrupt as e:  # during the imports, before main() handles it
+        name, status = getattr(e, "name", "SIGINT"), getattr(e, "status", 130)
+        print(f"interrupted by {name} while starting; nothing written", file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":

@@ -14,16 +14,19 @@ last finite image and exits with status 1.
 """
 
 import argparse
+import math
+import signal
 import sys
 import time
 import typing
 import warnings
 from pathlib import Path
 
-from . import __version__
+from . import __version__, files
 from .commands import COMMANDS
-from .errors import NstError
+from .errors import NstError, one_line
 from .flags import DEMO_CONTENT, DEMO_STYLE, Parser, add_config_options, config_options, paths
+from .signals import Stopped
 
 
 def stylize_parser() -> argparse.ArgumentParser:
@@ -63,9 +66,9 @@ def run_stylize(argv: typing.List[str]) -> int:
     from .stylize import stylize
 
     if (a.content is None) != (a.style is None):
-        raise NstError("give both CONTENT and STYLE images, or neither for the demo")
+        raise NstError("give both CONTENT and STYLE images; or neither, for the demo")
     content, style = (a.content, a.style) if a.content else (DEMO_CONTENT, DEMO_STYLE)
-    if isinstance(style, str) and "," in style and not Path(style).exists():
+    if isinstance(style, str) and "," in style and not files.exists(style):
         style = [s.strip() for s in style.split(",") if s.strip()]  # several styles
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the non-finite case is reported below
@@ -87,19 +90,34 @@ def run_stylize(argv: typing.List[str]) -> int:
         f"({i['evaluations']} evaluations, {a.optimizer}) in "
         f"{i['seconds']:.1f} s ({per_it:.3f} s/it, +{i['compile_seconds']:.1f} s compile); "
         f"loss {last['total']:.4g} (content {last['content']:.4g}, style {last['style']:.4g}, "
-        f"tv {last['tv']:.4g}) -> {a.output}"
+        f"tv {last['tv']:.4g}) -> "
+        + (files.show(a.output) if str(Path(a.output)) in i["wrote"] else "no image written")
     )
-    if i["stop"] == "interrupted":
-        print(f"interrupted: wrote the image after {i['iterations']} iterations", file=sys.stderr)
-        return 130
+    wrote = " and ".join(files.show(w) for w in i["wrote"]) or "nothing"
     if i["stop"] == "nonfinite":
-        print(
-            f"error: the loss became NaN or infinite after iteration {i['iterations']}; wrote "
-            "the last finite image. Lower --lr or the loss weights",
-            file=sys.stderr,
-        )
+        print(f"error: {_nonfinite(r.history, i['iterations'], wrote)}", file=sys.stderr)
         return 1
+    if i["signal"]:  # interrupted in the loop, or during the final writes
+        print(
+            f"interrupted by {i['signal']}: wrote {wrote} after {i['iterations']} iterations", file=sys.stderr
+        )
+        return 128 + int(getattr(signal, i["signal"]))
     return 0
+
+
+def _nonfinite(history, iterations: int, wrote: str) -> str:
+    """What a run stopped by a NaN or infinite loss tells: which image was kept, if any."""
+    if any(math.isfinite(h["total"]) for h in history):
+        return (
+            f"the loss became NaN or infinite after iteration {iterations}; wrote the last "
+            f"finite image ({wrote}): lower --lr or the loss weights"
+        )
+    terms = ", ".join(f"{k} {history[0][k]:.3g}" for k in ("content", "style", "tv"))
+    return (
+        f"the loss of the starting image is already NaN or infinite ({terms}); wrote "
+        f"{'no image' if wrote == 'nothing' else 'no image, only ' + wrote}: lower "
+        "--style-weight, --content-weight or --tv-weight"
+    )
 
 
 def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:
@@ -110,11 +128,22 @@ def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:
             return COMMANDS[argv[0]](argv[1:])
         return run_stylize(argv)
     except NstError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {one_line(str(e))}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"interrupted after {time.perf_counter() - started:.0f} s; nothing written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM before the loop, or a second one in it
+        name, status = (e.name, e.status) if isinstance(e, Stopped) else ("SIGINT", 130)
+        print(
+            f"interrupted by {name} after {time.perf_counter() - started:.0f} s; nothing written",
+            file=sys.stderr,
+        )
+        return status
     except MemoryError:
         print("error: out of memory; lower --size", file=sys.stderr)
+        return 2
+    except OSError as e:  # the last net: a file problem no check foresaw (each class has one)
+        where = f" ({files.show(e.filename)})" if e.filename else ""
+        print(
+            f"error: {one_line(e.strerror or str(e))}{where}; check the path, its permissions and free space",
+            file=sys.stderr,
+        )
         return 2

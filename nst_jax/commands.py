@@ -8,6 +8,7 @@ import json
 import typing
 from pathlib import Path
 
+from . import files
 from .errors import NstError
 from .flags import DEMO_CONTENT, DEMO_STYLE, Parser, add_config_options, floats, ints, names
 
@@ -32,13 +33,16 @@ def run_weights(argv: typing.List[str]) -> int:
     if a.fetch:
         print(f"saved {lk.download(a.fetch)}")
     elif a.convert:
-        model, params = wt.read_keras_h5(a.convert, a.model)
-        out = Path(a.output or wt.cache_dir() / (Path(a.convert).stem + ".npz"))
+        src = files.check_input(a.convert, "weights file")
+        out = Path(a.output or wt.cache_dir() / (src.stem + ".npz"))
         if out.suffix != ".npz":
-            raise NstError(f"--output {out} should end in .npz")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        wt.save_npz(out, model, params, wt.file_hash(a.convert))
-        print(f"{a.convert} ({model.upper()}) -> {out}")
+            raise NstError(f"--output {files.show(out)} should end in .npz; name it e.g. {out.stem}.npz")
+        if a.output is None:
+            out.parent.mkdir(parents=True, exist_ok=True)  # (the cache folder)
+        files.check_apart([("--output", files.check_output(out, "--output"))], [("weights file", src)])
+        model, params = wt.read_keras_h5(src, a.model)
+        files.write_kept([("the converted weights", out, wt.npz_writer(model, params, wt.file_hash(src)))])
+        print(f"{files.show(src)} ({model.upper()}) -> {files.show(out)}")
     elif a.inspect:
         print(wt.describe(a.inspect))
     else:
@@ -87,11 +91,13 @@ def run_bench(argv: typing.List[str]) -> int:
     for name, ok in (("--model", set(CHANNELS)), ("--framework", set(bench.FRAMEWORKS))):
         bad = set(getattr(a, name[2:])) - ok
         if bad:
-            raise NstError(f"unknown {name} {', '.join(sorted(bad))}; use {', '.join(sorted(ok))}")
+            raise NstError(f"unknown {name} {', '.join(sorted(bad))}; use one of {', '.join(sorted(ok))}")
     if not a.size or min(a.size) < 32:
-        raise NstError("--size must be one or more sizes >= 32 px")
+        raise NstError("--size must be one or more sizes >= 32 px; e.g. --size 256,512")
     if a.repeats < 1:
-        raise NstError(f"--repeats must be >= 1, got {a.repeats}")
+        raise NstError(f"--repeats must be >= 1, got {a.repeats}; e.g. --repeats 3")
+    if a.json:
+        files.check_output(a.json, "--json")
     a.models, a.sizes, a.frameworks = a.model, a.size, a.framework
     return bench.main_speed(a)
 
@@ -119,13 +125,20 @@ def run_bench_optimizers(argv: typing.List[str]) -> int:
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
     if a.evals < 1:
-        raise NstError(f"--evals must be >= 1, got {a.evals}")
+        raise NstError(f"--evals must be >= 1, got {a.evals}; e.g. --evals 100")
+    if a.json:
+        files.check_output(a.json, "--json")
+    if a.plot:
+        bench.check_plot(files.check_output(a.plot, "--plot", mode=None))
+    files.check_apart(
+        [(n, Path(p)) for n, p in (("--json", a.json), ("--plot", a.plot)) if p],
+        [("content image", a.content), ("style image", a.style)],
+    )
     return bench.main_optimizers(a)
 
 
 def run_compare(argv: typing.List[str]) -> int:
     from . import lookup as lk
-    from .image import atomic_write
     from .reference import compare as cp
 
     p = Parser(
@@ -145,9 +158,11 @@ def run_compare(argv: typing.List[str]) -> int:
     a = p.parse_args(argv)
     if set(a.framework) - {"torch", "keras"}:
         raise NstError(f"unknown framework in {','.join(a.framework)}; use torch and/or keras")
+    if a.json:
+        files.check_output(a.json, "--json")
     path = lk.find_weights(a.weights, a.model)
     if path is None:
-        raise NstError("no weights found; pass --weights FILE.h5")
+        raise NstError("no weights found; pass --weights FILE.h5 (see python -m nst_jax weights)")
     if Path(path).suffix == ".npz":
         raise NstError("compare reads the Keras .h5 file itself; pass --weights FILE.h5")
     report = cp.compare(
@@ -157,7 +172,8 @@ def run_compare(argv: typing.List[str]) -> int:
     over = cp.within(report)
     print("all figures within tolerance" if not over else f"over tolerance: {', '.join(over)}")
     if a.json:
-        atomic_write(a.json, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=1)))
+        text = json.dumps(report, indent=1)
+        files.write_kept([("the report", Path(a.json), lambda tmp: Path(tmp).write_text(text))])
     return 1 if over else 0
 
 

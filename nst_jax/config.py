@@ -177,16 +177,10 @@ class Config:
             return dataclasses.replace(self, size=self.scales[-1] if self.scales else SIZE).validate()
         if self.style_weight is None:  # resolved, so that logs show the beta used
             return dataclasses.replace(self, style_weight=self.beta).validate()
-        for name, f in ((f.name, f) for f in dataclasses.fields(self)):
-            choices = f.metadata["choices"]
-            if (
-                choices
-                and getattr(self, name) not in choices
-                and not (f.default is None and getattr(self, name) is None)
-            ):
-                raise NstError(
-                    f"unknown --{_flag(name)} {getattr(self, name)!r}; use one of: {', '.join(choices)}"
-                )
+        for f in dataclasses.fields(self):  # (None is allowed where it is the default)
+            value, choices = getattr(self, f.name), f.metadata["choices"]
+            if choices and value not in choices and not (f.default is None and value is None):
+                raise NstError(f"unknown --{_flag(f.name)} {value!r}; use one of: {', '.join(choices)}")
         self._check_counts()
         self._check_scales()
         self._check_weights()
@@ -195,32 +189,40 @@ class Config:
                 "--conv winograd needs float32 arithmetic; use --precision float32 or --conv direct"
             )
         if not self.content_layers and not self.style_layers:
-            raise NstError("no content or style layers given")
+            raise NstError("no content or style layers given; name some, e.g. --style-layers conv1_1,conv2_1")
         return self
 
     def _check_counts(self) -> None:
-        for name in ("size", "iters", "save_every", "seed", "max_evals"):
-            if getattr(self, name) < 0:
-                raise NstError(f"--{_flag(name)} must be >= 0, got {getattr(self, name)}")
-        for name in ("chunk", "lbfgs_memory", "num_scales"):
-            if getattr(self, name) < 1:
-                raise NstError(f"--{_flag(name)} must be >= 1, got {getattr(self, name)}")
+        lows = dict(iters=0, save_every=0, seed=0, max_evals=0, chunk=1, lbfgs_memory=1, num_scales=1)
+        for name, low in lows.items():
+            if getattr(self, name) < low:
+                raise NstError(f"--{_flag(name)} must be >= {low}, got {getattr(self, name)}; give a count")
+        sides = [("--scales", s) for s in self.scales or ()]
+        for what, side in [("--size", self.size), ("--style-size", self.style_size), *sides]:
+            if side is not None and side < MIN_SIDE:
+                raise NstError(
+                    f"{what} must be at least {MIN_SIDE} px (VGG's smallest input), got {side}; "
+                    f"give a longest side in pixels, e.g. {what} 512"
+                )
         if not (math.isfinite(self.ema) and 0 <= self.ema < 1):
-            raise NstError(f"--ema must be a decay in [0, 1), e.g. 0.9, got {self.ema}")
+            raise NstError(f"--ema must be a decay in [0, 1), got {self.ema}; e.g. --ema 0.9")
 
     def _check_scales(self) -> None:
-        if self.style_size is not None and self.style_size < 1:
-            raise NstError(f"--style-size must be positive, got {self.style_size}")
         if self.style_scale is not None:
             if not (math.isfinite(self.style_scale) and self.style_scale > 0):
-                raise NstError(f"--style-scale must be a positive number, got {self.style_scale}")
+                raise NstError(
+                    f"--style-scale must be a positive number, got {self.style_scale}; e.g. --style-scale 0.5"
+                )
             if self.style_size is not None:
-                raise NstError("give --style-size or --style-scale, not both")
+                raise NstError("--style-size and --style-scale both set the style's size; give one of them")
         if self.scales is not None:
             if self.num_scales != 1:
-                raise NstError("give --scales or --num-scales, not both")
+                raise NstError("--scales and --num-scales both set the scales; give one of them")
             if not self.scales or list(self.scales) != sorted(set(self.scales)):
-                raise NstError(f"--scales must be increasing sizes, got {self.scales}")
+                raise NstError(
+                    f"--scales must be increasing sizes, got {','.join(map(str, self.scales))}; "
+                    "e.g. --scales 256,512"
+                )
             if self.scales[-1] != self.size:
                 raise NstError(
                     f"the last of --scales ({self.scales[-1]}) is the output size "
@@ -231,14 +233,15 @@ class Config:
         ):
             raise NstError(
                 f"--scale-iters needs one count >= 0 per scale ({len(self.sizes())} "
-                f"scales), got {','.join(map(str, self.scale_iters))}"
+                f"scales), got {','.join(map(str, self.scale_iters))}; e.g. --scale-iters "
+                f"{','.join(['100'] * len(self.sizes()))}"
             )
 
     def _check_weights(self) -> None:
         for name in ("lr", "content_weight", "style_weight", "tv_weight"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
-                raise NstError(f"--{_flag(name)} must be a finite number >= 0, got {v}")
+                raise NstError(f"--{_flag(name)} must be a finite number >= 0, got {v}; e.g. 1e-3 or 1e4")
         for layers, ws, flag in (
             (self.content_layers, self.content_layer_weights, "content"),
             (self.style_layers, self.style_layer_weights, "style"),
@@ -249,13 +252,16 @@ class Config:
                     f"{len(layers)} {flag} layers; give one weight per layer"
                 )
             if ws is not None and not all(math.isfinite(w) and w >= 0 for w in ws):
-                raise NstError(f"--{flag}-layer-weights must be finite numbers >= 0")
-        if self.style_blend is not None and not (
-            all(math.isfinite(b) and b >= 0 for b in self.style_blend) and sum(self.style_blend) > 0
+                raise NstError(
+                    f"--{flag}-layer-weights must be finite numbers >= 0; e.g. {','.join(['1'] * len(layers))}"
+                )
+        blend = self.style_blend
+        if blend is not None and not (  # their sum too: they are normalised by it
+            all(math.isfinite(b) and b >= 0 for b in blend) and 0 < sum(blend) < math.inf
         ):
             raise NstError(
-                f"--style-blend weights must be finite, >= 0 and not all 0, got "
-                f"{','.join(map(str, self.style_blend))}"
+                f"--style-blend weights must be >= 0 with a finite sum above 0, got "
+                f"{','.join(map(str, blend))}; e.g. --style-blend 0.7,0.3"
             )
 
     @property
@@ -269,7 +275,7 @@ class Config:
         """The longest side at each scale: (size,) for a single-scale run."""
         if self.scales:
             return tuple(self.scales)
-        n, size = self.num_scales, self.size or SIZE  # sqrt(2) apart: twice the pixels each
+        n, size = self.num_scales, SIZE if self.size is None else self.size  # sqrt(2) apart
         return tuple(dict.fromkeys(max(MIN_SIDE, round(size / 2 ** ((n - 1 - k) / 2))) for k in range(n)))
 
     def objective(self, model: str) -> Objective:

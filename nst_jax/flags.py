@@ -12,6 +12,7 @@ import dataclasses
 import typing
 from pathlib import Path
 
+from . import files
 from .config import SECTIONS, Config
 from .errors import NstError
 
@@ -37,7 +38,7 @@ def names(text: str) -> typing.Tuple[str, ...]:
 
 
 def paths(text: str) -> typing.List[str]:  # a,b.png -> [a, b.png], unless the whole text names a file
-    return [text] if Path(text).exists() else list(names(text))
+    return [text] if files.exists(text) else list(names(text))
 
 
 # a Config field's type -> how its flag parses text (Optional[X] parses as X)
@@ -56,7 +57,7 @@ class Parser(argparse.ArgumentParser):
         super().__init__(formatter_class=Help, **kwargs)
 
     def error(self, message: str) -> typing.NoReturn:  # one line via main(), not usage-then-exit
-        raise NstError(f"{message} (see {self.prog} --help)")
+        raise NstError(f"{message}; see {self.prog} --help")
 
 
 class Help(argparse.HelpFormatter):

@@ -1,4 +1,4 @@
-"""Images as arrays: loading, resizing, Caffe preprocessing, atomic saving.
+"""Images as arrays: loading, resizing, Caffe preprocessing, saving (atomically: files.py).
 
 The ImageNet VGG weights (Simonyan & Zisserman 2014, converted from Caffe) expect the
 "Caffe" convention: an RGB image in 0..255, channels reordered to BGR, the per-channel
@@ -8,55 +8,59 @@ ImageNet mean subtracted, no division by a standard deviation:
 
 Style transfer optimises the image in this space; `deprocess` undoes it for saving.
 
-Loading accepts a path, a PIL image or an array, and normalises what real files hold:
+Loading accepts a path (a regular file: files.py), a PIL image or an array, and normalises what real files hold:
 EXIF orientation (phone photos), grayscale, palette, 16-bit and RGBA images. An alpha
 channel is returned separately so the caller can carry it to the output.
 """
 
 import os
-import tempfile
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence, Tuple, Union
+from typing import Callable, Optional, Tuple, Union
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from .errors import NstError
+from .files import StrPath, atomic_write, check_input, show
 
 IMAGENET_MEAN_BGR = np.array([103.939, 116.779, 123.68], np.float32)  # Caffe/Keras VGG mean
 # the valid images in preprocessed space: every pixel of every channel in 0..255
 PIXEL_BOX = (-IMAGENET_MEAN_BGR, 255.0 - IMAGENET_MEAN_BGR)  # (low, high), each (3,)
 ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray]
-StrPath = Union[str, os.PathLike]  # a file's path
 
 
 def _open(path) -> Image.Image:
-    p = Path(path)
-    if not p.exists():
-        raise NstError(f"image not found: {p}; check the path")
-    if p.is_dir():
-        raise NstError(f"{p} is a folder, not an image; give an image file")
+    p = check_input(path, "image")  # a regular file: a FIFO would block forever
     try:
         img = Image.open(p)
         img.load()  # decode now, so a truncated file fails here and not later
     except Image.DecompressionBombError:
-        raise NstError(f"{p} is too large to decode safely; downscale it first") from None
+        raise NstError(f"{show(p)} is too large to decode safely; downscale it first") from None
     except PermissionError:
-        raise NstError(f"cannot read {p}: permission denied; check its permissions") from None
+        raise NstError(f"cannot read {show(p)}: permission denied; check its permissions") from None
     except Image.UnidentifiedImageError:
-        raise NstError(f"{p} is not an image Pillow can read; use a PNG or JPEG") from None
+        raise NstError(f"{show(p)} is not an image Pillow can read; use a PNG or JPEG") from None
     except (OSError, SyntaxError, ValueError) as e:  # truncated or corrupt data
-        raise NstError(f"{p} is damaged or truncated ({e}); re-export the image") from None
+        raise NstError(f"{show(p)} is damaged or truncated ({e}); re-export the image") from None
     return img
+
+
+def _bits(img: Image.Image) -> int:
+    """The bit depth of an integer grayscale image, from its mode and format, never from
+    the values it holds (a dark 16-bit photo is not an 8-bit one)."""
+    if img.mode.startswith("I;16"):
+        return 16
+    if img.format == "TIFF":
+        return int(img.tag_v2.get(258, (32,))[0])  # type: ignore[attr-defined]  # BitsPerSample
+    return 16 if img.format in ("PNG", "PPM") else 31  # PNG, PGM: at most 16; else int32
 
 
 def _to_rgb_alpha(img: Image.Image) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     """Any Pillow mode -> ((H, W, 3) float32 RGB in 0..255, (H, W) float32 alpha or None)."""
+    bits = _bits(img) if img.mode.startswith("I") else 8
     img = ImageOps.exif_transpose(img)  # respect the EXIF orientation tag
-    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):  # 16/32-bit grayscale
-        a = np.asarray(img, np.float32)
-        scale = 65535.0 if a.max() > 255 else 255.0  # 16-bit data -> 0..255
-        gray = a * (255.0 / scale)
+    if img.mode.startswith("I"):  # 16/32-bit grayscale: 0..2^bits - 1 -> 0..255
+        gray = np.clip(np.asarray(img, np.float64) * (255.0 / (2.0**bits - 1)), 0, 255).astype(np.float32)
         return np.repeat(gray[..., None], 3, axis=2), None
     if img.mode == "F":
         raise NstError("floating-point images are not supported; save the image as 8-bit PNG")
@@ -83,7 +87,7 @@ def load_image(src: ImageLike) -> Tuple[np.ndarray, Optional[np.ndarray]]:
             raise NstError(f"image array has shape {a.shape}; expected (H, W), (H, W, 3) or (H, W, 4)")
         a = a.astype(np.float32)
         if not np.all(np.isfinite(a)):
-            raise NstError("image array contains NaN or infinite values")
+            raise NstError("image array contains NaN or infinite values; give finite pixels (0..1 or 0..255)")
         if np.issubdtype(np.asarray(src).dtype, np.floating) and a.max() <= 1.0:
             a = a * 255.0  # float images in 0..1
         a = np.clip(a, 0, 255)
@@ -96,7 +100,7 @@ def load_mask(mask: ImageLike, content_hw: Tuple[int, int]) -> np.ndarray:
     against the content's (height, width)."""
     rgb = load_image(mask)[0]  # (h, w, 3) 0..255
     (h, w), (ch, cw) = rgb.shape[:2], content_hw
-    name = mask if isinstance(mask, (str, Path)) else "a style mask"
+    name = show(mask) if isinstance(mask, (str, os.PathLike)) else "a style mask"
     if abs(w / h - cw / ch) > 0.02 * cw / ch:
         raise NstError(
             f"style mask {name} is {w}x{h} but the content is {cw}x{ch}; give masks "
@@ -158,57 +162,14 @@ def to_uint8(rgb: np.ndarray, alpha: Optional[np.ndarray] = None) -> np.ndarray:
     return out
 
 
-def check_output_path(path: StrPath, inputs: Sequence[ImageLike] = ()) -> Path:
-    """Fail before any work if `path` cannot be written or would overwrite an input."""
-    p = Path(path)
-    ext = p.suffix.lower()
-    if ext not in Image.registered_extensions():
-        raise NstError(f"cannot tell the image format of {p} from its extension; use .png or .jpg")
-    if p.is_dir():
-        raise NstError(f"output {p} is a folder; give a file name such as {p / 'out.png'}")
-    folder = p.parent if str(p.parent) else Path(".")
-    if not folder.is_dir():
-        raise NstError(f"output folder {folder} does not exist; create it or choose another path")
-    try:  # a real probe: os.access says yes to root even on read-only folders
-        fd, probe = tempfile.mkstemp(prefix=".nst_jax_probe.", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        raise NstError(
-            f"output folder {folder} is not writable ({e.strerror}); choose another path"
-        ) from None
-    for src in inputs:
-        if (
-            isinstance(src, (str, os.PathLike))
-            and Path(src).exists()
-            and p.exists()
-            and os.path.samefile(src, p)
-        ):
-            raise NstError(f"output {p} is the input image {src}; refusing to overwrite it")
-    return p
-
-
-def atomic_write(path: StrPath, write: Callable[[str], Any]) -> None:
-    """Call write(tmp_path) then rename onto `path`, so a crash never leaves half a file."""
-    p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp" + p.suffix, dir=p.parent or ".")
-    os.close(fd)
-    try:
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+def image_writer(path: StrPath, image: np.ndarray) -> Callable[[str], None]:
+    """write(tmp_path) of an (H, W, 3|4) uint8 image in the format of `path`'s extension
+    (checked writable by files.check_output before the run)."""
+    fmt = Image.registered_extensions()[Path(path).suffix.lower()]
+    img = Image.fromarray(image)
+    return lambda tmp: img.save(tmp, format=fmt)
 
 
 def save_image(path: StrPath, image: np.ndarray) -> None:
     """Write an (H, W, 3|4) uint8 image atomically; the format follows the extension."""
-    fmt = Image.registered_extensions()[Path(path).suffix.lower()]
-    img = Image.fromarray(image)
-    if img.mode == "RGBA" and fmt in ("JPEG", "BMP", "PPM"):
-        raise NstError(f"{fmt} cannot store the content image's alpha channel; write a .png")
-    atomic_write(path, lambda tmp: img.save(tmp, format=fmt))
+    atomic_write(path, image_writer(path, image))

@@ -16,13 +16,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import files, lookup
 from . import image as im
-from . import lookup
 from .config import INITS, Config
 from .errors import NstError
 from .fast import Plan, plan
 from .fast.memory import available_memory, estimate_memory
 from .losses import Objective
+from .monitor import intermediate_path, intermediates
 from .normalize import normalize_weights
 from .vgg import resolve_layer
 
@@ -56,9 +57,19 @@ class Job(NamedTuple):
     @property
     def estimated_memory(self) -> int:
         """Bytes the run is estimated to need at its peak (fast/memory.py)."""
-        style_hw = max(self.style_hws(max(self.cfg.sizes())), key=lambda s: s[0] * s[1])
+        return self.memory_if()
+
+    def memory_if(self, style_hw: Optional[HW] = None, pairs: Optional[int] = None, winograd=None) -> int:
+        """The estimate, or what it would be with the largest style at `style_hw`, `pairs`
+        L-BFGS pairs or the convolutions in `winograd` (the advice of a refusal)."""
+        largest = max(self.style_hws(max(self.cfg.sizes())), key=lambda s: s[0] * s[1])
+        lbfgs = self.cfg.optimizer != "adam"  # Adam keeps no (s, y) pairs
         return estimate_memory(
-            self.objective, self.hws[-1], style_hw, self.cfg.lbfgs_memory, self.plan.winograd
+            self.objective,
+            self.hws[-1],
+            style_hw or largest,
+            (self.cfg.lbfgs_memory if pairs is None else pairs) if lbfgs else 0,
+            self.plan.winograd if winograd is None else winograd,
         )
 
 
@@ -75,13 +86,10 @@ def prepare(
 ) -> Job:
     """Check and load everything; see the module docstring."""
     cfg, styles, masks, blend = _check_options(style, style_masks, options)
-    inputs = [content, *styles, *(masks or [])] + ([cfg.init] if cfg.init not in INITS else [])
-    output, log = _check_outputs(output, log, inputs)
+    output, log = _check_outputs(cfg, output, log, content, styles, masks)
     content_rgb, alpha = im.load_image(content)
-    if alpha is not None and output is not None and output.suffix.lower() in (".jpg", ".jpeg", ".bmp"):
-        raise NstError(
-            f"the content image has an alpha channel that {output.suffix} cannot store; write a .png"
-        )
+    if alpha is not None and output is not None:  # the format must hold it too
+        files.check_output(output, "output", mode="RGBA")
     styles_rgb = [im.load_image(s)[0] for s in styles]
     masks_rgb = (
         None if masks is None else np.stack([im.load_mask(m, content_rgb.shape[:2]) for m in masks], axis=-1)
@@ -126,7 +134,7 @@ def _check_options(style, style_masks, options):
     cfg = Config(**options).validate()
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
     if not styles:
-        raise NstError("no style image given")
+        raise NstError("no style image given; give one or more style images")
     blend = cfg.style_blend or (1.0,) * len(styles)
     if len(blend) != len(styles):
         raise NstError(
@@ -144,22 +152,48 @@ def _check_options(style, style_masks, options):
         )
     if masks is None:  # blended: weights summing to 1, so beta keeps its meaning
         blend = tuple(b / sum(blend) for b in blend)
-    if cfg.init not in INITS and not Path(cfg.init).exists():
-        raise NstError(f"--init {cfg.init!r} is neither content, noise, style nor an existing image")
+    if cfg.init not in INITS:
+        files.check_input(cfg.init, "--init image")  # else: neither content, noise nor style
     return cfg, styles, masks, tuple(blend)
 
 
-def _check_outputs(
-    output: Optional[im.StrPath], log: Optional[im.StrPath], inputs: Sequence[im.ImageLike]
-) -> Tuple[Optional[Path], Optional[Path]]:
+def _check_outputs(cfg: Config, output, log, content, styles, masks) -> Tuple[Optional[Path], Optional[Path]]:
+    """Every file the run will write (the image, its intermediate images, the log) can be
+    written and is none of its inputs (content, styles, masks, init, weights)."""
+    outputs: List[Tuple[str, Path]] = []
     if output is not None:
-        output = im.check_output_path(output, inputs)
+        output = files.check_output(output, "output")
+        outputs.append(("output", output))
+        if cfg.save_every:
+            iters = (cfg.scale_iters or (cfg.iters,))[-1]  # (saved at the last scale)
+            last = iters - iters % cfg.save_every
+            if last:  # the longest name is checked; those on disk already are compared
+                files.check_output(intermediate_path(output, last), "intermediate image")
+            outputs += [("intermediate image", p) for p in intermediates(output, cfg.save_every, iters)]
     if log is not None:
-        log = Path(log)
-        if log.suffix.lower() != ".json":
-            raise NstError(f"log file {log} should end in .json")
-        im.check_output_path(log.with_suffix(".png"), inputs)  # folder exists and is writable
+        if Path(log).suffix.lower() != ".json":
+            raise NstError(f"log file {files.show(log)} should end in .json; name it e.g. run.json")
+        log = files.check_output(log, "log")
+        outputs.append(("log", log))
+    weights = lookup.find_weights(cfg.weights, cfg.model)  # (None: a download, to the cache)
+    ins = [("content image", content), *[("style image", s) for s in styles]]
+    ins += [("style mask", m) for m in masks or []] + [("weights file", weights)] * (weights is not None)
+    files.check_apart(outputs, ins + ([("--init image", cfg.init)] if cfg.init not in INITS else []))
     return output, log
+
+
+def _memory_advice(job: Job, need: int) -> str:
+    """What lowers the estimate: the output's size, and any of the style's size, the
+    L-BFGS pairs or Winograd's transforms that saves a tenth of it (remat is not in the
+    estimate, so it is not advised)."""
+    cfg, ways = job.cfg, ["--size"]
+    if job.memory_if(style_hw=job.hws[-1]) < 0.9 * need:  # the styles larger than the output
+        ways.append("--style-scale" if cfg.style_scale else "--style-size")
+    if job.memory_if(pairs=1) < 0.9 * need:
+        ways.append("--lbfgs-memory")
+    if job.memory_if(winograd=()) < 0.9 * need:
+        return " or ".join(ways) + ", or pass --conv direct"
+    return " or ".join(ways)
 
 
 def _check_memory(job: Job, progress: bool) -> None:
@@ -168,8 +202,7 @@ def _check_memory(job: Job, progress: bool) -> None:
     if need > have:
         raise NstError(
             f"a {hw[1]}x{hw[0]} run needs about {need / 2**30:.1f} GiB but "
-            f"{have / 2**30:.1f} GiB is available; lower --size"
-            + ("" if job.cfg.remat else " or add --remat")
+            f"{have / 2**30:.1f} GiB is available; lower {_memory_advice(job, need)}"
         )
     if progress:
         print(

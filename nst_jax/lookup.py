@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import List, Optional, Tuple
 
 from .errors import NstError
-from .image import StrPath
+from .files import StrPath, atomic_write, check_input
 from .vgg import CHANNELS
 from .weights import Params, cache_dir, file_hash, load_weights
 
@@ -43,13 +43,14 @@ def search_path(model: Optional[str] = None) -> List[Tuple[str, Path]]:
 def find_weights(explicit: Optional[StrPath] = None, model: Optional[str] = None) -> Optional[Path]:
     """--weights, then $NST_JAX_WEIGHTS, repo weights/, the user cache; else None."""
     if explicit is not None:
-        p = Path(explicit)
-        if not p.is_file():
-            raise NstError(f"weights file not found: {p}; check the --weights path")
-        return p
+        return check_input(explicit, "weights file")
     for what, p in search_path(model):
-        if what == "$NST_JAX_WEIGHTS" and not p.is_file():
-            raise NstError(f"NST_JAX_WEIGHTS points to {p}, which is not a file; fix or unset it")
+        if what == "$NST_JAX_WEIGHTS":
+            try:
+                return check_input(p, "weights file")
+            except NstError as e:
+                why = str(e).split("; ")[0]
+                raise NstError(f"NST_JAX_WEIGHTS is set, but {why}; fix or unset NST_JAX_WEIGHTS") from None
         if p.is_file():
             return p
     return None
@@ -62,20 +63,23 @@ def download(
     expected_md5: Optional[str] = None,
     progress: bool = True,
 ) -> Path:
-    """Fetch Keras' file to a temporary file, verify its md5, then rename it into place."""
+    """Fetch Keras' file to a temporary file, verify its md5, then rename it into place
+    (files.atomic_write: an interrupted download leaves nothing)."""
     from tqdm import tqdm
 
     url = url or URLS[model]
     expected_md5 = expected_md5 or MD5[model]
     dest_dir = Path(dest_dir) if dest_dir else cache_dir()
     dest = dest_dir / FILENAMES[model]
-    fix = f"download {URLS[model]} by hand, then pass --weights PATH"
+    by_hand = URLS[model]  # what to do when the download fails: fetch it by hand
     try:
         dest_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise NstError(f"cannot create {dest_dir} ({e.strerror}); {fix}") from None
-    tmp = dest.with_name(dest.name + ".part")
-    try:
+        raise NstError(
+            f"cannot create {dest_dir} ({e.strerror}); download {by_hand} by hand, then pass --weights PATH"
+        ) from None
+
+    def fetch(tmp: str) -> None:  # into the temporary file, verified before the rename
         with urllib.request.urlopen(url, timeout=30) as r, open(tmp, "wb") as out:
             total = int(r.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar:
@@ -85,16 +89,18 @@ def download(
         got = file_hash(tmp, "md5")
         if got != expected_md5:
             raise NstError(
-                f"downloaded {dest.name} has md5 {got}, expected {expected_md5} (corrupt or changed); {fix}"
+                f"downloaded {dest.name} has md5 {got}, expected {expected_md5} (corrupt or changed); "
+                f"download {by_hand} by hand, then pass --weights PATH"
             )
-        os.replace(tmp, dest)
+
+    try:
+        atomic_write(dest, fetch)
     except NstError:
         raise
     except (OSError, ValueError) as e:  # URLError, timeouts, disk full, bad URL
-        raise NstError(f"could not download {url} ({getattr(e, 'reason', e)}); {fix}") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        raise NstError(
+            f"could not download {url} ({getattr(e, 'reason', e)}); download {by_hand} by hand, then pass --weights PATH"
+        ) from None
     return dest
 
 

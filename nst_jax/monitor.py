@@ -5,13 +5,14 @@ The run loop (loop.py) reports to a `Monitor`, from its compiled chunks or from 
 callbacks; nothing here touches the optimisation itself.
 """
 
+import glob
 import json
-import signal
-import threading
+import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
+from . import files, signals
 from . import image as im
 
 
@@ -25,30 +26,22 @@ def record(iteration: int, evaluations: int, seconds: float, terms: Mapping[str,
     }
 
 
-class _StopFlag:
-    """First Ctrl-C sets the flag (finish the chunk, return); a second one aborts."""
-
-    def __init__(self):
-        self.set = False
-
-    def __enter__(self):
-        self.previous = None
-        if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.set:
-            raise KeyboardInterrupt
-        self.set = True
-
-    def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-
-
-def _intermediate_path(output: Path, iteration: int) -> Path:
+def intermediate_path(output: Path, iteration: int) -> Path:
+    """The image saved after `iteration` steps beside `output`: out.png -> out_00010.png."""
     return output.with_name(f"{output.stem}_{iteration:05d}{output.suffix}")
+
+
+def intermediates(output: Path, every: int, iters: int) -> List[Path]:
+    """The intermediate images of a run (every `every` of `iters` iterations) that are
+    on disk already: the ones that could be something else (inputs.py checks)."""
+    folder = output.parent if str(output.parent) else Path(".")
+    found = []
+    for p in folder.glob(f"{glob.escape(output.stem)}_*{glob.escape(output.suffix)}"):
+        number = p.name[len(output.stem) + 1 : len(p.name) - len(output.suffix)]
+        if number.isdigit() and 0 < int(number) <= iters and int(number) % every == 0:
+            if p == intermediate_path(output, int(number)):
+                found.append(p)
+    return sorted(found)
 
 
 class Monitor:
@@ -65,7 +58,7 @@ class Monitor:
     def __enter__(self):
         from tqdm import tqdm
 
-        self.flag = _StopFlag().__enter__()
+        self.flag = signals.StopFlag().__enter__()
         self.bar = tqdm(total=self.cfg.iters, disable=not self.progress, unit="it", dynamic_ncols=True)
         return self
 
@@ -105,14 +98,25 @@ class Monitor:
         """Called with the image after `iteration` steps; True when Ctrl-C asks to stop."""
         self.bar.update(iteration - self.bar.n)
         if self.cfg.save_every and self.output is not None and iteration % self.cfg.save_every == 0:
-            im.save_image(_intermediate_path(self.output, iteration), im.to_uint8(self.to_rgb(x), self.alpha))
+            path = intermediate_path(self.output, iteration)
+            try:  # (atomic: a kill leaves the last one whole)
+                im.save_image(path, im.to_uint8(self.to_rgb(x), self.alpha))
+            except OSError as e:  # a full disk: the run goes on, its result matters more
+                print(
+                    f"warning: could not write {files.show(path)} ({e.strerror}); going on", file=sys.stderr
+                )
         return self.flag.set
 
 
 def write_log(path: im.StrPath, info: Dict[str, Any], history: List[Dict[str, float]]) -> None:
+    files.atomic_write(path, log_writer(info, history))
+
+
+def log_writer(info: Dict[str, Any], history: List[Dict[str, float]]) -> Callable[[str], Any]:
+    """write(tmp_path) of the JSON log: the config, the summary and the history."""
     body = {
         "config": info["config"],
         "summary": {k: v for k, v in info.items() if k != "config"},
         "history": history,
     }
-    im.atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(body, indent=1)))
+    return lambda tmp: Path(tmp).write_text(json.dumps(body, indent=1))

@@ -216,7 +216,7 @@ def scipy_lbfgsb(
     try:
         import scipy.optimize  # noqa: F401
     except ImportError:
-        raise NstError("--optimizer scipy-lbfgsb needs SciPy: pip install 'nst_jax[scipy]'") from None
+        raise NstError("--optimizer scipy-lbfgsb needs SciPy; pip install 'nst_jax[scipy]'") from None
     vg = jax.jit(jax.value_and_grad(problem.fun, has_aux=True))
     return functools.partial(_drive, vg.lower(jnp.asarray(x0, jnp.float32), aux).compile(), problem, aux, x0)
 

@@ -30,11 +30,11 @@ from typing import Any, Dict, List, NamedTuple, Optional
 
 import numpy as np
 
-from . import color, loop
+from . import color, files, loop, signals
 from . import image as im
 from .inputs import HW, Images, Job, prepare
 from .losses import TERMS, blend_targets, make_targets, region_targets
-from .monitor import Monitor, write_log
+from .monitor import Monitor, log_writer
 from .optim import Problem
 
 
@@ -71,7 +71,7 @@ def stylize(
     job = prepare(content, style, output, log, style_masks, options, allow_download, progress, verbose)
     history: List[Dict[str, float]] = []
     totals = dict(seconds=0.0, compile_seconds=0.0, evaluations=0, iterations=0)
-    x_rgb, previous, stop = None, None, "iterations"
+    x_rgb, previous, stop, by = None, None, "iterations", None
     for k, (side, hw) in enumerate(zip(job.cfg.sizes(), job.hws)):
         content_rgb, colors, styles = _scale_images(job, side, hw)
         if x_rgb is None:
@@ -82,11 +82,11 @@ def stylize(
         with _monitor(job, k, colors, progress) as monitor:
             outcome = loop.run(problem, aux, im.preprocess(start), monitor.cfg, job.plan.loop, monitor)
         totals = _add_scale(history, totals, k, monitor, outcome)
-        x_rgb, previous, stop = im.deprocess(outcome.x), content_rgb, outcome.stop
+        x_rgb, previous, stop, by = im.deprocess(outcome.x), content_rgb, outcome.stop, monitor.flag.name
         if stop in ("nonfinite", "interrupted"):
             break  # (at a coarse scale: the result so far, upsampled to the output's size)
     assert x_rgb is not None  # every run has one scale or more
-    return _finish(job, im.resize(x_rgb, *job.hws[-1]), stop, history, totals)
+    return _finish(job, im.resize(x_rgb, *job.hws[-1]), stop, by, history, totals)
 
 
 def _monitor(job: Job, k: int, colors, progress: bool) -> Monitor:
@@ -190,7 +190,7 @@ def _alpha(job: Job, hw: HW):
     return None if job.alpha is None else im.resize(job.alpha[..., None], *hw)[..., 0]
 
 
-def _finish(job: Job, x_rgb, stop: str, history, totals) -> Result:
+def _finish(job: Job, x_rgb, stop: str, by: Optional[str], history, totals) -> Result:
     """The output image (the alpha channel back on), the summary, and the writes."""
     hw = job.hws[-1]
     rgb = (
@@ -201,6 +201,7 @@ def _finish(job: Job, x_rgb, stop: str, history, totals) -> Result:
     image = im.to_uint8(rgb, _alpha(job, hw))
     info = {
         "stop": stop,
+        "signal": by,  # the signal that stopped it: SIGINT (Ctrl-C), SIGTERM, or None
         "model": job.model,
         "weights": str(job.weights),
         **totals,
@@ -213,14 +214,22 @@ def _finish(job: Job, x_rgb, stop: str, history, totals) -> Result:
         "plan": job.plan.to_dict(),
         "config": dict(dataclasses.asdict(job.cfg), model=job.model, weights=str(job.weights)),
     }
+    finite = any(np.isfinite(h["total"]) for h in history)  # else not even the start's loss was
     if stop == "nonfinite":
         warnings.warn(
-            f"the loss became non-finite at iteration {totals['iterations'] + 1}; "
-            f"kept the last finite image (iteration {totals['iterations']})",
+            f"the loss became non-finite at iteration {totals['iterations'] + 1}; kept the last "
+            f"finite image (iteration {totals['iterations']})"
+            if finite
+            else "the loss of the starting image is not finite; no image written",
             stacklevel=2,
         )
-    if job.output is not None:
-        im.save_image(job.output, image)
+    writes: List[files.Write] = []
+    if job.output is not None and finite:
+        writes.append(("the image", job.output, im.image_writer(job.output, image)))
     if job.log is not None:
-        write_log(job.log, info, history)
+        writes.append(("the log", job.log, log_writer(info, history)))
+    with signals.StopFlag() as flag:  # one signal does not cut the writes short
+        files.write_kept(writes)  # (a failed one is kept elsewhere and named)
+    info["signal"] = by or flag.name
+    info["wrote"] = [str(path) for _, path, _ in writes]
     return Result(image, history, info)

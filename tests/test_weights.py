@@ -187,7 +187,7 @@ def test_lookup_order(tmp_path, monkeypatch, vgg19_files, small_vgg16):
     assert lk.find_weights() == vgg19_files["keras3"]  # the environment before the folders
     assert lk.find_weights(small_vgg16) == small_vgg16  # --weights before everything
     monkeypatch.setenv("NST_JAX_WEIGHTS", str(tmp_path / "gone.h5"))
-    with pytest.raises(NstError, match="NST_JAX_WEIGHTS points to"):
+    with pytest.raises(NstError, match="NST_JAX_WEIGHTS is set, but weights file not found"):
         lk.find_weights()
     with pytest.raises(NstError, match="not found"):
         lk.find_weights(tmp_path / "gone.h5")

@@ -4,11 +4,12 @@ speed.py         `python -m nst_jax bench`: one evaluation, JAX against PyTorch
 convergence.py   `python -m nst_jax bench optimizers`: the loss per optimiser
 """
 
-from .convergence import loss_at, main_optimizers, optimizers, plot, table
+from .convergence import check_plot, loss_at, main_optimizers, optimizers, plot, table
 from .speed import FRAMEWORKS, conv_flops, eval_flops, main_speed, speed, speed_table, time_one
 
 __all__ = [
     "FRAMEWORKS",
+    "check_plot",
     "conv_flops",
     "eval_flops",
     "loss_at",

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+from ..errors import NstError
 from ..image import ImageLike, StrPath
 from ..inputs import Images
 from ..stylize import stylize
@@ -92,6 +93,14 @@ def table(results: Dict[str, Dict], evals: int) -> str:
 
 
 def plot(results: Dict[str, Dict], path: StrPath) -> None:
+    """Loss curves against evaluations and seconds, written atomically to `path` (its
+    extension names the format: .png, .svg, .pdf, ...)."""
+    from ..files import atomic_write
+
+    atomic_write(path, lambda tmp: _draw(results, tmp))
+
+
+def _draw(results: Dict[str, Dict], path: StrPath) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -112,10 +121,29 @@ def plot(results: Dict[str, Dict], path: StrPath) -> None:
     axes[0].legend()
     fig.tight_layout()
     fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def check_plot(path: Path) -> None:
+    """--plot needs matplotlib and a format it writes (.png, .svg, .pdf, ...)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise NstError("--plot needs matplotlib; pip install matplotlib, or leave out --plot") from None
+    kinds = plt.figure().canvas.get_supported_filetypes()
+    plt.close("all")
+    if path.suffix.lower().lstrip(".") not in kinds:
+        raise NstError(
+            f"matplotlib cannot write {path.suffix or 'files without an extension'}; "
+            f"name the plot .png (or {', '.join('.' + k for k in sorted(kinds))})"
+        )
 
 
 def main_optimizers(a: argparse.Namespace) -> int:
-    from ..image import atomic_write
+    from .. import files
 
     options = dict(
         size=a.size,
@@ -130,16 +158,11 @@ def main_optimizers(a: argparse.Namespace) -> int:
         a.content, a.style, evals=a.evals, adam_lrs=a.adam_lrs, progress=not a.quiet, **options
     )
     print(table(results, a.evals))
+    text = json.dumps({"options": options, "evals": a.evals, "results": results}, indent=1)
+    writes: List[files.Write] = []
     if a.json:
-        atomic_write(
-            a.json,
-            lambda tmp: Path(tmp).write_text(
-                json.dumps({"options": options, "evals": a.evals, "results": results}, indent=1)
-            ),
-        )
-    if a.plot:
-        try:
-            plot(results, a.plot)
-        except ImportError:
-            print("(no plot: pip install matplotlib)")
+        writes.append(("the JSON", Path(a.json), lambda tmp: Path(tmp).write_text(text)))
+    if a.plot:  # (matplotlib reads the format off the extension, which the temporary file keeps)
+        writes.append(("the plot", Path(a.plot), lambda tmp: _draw(results, tmp)))
+    files.write_kept(writes)
     return 0

@@ -278,12 +278,13 @@ def speed_table(rows: List[Dict]) -> str:
 
 
 def main_speed(a: argparse.Namespace) -> int:
-    from ..image import atomic_write
+    from .. import files
 
     rows = speed(a.models, a.sizes, a.frameworks, a.repeats, a.remat, a.precision, not a.quiet, a.conv)
     print(speed_table(rows))
     if a.json:
-        atomic_write(a.json, lambda tmp: Path(tmp).write_text(json.dumps(rows, indent=1)))
+        text = json.dumps(rows, indent=1)
+        files.write_kept([("the measurements", Path(a.json), lambda tmp: Path(tmp).write_text(text))])
     return 1 if any("error" in r and r["framework"].startswith("jax") for r in rows) else 0
 
 

@@ -22,9 +22,10 @@ RUNTIME = 300e6  # Python, JAX, XLA's code and buffers at rest (measured: ~0.3 G
 def available_memory() -> int:
     """Bytes of memory available to this process (MemAvailable on Linux)."""
     try:
-        for line in open("/proc/meminfo"):
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
     except OSError:
         pass
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")

@@ -154,7 +154,7 @@ def _torch(weights_path, params, model, pooling, targets, x, ours, report) -> No
     try:
         import torch
     except ImportError:
-        raise NstError("compare needs PyTorch: pip install 'nst_jax[compare]'") from None
+        raise NstError("compare needs PyTorch; pip install 'nst_jax[compare]'") from None
     from .torch_vgg import read_h5, torch_inputs, torch_terms
 
     layers = conv_layers(model)

@@ -32,7 +32,7 @@ def keras_layers(
     try:
         import keras
     except ImportError:
-        raise NstError("compare --framework keras needs Keras 3: pip install 'nst_jax[compare]'") from None
+        raise NstError("compare --framework keras needs Keras 3; pip install 'nst_jax[compare]'") from None
     app = {"vgg16": keras.applications.vgg16, "vgg19": keras.applications.vgg19}[model]
     net = (keras.applications.VGG16 if model == "vgg16" else keras.applications.VGG19)(
         weights=str(weights_path), include_top=False, input_shape=x_rgb.shape

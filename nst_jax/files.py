@@ -1,0 +1,237 @@
+"""Every file nst_jax reads or writes, checked before the work and written atomically.
+
+    check_input(path, what)            a regular file that exists and can be opened
+    check_output(path, what, kind)     folder exists and is writable, name not too long,
+                                       the format can be written (a 1x1 image encoded)
+    check_apart(outputs, inputs)       no output is an input (resolved path and inode)
+    atomic_write(path, write)          write(tmp) then rename: the old file or the new one
+    write_kept(writes)                 atomic writes; one that fails keeps its result in
+                                       a fallback file whose path the error names
+
+Errors are one-line `NstError`s: what is wrong with which path (`show`: quoted when it
+holds a newline or other control character), then what to do.
+"""
+
+import errno
+import io
+import os
+import stat
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple, Union
+
+from .errors import NstError
+
+StrPath = Union[str, os.PathLike]  # a file's path
+KINDS = {".json": "json", ".npz": "npz"}  # the non-image outputs, by extension
+NAME_MAX = 255  # bytes per path component (Linux, macOS); os.pathconf is asked first
+
+
+def show(path: Any) -> str:
+    """A path as a message shows it: as is, or repr() when it holds control characters
+    (a newline would split the one-line error)."""
+    s = str(path)
+    return repr(s) if any(ord(c) < 32 or ord(c) == 127 for c in s) else s
+
+
+def exists(path: StrPath) -> bool:
+    """Path.exists that says False, not OSError, to a name too long or a folder-less path."""
+    try:
+        os.stat(path)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder if folder.is_dir() else ".", "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return NAME_MAX
+
+
+def _check_name(p: Path, what: str) -> None:
+    limit = _name_max(p.parent)
+    for part in p.parts:
+        if len(os.fsencode(part)) > limit:
+            raise NstError(
+                f"{what} {show(part[:40])}... is a file name of {len(os.fsencode(part))} bytes, "
+                f"over the limit of {limit}; choose a shorter name"
+            )
+
+
+def _stat_error(e: OSError, p: Path, what: str) -> NstError:
+    if e.errno == errno.ENAMETOOLONG:
+        return NstError(f"{what} {show(str(p)[:40])}...: the path is too long; choose a shorter name")
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return NstError(f"cannot read {what} {show(p)}: permission denied; check its permissions")
+    if e.errno == errno.ENOTDIR:
+        return NstError(f"{what} not found: {show(p)} (a folder in it is a file); check the path")
+    if e.errno == errno.ELOOP:
+        return NstError(f"{what} {show(p)} is a symbolic link loop; check the path")
+    return NstError(f"cannot read {what} {show(p)} ({e.strerror}); check the path")
+
+
+def check_input(path: StrPath, what: str = "image") -> Path:
+    """`path` as a Path if it is a regular file (FIFOs and devices would block or never
+    end); else a one-line NstError naming the problem."""
+    p = Path(path)
+    _check_name(p, what)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise NstError(f"{what} not found: {show(p)}; check the path") from None
+    except OSError as e:
+        raise _stat_error(e, p, what) from None
+    if stat.S_ISDIR(st.st_mode):
+        thing = _a(what if what.endswith("file") else f"{what} file")  # an image file, a weights file
+        raise NstError(f"{show(p)} is a folder, not {thing}; give {thing}")
+    if not stat.S_ISREG(st.st_mode):
+        raise NstError(
+            f"{what} {show(p)} is not a regular file (a pipe, socket or device); "
+            "give a file on disk (copy a stream to a file first)"
+        )
+    return p
+
+
+def _a(what: str) -> str:
+    return ("an " if what[:1] in "aeiou" else "a ") + what
+
+
+def check_output(path: StrPath, what: str = "output", mode: Optional[str] = "RGB") -> Path:
+    """Fail before any work unless `path` can be written: its folder exists and is
+    writable, its name is not too long, it is no folder or special file, and its
+    format can be written (.json, .npz; an image: a 1x1 `mode` image is encoded;
+    mode None: the caller checks the format)."""
+    p = Path(path)
+    _check_name(p, what)
+    try:
+        st: Optional[os.stat_result] = os.stat(p)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise _stat_error(e, p, what) from None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise NstError(
+            f"{what} {show(p)} is a folder; give a file name such as {show(p / ('out' + _ext(p)))}"
+        )
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise NstError(f"{what} {show(p)} is not a regular file (a pipe or device); choose another path")
+    folder = p.parent if str(p.parent) else Path(".")
+    if not folder.is_dir():
+        raise NstError(f"{what} folder {show(folder)} does not exist; create it or choose another path")
+    try:  # a real probe: os.access says yes to root even on read-only folders
+        fd, probe = tempfile.mkstemp(prefix=".nst_jax_probe.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise NstError(
+            f"{what} folder {show(folder)} is not writable ({e.strerror}); choose another path"
+        ) from None
+    if mode is not None:
+        _check_format(p, what, mode)
+    return p
+
+
+def _ext(p: Path) -> str:
+    return p.suffix.lower() or ".png"
+
+
+def _check_format(p: Path, what: str, mode: str) -> None:
+    ext = p.suffix.lower()
+    if ext in KINDS:
+        return
+    from PIL import Image
+
+    fmt = Image.registered_extensions().get(ext)
+    if fmt is None:
+        raise NstError(
+            f"cannot tell the image format of {what} {show(p)} from its extension; use .png or .jpg"
+        )
+    try:  # Pillow reads some formats it cannot write (.psd, .xbm in colour, .h5)
+        Image.new(mode, (1, 1)).save(io.BytesIO(), format=fmt)
+    except (KeyError, OSError, ValueError):
+        alpha = " with an alpha channel (the content image has one)" if mode == "RGBA" else ""
+        raise NstError(
+            f"Pillow cannot write {ext} images{alpha}; write {what} {show(p.with_suffix('.png'))}"
+        ) from None
+
+
+def _identity(path: Path) -> Optional[Tuple[int, int]]:
+    try:
+        st = os.stat(path)
+        return st.st_dev, st.st_ino
+    except OSError:
+        return None
+
+
+def check_apart(outputs: Iterable[Tuple[str, Path]], inputs: Iterable[Tuple[str, Any]]) -> None:
+    """No output (what, path) is an input (what, path; arrays and PIL images skipped),
+    by resolved path or, for files that exist, by inode (hard and symbolic links)."""
+    ins = [
+        (what, Path(src), Path(src).resolve(), _identity(Path(src)))
+        for what, src in inputs
+        if isinstance(src, (str, os.PathLike))
+    ]
+    for out_what, out in outputs:
+        resolved, ident = out.resolve(), _identity(out)
+        for what, src, src_resolved, src_ident in ins:
+            if resolved == src_resolved or (ident is not None and ident == src_ident):
+                raise NstError(
+                    f"{out_what} {show(out)} is the {what} {show(src)}; "
+                    "refusing to overwrite it: choose another output path"
+                )
+
+
+def atomic_write(path: StrPath, write: Callable[[str], Any]) -> None:
+    """Call write(tmp_path) then rename onto `path`, so that a crash or a kill at any
+    moment leaves the old file or the new one, never part of one."""
+    p = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name[:200]}.", suffix=".tmp" + p.suffix, dir=p.parent or ".")
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())  # on disk before the rename makes it visible
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def fallback_path(path: Path) -> Path:
+    """Where a result whose write failed is kept: the temporary folder, a fresh name."""
+    fd, tmp = tempfile.mkstemp(prefix=f"nst_jax.{path.stem[:100]}.", suffix=path.suffix)
+    os.close(fd)
+    return Path(tmp)
+
+
+Write = Tuple[str, Path, Callable[[str], Any]]  # (what, path, write(tmp_path))
+
+
+def write_kept(writes: Sequence[Write]) -> None:
+    """Every write atomically; one that fails (a full disk) is written to a fallback file
+    instead, and once all were tried one NstError names each failure and where it is."""
+    problems: List[str] = []
+    for what, path, write in writes:
+        try:
+            atomic_write(path, write)
+            continue
+        except OSError as e:
+            reason = e.strerror or str(e)
+        try:
+            kept = fallback_path(path)
+            atomic_write(kept, write)
+            problems.append(f"could not write {what} {show(path)} ({reason}), kept it in {show(kept)}")
+        except OSError as e:
+            problems.append(
+                f"could not write {what} {show(path)} ({reason}) nor a copy in "
+                f"{show(tempfile.gettempdir())} ({e.strerror})"
+            )
+    if problems:
+        then = "move the kept files into place" if all("kept it in" in p for p in problems) else "run again"
+        raise NstError(f"{'; '.join(problems)}; free some space, then {then}")
