@@ -5,6 +5,7 @@
                                                     convert and inspect files
     python -m nst_jax bench [optimizers] [...]      JAX against PyTorch; optimisers
     python -m nst_jax compare [...]                 features and gradients against PyTorch, Keras
+    python -m nst_jax score OUTPUT CONTENT STYLE    the size-free score of a result (score.py)
 
 The stylize options are generated from `Config` (config.py, flags.py): one flag per
 field, whose help, choices and default are the field's; only what is not a Config field
@@ -34,7 +35,7 @@ def stylize_parser() -> argparse.ArgumentParser:
         prog="python -m nst_jax",
         description="Neural style transfer (Gatys et al.) in "
         "JAX. With no images, stylizes the bundled demo (a cat, The Starry Night). "
-        "Subcommands: `weights`, `bench`, `compare` (python -m nst_jax weights --help).",
+        "Subcommands: `weights`, `bench`, `compare`, `score` (python -m nst_jax score --help).",
     )
     p.add_argument("content", nargs="?", help="content image (photo)")
     p.add_argument(

@@ -1,7 +1,7 @@
-"""The commands besides stylize: `weights`, `bench` (and `bench optimizers`), `compare`.
+"""The commands besides stylize: `weights`, `bench` (and `bench optimizers`), `compare`, `score`.
 
 Each parses its own arguments (flags.py; those that are Config fields generated from it)
-and hands over to its module: weights.py, bench/, reference/compare.py.
+and hands over to its module: weights.py, bench/, reference/compare.py, score.py.
 """
 
 import json
@@ -177,4 +177,46 @@ def run_compare(argv: typing.List[str]) -> int:
     return 1 if over else 0
 
 
-COMMANDS = {"weights": run_weights, "bench": run_bench, "compare": run_compare}
+def run_score(argv: typing.List[str]) -> int:
+    from . import image as im
+    from . import lookup as lk
+    from .config import Config
+    from .score import ANALYSIS_SIZE, describe, score
+    from .vgg import MIN_SIDE
+
+    p = Parser(
+        prog="python -m nst_jax score",
+        description="The content and style terms of OUTPUT against CONTENT and STYLE with "
+        "all three resized to one analysis size (and at OUTPUT's own size): a score that "
+        "compares results of different sizes, settings and tools (nst_jax/score.py).",
+    )
+    p.add_argument("output", help="the stylized image scored")
+    p.add_argument("content", help="the content photo it was made from")
+    p.add_argument(
+        "style", help="the style image, or several separated by commas (scored against their blend)"
+    )
+    p.add_argument(
+        "--analysis-size", type=int, default=ANALYSIS_SIZE, help="longest side, px, all are scored at"
+    )
+    add_config_options(p, ("model", "weights", "pooling", "content_layers", "style_layers"))
+    p.add_argument("--json", default=None, help="write both scores as JSON")
+    a = p.parse_args(argv)
+    if a.analysis_size < MIN_SIDE:
+        raise NstError(f"--analysis-size must be at least {MIN_SIDE} px, got {a.analysis_size}; e.g. 256")
+    if a.json:
+        files.check_output(a.json, "--json")
+    styles = [a.style] if files.exists(a.style) else list(names(a.style))
+    images = [im.load_image(path)[0] for path in (a.output, a.content, *styles)]
+    options = dict(model=a.model, weights=a.weights, pooling=a.pooling)
+    cfg = Config(**options, content_layers=a.content_layers, style_layers=a.style_layers).validate()
+    model, params, _ = lk.resolve(cfg.weights, cfg.model, progress=False)
+    ob = cfg.objective(model)
+    at, own = (score(params, ob, images[0], images[1], images[2:], size=s) for s in (a.analysis_size, None))
+    print(f"{files.show(a.output)}: {describe(at)} (analysis size); {describe(own)} (its own size)")
+    if a.json:
+        text = json.dumps({"model": model, "analysis": at, "own_size": own}, indent=1)
+        files.write_kept([("the scores", Path(a.json), lambda tmp: Path(tmp).write_text(text))])
+    return 0
+
+
+COMMANDS = {"weights": run_weights, "bench": run_bench, "compare": run_compare, "score": run_score}

@@ -6,7 +6,11 @@ is built from these fields (cli.py: one flag per field, `--style-weight` for
 **options)` takes the same names. `validate` turns every bad value into a one-line
 NstError before any work starts (and settles the defaults that depend on other fields);
 `objective` resolves layer names and weights into the static `losses.Objective` that jit
-specialises on; `sizes` lists the scales of a coarse-to-fine run.
+specialises on; `sizes` and `iterations` list the scales of a coarse-to-fine run and
+their iterations; `beta` carries the default balance to any size.
+
+Over 300 lines: every option with its help, its checks and the rules that settle its
+defaults (the size-aware balance, the coarse-to-fine ladder) in one place.
 """
 
 import dataclasses
@@ -25,9 +29,11 @@ CONVS = ("auto", "direct", "winograd")
 LOOPS = ("auto", "host", "device")
 INITS = ("content", "noise", "style")
 SIZE = 256  # the default longest side
-STYLE_WEIGHT = 3e2  # the default beta with the ImageNet weights as they are
+STYLE_WEIGHT = 3e2  # the default beta at 256 px with the ImageNet weights as they are
 NORMALIZED_STYLE_WEIGHT = 1e6  # with normalize_weights: its losses are ~1e9x smaller
 #   (chosen by eye from 1e4, 1e5, 1e6 at 256 px, 100 L-BFGS iterations; tutorial chapter 8)
+REFERENCE_SIDE = 256  # px: where the default balance is set; carried to any size by `beta`
+FINER_ITERS = 4  # coarse to fine: each finer scale gets iters / FINER_ITERS (README, Image size)
 
 
 # the command line's --help groups the fields under these titles, each from its first field
@@ -60,11 +66,15 @@ class Config:
         "coarse to fine: optimise at each of these longest sides in turn (e.g. "
         "256,384,512), each starting from the last result upsampled; the output has the last",
     )
-    num_scales: int = option(
-        1, "or: N scales, each sqrt(2) times the last (twice the pixels), ending at --size"
+    num_scales: Optional[int] = option(
+        None,
+        "or: N scales, each sqrt(2) times the last (twice the pixels), ending at --size; "
+        "default: one per doubling of the pixels above 256 px (1 below 305 px, 3 at 512, 5 at 1024)",
     )
     scale_iters: Optional[Tuple[int, ...]] = option(
-        None, "iterations at each scale, comma-separated (default: --iters each)"
+        None,
+        f"iterations at each scale, comma-separated (default: --iters at the first, "
+        f"--iters/{FINER_ITERS} at each finer one)",
     )
     style_size: Optional[int] = option(
         None, "longest side of the style image(s), px (default: the output's at each scale)"
@@ -100,8 +110,9 @@ class Config:
     content_weight: float = option(1.0, "alpha (Eq. 7)")
     style_weight: Optional[float] = option(
         None,
-        f"beta (Eq. 7); default {STYLE_WEIGHT:g} (chosen by a sweep with L-BFGS, "
-        f"README), or {NORMALIZED_STYLE_WEIGHT:g} with --normalize-weights",
+        f"beta (Eq. 7), as given: Gatys' literal weight; default {STYLE_WEIGHT:g} at 256 px (a "
+        f"sweep with L-BFGS, README) or {NORMALIZED_STYLE_WEIGHT:g} with --normalize-weights, "
+        "times (size/256)^2: the same balance at any size (README, Image size)",
     )
     tv_weight: float = option(0.0, "weight of total variation on the 0..255 image (Gatys: none)")
     content_layers: Tuple[str, ...] = option(
@@ -195,7 +206,7 @@ class Config:
     def _check_counts(self) -> None:
         lows = dict(iters=0, save_every=0, seed=0, max_evals=0, chunk=1, lbfgs_memory=1, num_scales=1)
         for name, low in lows.items():
-            if getattr(self, name) < low:
+            if getattr(self, name) is not None and getattr(self, name) < low:
                 raise NstError(f"--{_flag(name)} must be >= {low}, got {getattr(self, name)}; give a count")
         sides = [("--scales", s) for s in self.scales or ()]
         for what, side in [("--size", self.size), ("--style-size", self.style_size), *sides]:
@@ -216,7 +227,7 @@ class Config:
             if self.style_size is not None:
                 raise NstError("--style-size and --style-scale both set the style's size; give one of them")
         if self.scales is not None:
-            if self.num_scales != 1:
+            if self.num_scales not in (None, 1):
                 raise NstError("--scales and --num-scales both set the scales; give one of them")
             if not self.scales or list(self.scales) != sorted(set(self.scales)):
                 raise NstError(
@@ -266,17 +277,35 @@ class Config:
 
     @property
     def beta(self) -> float:
-        """style_weight, or its default for these weights (raw or normalised)."""
+        """style_weight as given, or its default for these weights (raw or normalised),
+        set at 256 px and carried to the output's longest side s by
+
+            beta(s) = beta_256 (s / 256)^2
+
+        At fixed weights the content term grows with the positions H*W (a sum over them,
+        Eq. 1) and the style term does not (normalised by 1/M^2, Eq. 4): beta in
+        proportion to the pixels keeps their balance, and the look, at any size."""
         if self.style_weight is not None:
             return float(self.style_weight)
-        return NORMALIZED_STYLE_WEIGHT if self.normalize_weights else STYLE_WEIGHT
+        side = SIZE if self.size is None else self.size
+        return (NORMALIZED_STYLE_WEIGHT if self.normalize_weights else STYLE_WEIGHT) * (
+            side / REFERENCE_SIDE
+        ) ** 2
 
     def sizes(self) -> Tuple[int, ...]:
         """The longest side at each scale: (size,) for a single-scale run."""
         if self.scales:
             return tuple(self.scales)
-        n, size = self.num_scales, SIZE if self.size is None else self.size  # sqrt(2) apart
+        size = SIZE if self.size is None else self.size
+        n = self.num_scales or 1 + max(0, round(2 * math.log2(max(size, 1) / REFERENCE_SIDE)))  # (auto)
         return tuple(dict.fromkeys(max(MIN_SIDE, round(size / 2 ** ((n - 1 - k) / 2))) for k in range(n)))
+
+    def iterations(self) -> Tuple[int, ...]:
+        """The iterations at each scale: scale_iters, or iters at the first (where the large
+        structures settle) and iters / FINER_ITERS at each finer one (detail)."""
+        n = len(self.sizes())
+        finer = max(1, self.iters // FINER_ITERS) if self.iters else 0
+        return self.scale_iters or (self.iters,) + (finer,) * (n - 1)
 
     def objective(self, model: str) -> Objective:
         content = [resolve_layer(model, n) for n in self.content_layers]

@@ -48,6 +48,10 @@ class Job(NamedTuple):
     objective: Objective  # at the output's size
     plan: Plan
 
+    def plan_ops(self) -> Tuple[Any, Any]:
+        """(ops, loss_terms) of the plan, which the params are prepared for."""
+        return self.plan.ops, self.plan.loss_terms
+
     def style_hws(self, side: int) -> List[HW]:
         """Each style image's (h, w) when the output's longest side is `side`."""
         cfg = self.cfg
@@ -124,6 +128,7 @@ def prepare(
     _check_memory(job, progress)
     if verbose:
         print(the_plan.describe(), file=sys.stderr, flush=True)
+        print(_describe_scales(cfg, hws), file=sys.stderr, flush=True)
     return job._replace(params=jax.tree.map(jnp.asarray, the_plan.prepare(params)))
 
 
@@ -165,7 +170,7 @@ def _check_outputs(cfg: Config, output, log, content, styles, masks) -> Tuple[Op
         output = files.check_output(output, "output")
         outputs.append(("output", output))
         if cfg.save_every:
-            iters = (cfg.scale_iters or (cfg.iters,))[-1]  # (saved at the last scale)
+            iters = cfg.iterations()[-1]  # (saved at the last scale)
             last = iters - iters % cfg.save_every
             if last:  # the longest name is checked; those on disk already are compared
                 files.check_output(intermediate_path(output, last), "intermediate image")
@@ -180,6 +185,15 @@ def _check_outputs(cfg: Config, output, log, content, styles, masks) -> Tuple[Op
     ins += [("style mask", m) for m in masks or []] + [("weights file", weights)] * (weights is not None)
     files.check_apart(outputs, ins + ([("--init image", cfg.init)] if cfg.init not in INITS else []))
     return output, log
+
+
+def _describe_scales(cfg: Config, hws: List[HW]) -> str:
+    """'scales: 256x192 (200 iterations) -> 362x272 (50) -> 512x384 (50); style weight 1200'."""
+    steps = [
+        f"{w}x{h} ({n}{' iterations' if k == 0 else ''})"
+        for k, ((h, w), n) in enumerate(zip(hws, cfg.iterations()))
+    ]
+    return f"scales: {' -> '.join(steps)}; style weight {cfg.beta:g}"
 
 
 def _memory_advice(job: Job, need: int) -> str:

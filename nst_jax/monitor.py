@@ -48,8 +48,9 @@ class Monitor:
     """What happens between iterations: history records, the progress bar, intermediate
     images and Ctrl-C. Both loops below report to it."""
 
-    def __init__(self, cfg, output, alpha, progress: bool, to_rgb):
+    def __init__(self, cfg, output, alpha, progress: bool, to_rgb, flag: Optional[signals.StopFlag] = None):
         self.cfg, self.output, self.alpha, self.progress = cfg, output, alpha, progress
+        self.given = flag  # the caller's stop flag (stylize: one for all scales), else our own
         self.to_rgb = to_rgb  # preprocessed image -> RGB 0..255 (colour preservation applied)
         self.history: List[Dict[str, float]] = []
         self.compile_seconds = 0.0
@@ -58,13 +59,14 @@ class Monitor:
     def __enter__(self):
         from tqdm import tqdm
 
-        self.flag = signals.StopFlag().__enter__()
+        self.flag = self.given or signals.StopFlag().__enter__()
         self.bar = tqdm(total=self.cfg.iters, disable=not self.progress, unit="it", dynamic_ncols=True)
         return self
 
     def __exit__(self, *exc):
         self.bar.close()
-        self.flag.__exit__(*exc)
+        if self.given is None:
+            self.flag.__exit__(*exc)
 
     def started(self, compile_seconds: float = 0.0) -> None:
         self.compile_seconds, self.start = compile_seconds, time.perf_counter()

@@ -21,7 +21,8 @@ counted from the start.
 
 Colours (`preserve_colors`, color.py), several styles blended or in regions
 (`style_masks`: the guided Gram loss of losses.py, Gatys et al. 2017, Sec. 4.1),
-`normalize_weights` (normalize.py) and `ema` (loop.py) are options of the same run.
+`normalize_weights` (normalize.py) and `ema` (loop.py) are options of the same run. With a
+log, the result's size-free score (score.py) is logged too, as `summary.score`.
 """
 
 import dataclasses
@@ -36,6 +37,7 @@ from .inputs import HW, Images, Job, prepare
 from .losses import TERMS, blend_targets, make_targets, region_targets
 from .monitor import Monitor, log_writer
 from .optim import Problem
+from .score import ANALYSIS_SIZE, score
 
 
 class Result(NamedTuple):
@@ -65,38 +67,43 @@ def stylize(
     Returns Result(image, history, info). With `output`, writes the image there
     (atomically) and, with save_every, intermediate images beside it; with `log`, writes
     the JSON log; `verbose` prints the plan (fast/plan.py). A non-finite loss stops the
-    run and keeps the last finite image (info['stop'] == 'nonfinite'); Ctrl-C stops it
-    after the current chunk ('interrupted').
+    run and keeps the last finite image, if any (info['stop'] == 'nonfinite'). Ctrl-C or
+    SIGTERM, from the first scale to the last write, stops it after the current chunk and
+    writes the result so far ('interrupted'; info['signal'] names it). info['wrote'] lists
+    the files written; a write that fails at the end (a full disk) is kept in a fallback
+    file, which the NstError then raised names.
     """
     job = prepare(content, style, output, log, style_masks, options, allow_download, progress, verbose)
     history: List[Dict[str, float]] = []
     totals = dict(seconds=0.0, compile_seconds=0.0, evaluations=0, iterations=0)
-    x_rgb, previous, stop, by = None, None, "iterations", None
-    for k, (side, hw) in enumerate(zip(job.cfg.sizes(), job.hws)):
-        content_rgb, colors, styles = _scale_images(job, side, hw)
-        if x_rgb is None:
-            start = _start(job, content_rgb, styles[0], hw)
-        else:  # coarse to fine: from the last scale's result
-            start = _upsample(x_rgb, previous, content_rgb, job.cfg.init == "content")
-        problem, aux = _problem(job, content_rgb, styles, hw)
-        with _monitor(job, k, colors, progress) as monitor:
-            outcome = loop.run(problem, aux, im.preprocess(start), monitor.cfg, job.plan.loop, monitor)
-        totals = _add_scale(history, totals, k, monitor, outcome)
-        x_rgb, previous, stop, by = im.deprocess(outcome.x), content_rgb, outcome.stop, monitor.flag.name
-        if stop in ("nonfinite", "interrupted"):
-            break  # (at a coarse scale: the result so far, upsampled to the output's size)
-    assert x_rgb is not None  # every run has one scale or more
-    return _finish(job, im.resize(x_rgb, *job.hws[-1]), stop, by, history, totals)
+    x_rgb, previous, stop = None, None, "iterations"
+    with signals.StopFlag() as flag:  # a signal from here on: the result so far is written
+        for k, (side, hw) in enumerate(zip(job.cfg.sizes(), job.hws)):
+            content_rgb, colors, styles = _scale_images(job, side, hw)
+            if x_rgb is None:
+                start = _start(job, content_rgb, styles[0], hw)
+            else:  # coarse to fine: from the last scale's result
+                start = _upsample(x_rgb, previous, content_rgb, job.cfg.init == "content")
+            problem, aux = _problem(job, content_rgb, styles, hw)
+            with _monitor(job, k, colors, progress, flag) as monitor:
+                outcome = loop.run(problem, aux, im.preprocess(start), monitor.cfg, job.plan.loop, monitor)
+            totals = _add_scale(history, totals, k, monitor, outcome)
+            x_rgb, previous, stop = im.deprocess(outcome.x), content_rgb, outcome.stop
+            stop = "interrupted" if flag.set and stop != "nonfinite" else stop  # (also between scales)
+            if stop in ("nonfinite", "interrupted"):
+                break  # (at a coarse scale: the result so far, upsampled to the output's size)
+        assert x_rgb is not None  # every run has one scale or more
+        return _finish(job, im.resize(x_rgb, *job.hws[-1]), stop, flag, history, totals)
 
 
-def _monitor(job: Job, k: int, colors, progress: bool) -> Monitor:
+def _monitor(job: Job, k: int, colors, progress: bool, flag: signals.StopFlag) -> Monitor:
     """What watches scale k: its iterations, the output's intermediate images (at the
     last scale only), the colours put back for them."""
-    iters = (job.cfg.scale_iters or (job.cfg.iters,) * len(job.hws))[k]
+    iters = job.cfg.iterations()[k]
     cfg = dataclasses.replace(job.cfg, iters=iters, size=job.cfg.sizes()[k])
     output = job.output if k == len(job.hws) - 1 else None
     to_rgb = lambda x: _to_rgb(job, x, colors)
-    return Monitor(cfg, output, _alpha(job, job.hws[k]), progress, to_rgb)
+    return Monitor(cfg, output, _alpha(job, job.hws[k]), progress, to_rgb, flag)
 
 
 def _add_scale(history, totals, k: int, monitor: Monitor, outcome: loop.Outcome) -> Dict[str, Any]:
@@ -190,7 +197,17 @@ def _alpha(job: Job, hw: HW):
     return None if job.alpha is None else im.resize(job.alpha[..., None], *hw)[..., 0]
 
 
-def _finish(job: Job, x_rgb, stop: str, by: Optional[str], history, totals) -> Result:
+def _score(job: Job, image: np.ndarray) -> Dict[str, Any]:
+    """The result's size-free score (score.py): its terms at the analysis size (at its own
+    size when smaller: an upsampled image has no more to say)."""
+    blend = job.blend if job.masks is None else None  # regions: scored against the even blend
+    rgb = image[..., :3].astype(np.float32)  # the image as written
+    side = min(ANALYSIS_SIZE, max(image.shape[:2]))
+    s = score(job.params, job.objective, rgb, job.content, job.styles, blend, side, *job.plan_ops())
+    return dict(s, analysis_size=side)
+
+
+def _finish(job: Job, x_rgb, stop: str, flag: signals.StopFlag, history, totals) -> Result:
     """The output image (the alpha channel back on), the summary, and the writes."""
     hw = job.hws[-1]
     rgb = (
@@ -201,7 +218,7 @@ def _finish(job: Job, x_rgb, stop: str, by: Optional[str], history, totals) -> R
     image = im.to_uint8(rgb, _alpha(job, hw))
     info = {
         "stop": stop,
-        "signal": by,  # the signal that stopped it: SIGINT (Ctrl-C), SIGTERM, or None
+        "signal": flag.name,  # the signal that stopped it: SIGINT (Ctrl-C), SIGTERM, or None
         "model": job.model,
         "weights": str(job.weights),
         **totals,
@@ -223,13 +240,14 @@ def _finish(job: Job, x_rgb, stop: str, by: Optional[str], history, totals) -> R
             else "the loss of the starting image is not finite; no image written",
             stacklevel=2,
         )
+    if job.log is not None:  # (one more compilation: only for the log)
+        info["score"] = _score(job, image)
     writes: List[files.Write] = []
     if job.output is not None and finite:
         writes.append(("the image", job.output, im.image_writer(job.output, image)))
     if job.log is not None:
         writes.append(("the log", job.log, log_writer(info, history)))
-    with signals.StopFlag() as flag:  # one signal does not cut the writes short
-        files.write_kept(writes)  # (a failed one is kept elsewhere and named)
-    info["signal"] = by or flag.name
+    files.write_kept(writes)  # (a failed one is kept elsewhere and named; a signal waits)
+    info["signal"] = flag.name  # (one during the writes too)
     info["wrote"] = [str(path) for _, path, _ in writes]
     return Result(image, history, info)

@@ -3,6 +3,7 @@ the issue has a test here, at the level the user meets it (the command line, in-
 where that is faithful, a real process for signals and pipes). Every case: one line on
 stderr, a non-zero exit, no traceback, nothing lost."""
 
+import importlib
 import json
 import os
 import shutil
@@ -310,3 +311,27 @@ def test_12_no_finite_image_is_not_called_one(capsys, tmp_path, run):
     err = fails(capsys, [*run, "-o", tmp_path / "o.png", "--style-weight", "3e38"], "NaN or infinite", 1)
     assert "the loss of the starting image is already NaN or infinite" in err and "wrote no image" in err
     assert "last finite" not in err and not (tmp_path / "o.png").exists()
+
+
+def test_11_a_signal_between_scales_still_writes_the_result(
+    tmp_path, photo, painting, small_vgg16, monkeypatch
+):
+    """SIGTERM while the next scale is being prepared (its targets computed): the result
+    of the scales done is written, upsampled to the output's size."""
+    st = importlib.import_module("nst_jax.stylize")  # (the module: nst_jax.stylize is the function)
+
+    real, calls = st._problem, []
+
+    def problem_then_sigterm(job, *a):
+        calls.append(1)
+        if len(calls) == 2:  # preparing the second scale
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(job, *a)
+
+    monkeypatch.setattr(st, "_problem", problem_then_sigterm)
+    out = tmp_path / "o.png"
+    r = st.stylize(
+        photo, painting, weights=str(small_vgg16), scales=(20, 40), iters=2, output=out, progress=False
+    )
+    assert r.info["stop"] == "interrupted" and r.info["signal"] == "SIGTERM" and r.info["wrote"] == [str(out)]
+    assert Image.open(out).size == (40, 32) and r.info["iterations"] <= 2 + 1

@@ -383,3 +383,5 @@ def test_verbose_prints_the_plan(capsys, args, photo, painting):
     assert cli.main([str(photo), str(painting), *map(str, args), "--verbose"]) == 0
     err = capsys.readouterr().err
     assert "plan: 1 cpu device(s); conv direct (auto on cpu below" in err and "loop host" in err
+    beta = 300 * (40 / 256) ** 2  # the size-aware default at 40 px (README, Image size)
+    assert f"scales: 40x32 (2 iterations); style weight {beta:g}" in err

@@ -37,6 +37,42 @@ def test_validate_settles_the_defaults_that_depend_on_other_fields():
     assert Config(size=512, num_scales=3).sizes() == (256, 362, 512)  # sqrt(2) apart
 
 
+def test_the_default_balance_is_carried_to_any_size():
+    """beta(s) = beta_256 (s / 256)^2 (README, Image size); an explicit weight is Gatys'
+    literal beta at every size."""
+    for size in (64, 128, 256, 362, 512, 1024):
+        assert Config(size=size).validate().style_weight == pytest.approx(STYLE_WEIGHT * (size / 256) ** 2)
+        normalized = Config(size=size, normalize_weights=True).validate().style_weight
+        assert normalized == pytest.approx(NORMALIZED_STYLE_WEIGHT * (size / 256) ** 2)
+        explicit = Config(size=size, style_weight=300.0).validate()
+        assert explicit.style_weight == 300.0 and explicit.objective("vgg16").style_weight == 300.0
+    assert Config(scales=(256, 512)).validate().style_weight == pytest.approx(
+        4 * STYLE_WEIGHT
+    )  # the output's
+
+
+def test_coarse_to_fine_by_default_above_256_px():
+    """One scale per doubling of the pixels from 256 px (README, Image size); iters at the
+    first scale, iters / 4 at each finer one; --num-scales 1 opts out."""
+    ladders = {
+        128: (128,),
+        256: (256,),
+        300: (300,),
+        304: (304,),
+        305: (216, 305),  # half a doubling of the pixels above 256: two scales
+        362: (256, 362),
+        512: (256, 362, 512),
+        1024: (256, 362, 512, 724, 1024),
+    }
+    for size, ladder in ladders.items():
+        cfg = Config(size=size).validate()
+        assert cfg.sizes() == ladder, size
+        assert cfg.iterations() == (200,) + (50,) * (len(ladder) - 1)
+    assert Config(size=1024, num_scales=1).validate().sizes() == (1024,)
+    assert Config(size=512, iters=0).validate().iterations() == (0, 0, 0)  # scoring: no steps
+    assert Config(size=512, scale_iters=(5, 6, 7)).validate().iterations() == (5, 6, 7)
+
+
 @pytest.mark.parametrize(
     "options, message",
     [

@@ -302,7 +302,7 @@ def test_scale_sizes_and_their_errors(small_vgg16, photo, painting):
     from nst_jax.config import Config
 
     assert Config(size=512, num_scales=3).sizes() == (256, 362, 512)  # sqrt(2) apart
-    assert Config(size=512).sizes() == (512,)
+    assert Config(size=512, num_scales=1).sizes() == (512,)
     assert Config(size=512, scales=(200, 512)).sizes() == (200, 512)
     for options, message in (
         ({"scales": (20, 30)}, "last of --scales"),

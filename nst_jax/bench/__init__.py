@@ -2,6 +2,7 @@
 
 speed.py         `python -m nst_jax bench`: one evaluation, JAX against PyTorch
 convergence.py   `python -m nst_jax bench optimizers`: the loss per optimiser
+sizes.py         `python -m nst_jax.bench.sizes`: runs at several sizes, timed and scored
 """
 
 from .convergence import check_plot, loss_at, main_optimizers, optimizers, plot, table
