@@ -4,7 +4,6 @@ Each parses its own arguments (flags.py; those that are Config fields generated 
 and hands over to its module: weights.py, bench/, reference/compare.py, score.py.
 """
 
-import json
 import typing
 from pathlib import Path
 
@@ -172,8 +171,7 @@ def run_compare(argv: typing.List[str]) -> int:
     over = cp.within(report)
     print("all figures within tolerance" if not over else f"over tolerance: {', '.join(over)}")
     if a.json:
-        text = json.dumps(report, indent=1)
-        files.write_kept([("the report", Path(a.json), lambda tmp: Path(tmp).write_text(text))])
+        files.write_kept([("the report", Path(a.json), files.json_writer(report))])
     return 1 if over else 0
 
 
@@ -214,8 +212,8 @@ def run_score(argv: typing.List[str]) -> int:
     at, own = (score(params, ob, images[0], images[1], images[2:], size=s) for s in (a.analysis_size, None))
     print(f"{files.show(a.output)}: {describe(at)} (analysis size); {describe(own)} (its own size)")
     if a.json:
-        text = json.dumps({"model": model, "analysis": at, "own_size": own}, indent=1)
-        files.write_kept([("the scores", Path(a.json), lambda tmp: Path(tmp).write_text(text))])
+        scores = {"model": model, "analysis": at, "own_size": own}
+        files.write_kept([("the scores", Path(a.json), files.json_writer(scores))])
     return 0
 
 

@@ -14,6 +14,7 @@ holds a newline or other control character), then what to do.
 
 import errno
 import io
+import json
 import os
 import stat
 import tempfile
@@ -211,6 +212,12 @@ def fallback_path(path: Path) -> Path:
 
 
 Write = Tuple[str, Path, Callable[[str], Any]]  # (what, path, write(tmp_path))
+
+
+def json_writer(value: Any) -> Callable[[str], Any]:
+    """write(tmp_path) of `value` as indented JSON (encoded now, so a bad value fails first)."""
+    text = json.dumps(value, indent=1)
+    return lambda tmp: Path(tmp).write_text(text)
 
 
 def write_kept(writes: Sequence[Write]) -> None:

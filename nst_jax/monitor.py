@@ -6,7 +6,6 @@ callbacks; nothing here touches the optimisation itself.
 """
 
 import glob
-import json
 import sys
 import time
 from pathlib import Path
@@ -110,10 +109,6 @@ class Monitor:
         return self.flag.set
 
 
-def write_log(path: im.StrPath, info: Dict[str, Any], history: List[Dict[str, float]]) -> None:
-    files.atomic_write(path, log_writer(info, history))
-
-
 def log_writer(info: Dict[str, Any], history: List[Dict[str, float]]) -> Callable[[str], Any]:
     """write(tmp_path) of the JSON log: the config, the summary and the history."""
     body = {
@@ -121,4 +116,4 @@ def log_writer(info: Dict[str, Any], history: List[Dict[str, float]]) -> Callabl
         "summary": {k: v for k, v in info.items() if k != "config"},
         "history": history,
     }
-    return lambda tmp: Path(tmp).write_text(json.dumps(body, indent=1))
+    return files.json_writer(body)

@@ -9,7 +9,6 @@ measurements of this machine at the time of the run; nothing here is a pass/fail
 """
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -158,10 +157,10 @@ def main_optimizers(a: argparse.Namespace) -> int:
         a.content, a.style, evals=a.evals, adam_lrs=a.adam_lrs, progress=not a.quiet, **options
     )
     print(table(results, a.evals))
-    text = json.dumps({"options": options, "evals": a.evals, "results": results}, indent=1)
     writes: List[files.Write] = []
     if a.json:
-        writes.append(("the JSON", Path(a.json), lambda tmp: Path(tmp).write_text(text)))
+        body = {"options": options, "evals": a.evals, "results": results}
+        writes.append(("the JSON", Path(a.json), files.json_writer(body)))
     if a.plot:  # (matplotlib reads the format off the extension, which the temporary file keeps)
         writes.append(("the plot", Path(a.plot), lambda tmp: _draw(results, tmp)))
     files.write_kept(writes)

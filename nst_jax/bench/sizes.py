@@ -12,7 +12,6 @@ this machine at the time of the run; nothing here is a pass/fail test.
 """
 
 import argparse
-import functools
 import json
 import os
 import subprocess
@@ -21,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from ..files import atomic_write
+from ..files import atomic_write, json_writer
 
 
 def run_one(content: str, style: str, out: Path, size: int, extra: List[str], weights: str) -> Dict:
@@ -43,10 +42,6 @@ def run_one(content: str, style: str, out: Path, size: int, extra: List[str], we
         "score": summary["score"],
         "options": extra,
     }
-
-
-def _write(text: str, path: str) -> None:
-    Path(path).write_text(text)
 
 
 def table(rows: List[Dict]) -> str:
@@ -113,7 +108,7 @@ def main(argv=None) -> int:
             r = run_one(content, style, out / f"{name}_{label.replace(' ', '_')}.png", size, extra, a.weights)
             rows.append(dict(r, pair=name, run=label))
             print(json.dumps(rows[-1]), flush=True)
-            atomic_write(out / "results.json", functools.partial(_write, json.dumps(rows, indent=1)))
+            atomic_write(out / "results.json", json_writer(rows))
     print(table(rows))
     if a.figure:
         figure(rows, out, Path(a.figure))

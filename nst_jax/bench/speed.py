@@ -283,8 +283,7 @@ def main_speed(a: argparse.Namespace) -> int:
     rows = speed(a.models, a.sizes, a.frameworks, a.repeats, a.remat, a.precision, not a.quiet, a.conv)
     print(speed_table(rows))
     if a.json:
-        text = json.dumps(rows, indent=1)
-        files.write_kept([("the measurements", Path(a.json), lambda tmp: Path(tmp).write_text(text))])
+        files.write_kept([("the measurements", Path(a.json), files.json_writer(rows))])
     return 1 if any("error" in r and r["framework"].startswith("jax") for r in rows) else 0
 
 
