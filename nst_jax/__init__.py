@@ -2,13 +2,15 @@
 
     import nst_jax
     image, history, info = nst_jax.stylize("photo.jpg", "painting.jpg", size=256)
+    nst_jax.stylize_batch(["photos/"], ["painting.jpg"], output_dir="out", size=256)
 
 The paper, one concept a module: image (arrays, Caffe preprocessing), vgg (the network),
 losses (the objective), lbfgs (the optimiser), color, normalize. The run: config (every
 option), weights (Keras HDF5 -> params), inputs (checks and loading), optim (the
-optimisers' pieces), loop (the one run loop), monitor, stylize, cli. The speed
+optimisers' pieces), loop (the one run loop), monitor, stylize, batch and manifest (many
+images through one vmapped optimiser), cli. The speed
 machinery, the same computation done faster: fast/ (the plan, Winograd, the fast
-max-pool gradient, remat, memory, XLA's options). The references it is checked against:
+max-pool gradient, remat, memory, XLA's options, the mesh of devices and processes). The references it is checked against:
 reference/ (PyTorch, Keras). Importing nst_jax changes no global state; on CPU, call
 `nst_jax.fast.use_memory_scheduler()` before JAX's first computation for XLA's
 memory-ordered scheduler, as the command line does (fast/xla.py).
@@ -23,6 +25,7 @@ import typing
 
 if typing.TYPE_CHECKING:  # for type checkers; at run time each is imported when first used
     from . import fast
+    from .batch import BatchResult, stylize_batch
     from .config import Config
     from .errors import NstError
     from .stylize import Result, stylize
@@ -34,6 +37,8 @@ _LAZY = {
     "Config": (".config", "Config"),
     "NstError": (".errors", "NstError"),
     "Result": (".stylize", "Result"),
+    "stylize_batch": (".batch", "stylize_batch"),
+    "BatchResult": (".batch", "BatchResult"),
 }
 
 
@@ -61,4 +66,4 @@ class _Package(types.ModuleType):
 
 sys.modules[__name__].__class__ = _Package
 
-__all__ = ["Config", "NstError", "Result", "fast", "stylize", "__version__"]
+__all__ = ["BatchResult", "Config", "NstError", "Result", "fast", "stylize", "stylize_batch", "__version__"]

@@ -1,15 +1,32 @@
-"""The commands besides stylize: `weights`, `bench` (and `bench optimizers`), `compare`, `score`.
+"""The commands besides stylize: `batch`, `weights`, `bench` (and `bench optimizers`,
+`bench batch`), `compare`, `score`.
 
 Each parses its own arguments (flags.py; those that are Config fields generated from it)
-and hands over to its module: weights.py, bench/, reference/compare.py, score.py.
+and hands over to its module: batch.py, weights.py, bench/, reference/compare.py, score.py.
+
+Over 300 lines: one parser per command, each about a screen, read side by side; split
+in two files, the commands' flags would be looked for in two places.
 """
 
+import signal
+import sys
 import typing
 from pathlib import Path
 
 from . import files
 from .errors import NstError
-from .flags import DEMO_CONTENT, DEMO_STYLE, Parser, add_config_options, floats, ints, names
+from .flags import (
+    DEMO_CONTENT,
+    DEMO_STYLE,
+    Parser,
+    add_config_options,
+    batch_size,
+    config_options,
+    floats,
+    ints,
+    names,
+    paths,
+)
 
 
 def run_weights(argv: typing.List[str]) -> int:
@@ -59,6 +76,8 @@ def run_weights(argv: typing.List[str]) -> int:
 def run_bench(argv: typing.List[str]) -> int:
     if argv and argv[0] == "optimizers":
         return run_bench_optimizers(argv[1:])
+    if argv and argv[0] == "batch":
+        return run_bench_batch(argv[1:])
     from . import bench
     from .vgg import CHANNELS
 
@@ -134,6 +153,29 @@ def run_bench_optimizers(argv: typing.List[str]) -> int:
         [("content image", a.content), ("style image", a.style)],
     )
     return bench.main_optimizers(a)
+
+
+def run_bench_batch(argv: typing.List[str]) -> int:
+    from .bench.batch import main_batch
+
+    p = Parser(
+        prog="python -m nst_jax bench batch",
+        description="Images per second for each batch size against the same images one by one, in one run.",
+    )
+    p.add_argument("content", nargs="?", default=str(DEMO_CONTENT))
+    p.add_argument("style", nargs="?", default=str(DEMO_STYLE))
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--batch", type=ints, default=(1, 2, 4, 8), help="batch sizes, comma-separated")
+    p.add_argument("--iters", type=int, default=10, help="iterations of every image")
+    add_config_options(p, ("optimizer", "style_weight", "model", "weights"))
+    p.add_argument("--json", default=None, help="write the rows as JSON")
+    p.add_argument("--quiet", action="store_true")
+    a = p.parse_args(argv)
+    if not a.batch or min(a.batch) < 1 or a.iters < 1:
+        raise NstError("--batch sizes and --iters must be >= 1; e.g. --batch 1,2,4 --iters 10")
+    if a.json:
+        files.check_output(a.json, "--json", mode=None)
+    return main_batch(a)
 
 
 def run_compare(argv: typing.List[str]) -> int:
@@ -217,4 +259,71 @@ def run_score(argv: typing.List[str]) -> int:
     return 0
 
 
-COMMANDS = {"weights": run_weights, "bench": run_bench, "compare": run_compare, "score": run_score}
+def run_batch(argv: typing.List[str]) -> int:
+    p = Parser(
+        prog="python -m nst_jax batch",
+        description="Stylize every CONTENT image with every STYLE image, OUTDIR/<content>__<style>.png, "
+        "in batches through one vmapped optimiser sharded over every device (and every process with "
+        "--coordinator, or under Slurm). OUTDIR/manifest.json records each image: rerun the same "
+        "command to finish an interrupted batch. Exit status 1 if an image failed.",
+    )
+    p.add_argument("content", nargs="+", help="content images: files, folders (their images) or globs")
+    p.add_argument("--style", required=True, type=paths, help="style image(s), comma-separated")
+    p.add_argument("-o", "--output", required=True, help="the folder of the outputs (made if missing)")
+    p.add_argument(
+        "--batch-size",
+        type=batch_size,
+        default="auto",
+        help="images optimised together, over all devices; auto: as many per device as the "
+        "memory estimate fits, up to 32 (and at most the images of one size)",
+    )
+    p.add_argument(
+        "--coordinator", default=None, help="HOST:PORT of process 0, to run over several processes"
+    )
+    p.add_argument("--num-processes", type=int, default=None, help="with --coordinator: how many")
+    p.add_argument("--process-id", type=int, default=None, help="with --coordinator: this one's, 0..N-1")
+    p.add_argument("--no-download", action="store_true", help="never download weights")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--verbose", action="store_true", help="print the plan")
+    add_config_options(p)
+    a = p.parse_args(argv)
+    if (a.coordinator is None) != (a.num_processes is None) or (a.num_processes is None) != (
+        a.process_id is None
+    ):
+        raise NstError("--coordinator, --num-processes and --process-id go together; give all three or none")
+    if a.num_processes is not None and not 0 <= a.process_id < a.num_processes:
+        raise NstError(
+            f"--process-id must be in 0..{a.num_processes - 1}, got {a.process_id}; number the processes from 0"
+        )
+    from .batch import stylize_batch
+    from .fast import mesh
+
+    mesh.connect(a.coordinator, a.num_processes, a.process_id)
+    options = {k: v for k, v in config_options(a).items() if k != "size" or v is not None}
+    r = stylize_batch(
+        a.content, a.style, a.output, a.batch_size, not a.quiet, not a.no_download, a.verbose, **options
+    )
+    if r.info["processes"] == 1 or r.info["process"] == 0:
+        print(
+            f"{len(r.done)} of {r.info['items']} images done ({r.info['run']} this run, "
+            f"{r.info['seconds']:.1f} s, {r.info['devices']} device(s)), {len(r.failed)} failed, "
+            f"{len(r.pending)} pending -> {files.show(r.manifest)}"
+        )
+        for name, why in r.failed.items():
+            print(f"error: {name}: {why}", file=sys.stderr)
+    if r.info["signal"]:
+        print(
+            f"interrupted by {r.info['signal']}: {len(r.pending)} image(s) pending; rerun to finish",
+            file=sys.stderr,
+        )
+        return 128 + int(getattr(signal, r.info["signal"]))
+    return 1 if r.failed else 0
+
+
+COMMANDS = {
+    "batch": run_batch,
+    "weights": run_weights,
+    "bench": run_bench,
+    "compare": run_compare,
+    "score": run_score,
+}

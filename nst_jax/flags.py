@@ -37,6 +37,14 @@ def names(text: str) -> typing.Tuple[str, ...]:
     return tuple(v.strip() for v in text.split(",") if v.strip())
 
 
+def batch_size(text: str):
+    if text == "auto":
+        return text
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of images >= 1 or auto, got {text!r}")
+    return int(text)
+
+
 def paths(text: str) -> typing.List[str]:  # a,b.png -> [a, b.png], unless the whole text names a file
     return [text] if files.exists(text) else list(names(text))
 

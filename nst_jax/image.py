@@ -95,6 +95,19 @@ def load_image(src: ImageLike) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     raise NstError(f"cannot use a {type(src).__name__} as an image; give a path, PIL image or array")
 
 
+def peek_size(src: StrPath) -> Tuple[int, int]:
+    """(H, W) of an image file as load_image returns it (EXIF rotation included), read
+    from its header only; a file Pillow cannot open gets load_image's one-line error."""
+    p = check_input(src, "image")
+    try:
+        with Image.open(p) as img:
+            (w, h), orientation = img.size, img.getexif().get(0x0112, 1)
+    except Exception:
+        load_image(p)  # (raises its one-line NstError)
+        raise
+    return (w, h) if orientation in (5, 6, 7, 8) else (h, w)  # rotated by 90 degrees: swapped
+
+
 def load_mask(mask: ImageLike, content_hw: Tuple[int, int]) -> np.ndarray:
     """A style mask as (H, W) luminance in 0..1 (white: the style applies), checked
     against the content's (height, width)."""

@@ -63,9 +63,12 @@ class Job(NamedTuple):
         """Bytes the run is estimated to need at its peak (fast/memory.py)."""
         return self.memory_if()
 
-    def memory_if(self, style_hw: Optional[HW] = None, pairs: Optional[int] = None, winograd=None) -> int:
+    def memory_if(
+        self, style_hw: Optional[HW] = None, pairs: Optional[int] = None, winograd=None, batch: int = 1
+    ) -> int:
         """The estimate, or what it would be with the largest style at `style_hw`, `pairs`
-        L-BFGS pairs or the convolutions in `winograd` (the advice of a refusal)."""
+        L-BFGS pairs, the convolutions in `winograd` (the advice of a refusal) or `batch`
+        images on the device at once (batch.py)."""
         largest = max(self.style_hws(max(self.cfg.sizes())), key=lambda s: s[0] * s[1])
         lbfgs = self.cfg.optimizer != "adam"  # Adam keeps no (s, y) pairs
         return estimate_memory(
@@ -74,6 +77,7 @@ class Job(NamedTuple):
             style_hw or largest,
             (self.cfg.lbfgs_memory if pairs is None else pairs) if lbfgs else 0,
             self.plan.winograd if winograd is None else winograd,
+            batch,
         )
 
 

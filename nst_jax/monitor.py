@@ -47,13 +47,30 @@ class Monitor:
     """What happens between iterations: history records, the progress bar, intermediate
     images and Ctrl-C. Both loops below report to it."""
 
-    def __init__(self, cfg, output, alpha, progress: bool, to_rgb, flag: Optional[signals.StopFlag] = None):
+    def __init__(
+        self,
+        cfg,
+        output,
+        alpha,
+        progress: bool,
+        to_rgb,
+        flag: Optional[signals.StopFlag] = None,
+        items: int = 1,
+    ):
         self.cfg, self.output, self.alpha, self.progress = cfg, output, alpha, progress
         self.given = flag  # the caller's stop flag (stylize: one for all scales), else our own
         self.to_rgb = to_rgb  # preprocessed image -> RGB 0..255 (colour preservation applied)
-        self.history: List[Dict[str, float]] = []
+        self.histories: List[List[Dict[str, float]]] = [[] for _ in range(items)]  # one per image
         self.compile_seconds = 0.0
         self.start: Optional[float] = None  # perf_counter() when started() was called
+
+    @property
+    def history(self) -> List[Dict[str, float]]:
+        """The rows of a single image's run (of a batch's first image)."""
+        return self.histories[0]
+
+    def rows(self, item: int) -> List[Dict[str, float]]:
+        return self.histories[item]
 
     def __enter__(self):
         from tqdm import tqdm
@@ -86,14 +103,20 @@ class Monitor:
         seconds: float,
         terms: Mapping[str, Any],
         replace: bool = False,
+        item: int = 0,
     ) -> None:
         """A row of the image after `iteration` steps, unless it has one (`replace`: the
-        new row replaces it: the loss of the average returned instead of the iterate's)."""
-        if replace and self.history and self.history[-1]["iteration"] == int(iteration):
-            self.history.pop()
-        if not self.history or self.history[-1]["iteration"] != int(iteration):
-            self.history.append(record(iteration, evaluations, seconds, terms))
-            self.bar.set_postfix(loss=f"{float(terms['total']):.4g}", evals=int(evaluations), refresh=False)
+        new row replaces it: the loss of the average returned instead of the iterate's);
+        `item`: which image of a batch."""
+        history = self.histories[item]
+        if replace and history and history[-1]["iteration"] == int(iteration):
+            history.pop()
+        if not history or history[-1]["iteration"] != int(iteration):
+            history.append(record(iteration, evaluations, seconds, terms))
+            if item == 0:
+                self.bar.set_postfix(
+                    loss=f"{float(terms['total']):.4g}", evals=int(evaluations), refresh=False
+                )
 
     def reached(self, iteration: int, x: Any) -> bool:
         """Called with the image after `iteration` steps; True when Ctrl-C asks to stop."""

@@ -14,7 +14,7 @@ alpha L_content + beta L_style + t L_tv over the pixels. In code:
 Coarse to fine (`scales` / `num_scales`; Gatys et al. 2017, "Controlling Perceptual
 Factors in Neural Style Transfer", Sec. 5): optimise at a small size, where an
 evaluation is cheap and the large structures settle, then upsample the result as the
-next scale's starting image (`_upsample`); targets are recomputed at each size, and a
+next scale's starting image (`upsample`); targets are recomputed at each size, and a
 coarse scale's content and TV weights are scaled by the pixel ratio so that it aims at
 the final content/style balance. The history is one list, seconds and evaluations
 counted from the start.
@@ -79,12 +79,12 @@ def stylize(
     x_rgb, previous, stop = None, None, "iterations"
     with signals.StopFlag() as flag:  # a signal from here on: the result so far is written
         for k, (side, hw) in enumerate(zip(job.cfg.sizes(), job.hws)):
-            content_rgb, colors, styles = _scale_images(job, side, hw)
+            content_rgb, colors, styles = scale_images(job, side, hw)
             if x_rgb is None:
-                start = _start(job, content_rgb, styles[0], hw)
+                start = start_image(job, content_rgb, styles[0], hw)
             else:  # coarse to fine: from the last scale's result
-                start = _upsample(x_rgb, previous, content_rgb, job.cfg.init == "content")
-            problem, aux = _problem(job, content_rgb, styles, hw)
+                start = upsample(x_rgb, previous, content_rgb, job.cfg.init == "content")
+            problem, aux = scale_problem(job, content_rgb, styles, hw)
             with _monitor(job, k, colors, progress, flag) as monitor:
                 outcome = loop.run(problem, aux, im.preprocess(start), monitor.cfg, job.plan.loop, monitor)
             totals = _add_scale(history, totals, k, monitor, outcome)
@@ -122,7 +122,7 @@ def _add_scale(history, totals, k: int, monitor: Monitor, outcome: loop.Outcome)
     )
 
 
-def _scale_images(job: Job, side: int, hw: HW):
+def scale_images(job: Job, side: int, hw: HW):
     """(content as optimised, content's colours, styles) at one scale: as loaded, resized;
     in luminance mode all gray (the colours put back at the end), in histogram mode the
     styles recoloured to the content's colours (color.py)."""
@@ -139,7 +139,7 @@ def _scale_images(job: Job, side: int, hw: HW):
     return content, content, styles
 
 
-def _problem(job: Job, content_rgb, styles, hw: HW):
+def scale_problem(job: Job, content_rgb, styles, hw: HW):
     """(Problem, aux) of one scale: the targets (each style's, blended or in regions)
     and the objective, whose content and TV weights keep the final balance: they are
     sums over positions, the Gatys-normalised style loss is not, so a coarse scale
@@ -162,7 +162,7 @@ def _problem(job: Job, content_rgb, styles, hw: HW):
     return Problem(fun, TERMS, *im.PIXEL_BOX), (job.params, targets)
 
 
-def _start(job: Job, content_rgb, style_rgb, hw: HW) -> np.ndarray:
+def start_image(job: Job, content_rgb, style_rgb, hw: HW) -> np.ndarray:
     """The first scale's starting image (RGB 0..255): the content, noise, the style, or a file."""
     cfg = job.cfg
     if cfg.init == "content":
@@ -174,7 +174,7 @@ def _start(job: Job, content_rgb, style_rgb, hw: HW) -> np.ndarray:
     return im.resize(im.load_image(cfg.init)[0], *hw)
 
 
-def _upsample(x_rgb, coarse_content, content_rgb, residual: bool) -> np.ndarray:
+def upsample(x_rgb, coarse_content, content_rgb, residual: bool) -> np.ndarray:
     """The next scale's starting image. From a content init, the content at the new size
     plus the upsampled change the coarse scales made, x' = p' + up(x - p): the photo's fine
     detail, which no coarse image holds, is kept (plain upsampling blurs it away: the
@@ -207,15 +207,22 @@ def _score(job: Job, image: np.ndarray) -> Dict[str, Any]:
     return dict(s, analysis_size=side)
 
 
-def _finish(job: Job, x_rgb, stop: str, flag: signals.StopFlag, history, totals) -> Result:
-    """The output image (the alpha channel back on), the summary, and the writes."""
+def output_image(job: Job, x_rgb: np.ndarray) -> np.ndarray:
+    """The image written: (H, W, 3|4) uint8, the content's colours (luminance mode) and
+    alpha channel put back."""
     hw = job.hws[-1]
     rgb = (
         color.recombine(x_rgb, im.resize(job.content, *hw))
         if job.cfg.preserve_colors == "luminance"
         else x_rgb
     )
-    image = im.to_uint8(rgb, _alpha(job, hw))
+    return im.to_uint8(rgb, _alpha(job, hw))
+
+
+def _finish(job: Job, x_rgb, stop: str, flag: signals.StopFlag, history, totals) -> Result:
+    """The output image (the alpha channel back on), the summary, and the writes."""
+    hw = job.hws[-1]
+    image = output_image(job, x_rgb)
     info = {
         "stop": stop,
         "signal": flag.name,  # the signal that stopped it: SIGINT (Ctrl-C), SIGTERM, or None

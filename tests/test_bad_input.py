@@ -320,7 +320,7 @@ def test_11_a_signal_between_scales_still_writes_the_result(
     of the scales done is written, upsampled to the output's size."""
     st = importlib.import_module("nst_jax.stylize")  # (the module: nst_jax.stylize is the function)
 
-    real, calls = st._problem, []
+    real, calls = st.scale_problem, []
 
     def problem_then_sigterm(job, *a):
         calls.append(1)
@@ -328,7 +328,7 @@ def test_11_a_signal_between_scales_still_writes_the_result(
             os.kill(os.getpid(), signal.SIGTERM)
         return real(job, *a)
 
-    monkeypatch.setattr(st, "_problem", problem_then_sigterm)
+    monkeypatch.setattr(st, "scale_problem", problem_then_sigterm)
     out = tmp_path / "o.png"
     r = st.stylize(
         photo, painting, weights=str(small_vgg16), scales=(20, 40), iters=2, output=out, progress=False

@@ -84,3 +84,20 @@ def test_bench_errors_are_one_line(capsys):
         assert cli.main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
+
+
+def test_bench_batch_cli(tmp_path, small_vgg16, photo, painting, capsys):
+    """`bench batch` runs each batch size and one by one, and its rows agree with
+    themselves: images/s is the batch over its seconds, the speed-up their ratio."""
+    out = tmp_path / "rows.json"
+    argv = ["bench", "batch", str(photo), str(painting), "--size", "32", "--batch", "1,2", "--iters", "2"]
+    assert cli.main([*argv, "--weights", str(small_vgg16), "--json", str(out), "--quiet"]) == 0
+    rows = json.loads(out.read_text())
+    assert [r["batch"] for r in rows] == [1, 2] and all(r["size"] == "32x26" for r in rows)
+    for r in rows:  # (rounded to 4 digits in the JSON)
+        assert r["images_per_second"] == pytest.approx(r["batch"] / r["seconds"], rel=1e-2)
+        assert r["speedup"] == pytest.approx(
+            r["images_per_second"] / r["one_by_one_images_per_second"], rel=1e-2
+        )
+    assert rows[1]["estimated_bytes"] > rows[0]["estimated_bytes"] > 0  # two images' activations
+    assert "| 2 | 32x26 |" in capsys.readouterr().out

@@ -34,10 +34,10 @@ def test_host_and_device_chunks_agree(make):
     for kind, chunks in (("host", loop._host_chunks), ("device", loop._device_chunks)):
         opt = make()
         state = opt.init(x0)
-        chunk, rows = chunks(opt, PROBLEM, aux, state, 8), []
+        chunk, rows = chunks(opt, PROBLEM, aux, state, 8, None), []
         for n in (6, 2, 6):  # uneven chunks, one compilation
-            state, r = chunk(state, n)
-            rows += r
+            state, r, _ = chunk(state, int(state.iteration) + n)
+            rows += r[0]
         out[kind] = (np.asarray(state.x), int(state.iteration), int(state.evaluations), int(state.stop), rows)
     h, d = out["host"], out["device"]
     # same XLA arithmetic, compiled as separate programs: equal up to float32 rounding
@@ -63,11 +63,11 @@ def test_ema_is_the_debiased_average_of_the_iterates():
     opt = optim.adam(problem, 3.0)
     x0 = jnp.zeros((4, 5, 3))
     state = opt.init(x0)
-    chunk = loop._host_chunks(opt, problem, aux, state, 3)
+    chunk = loop._host_chunks(opt, problem, aux, state, 3, None)
     decay, ema, iterates = 0.8, loop.ema_init(x0), []
     np.testing.assert_array_equal(loop.ema_value(ema, x0), x0)  # no iterate yet: x0
     for _ in range(6):
-        state, _ = chunk(state, 1)
+        state, _, _ = chunk(state, int(state.iteration) + 1)
         iterates.append(np.asarray(state.x, np.float64))
         ema = loop.ema_update(ema, state.x, decay)
     # x_bar_t = sum_k (1 - d) d^(t-k) x_k / (1 - d^t), k = 1..t

@@ -52,6 +52,7 @@ def estimate_memory(
     style_hw: Tuple[int, int],
     lbfgs_memory: int = 10,
     winograd: Sequence[str] = (),
+    batch: int = 1,
 ) -> int:
     """Rough peak bytes of a run: the weights, the activations kept for the backward pass,
     about two more of the largest layer's size while going back, the optimiser's
@@ -62,13 +63,16 @@ def estimate_memory(
     `remat` is not counted (README, Performance). `winograd`: the convolutions computed
     by Winograd's method: their kernel transforms (U and U', 36/9 of a kernel each) twice
     over (computed on the host, then held by XLA: measured ~0.75 GiB for VGG19's), and
-    one layer's Winograd-domain input and product (2.25x its block-3 input each)."""
+    one layer's Winograd-domain input and product (2.25x its block-3 input each).
+    `batch`: images optimised together on the device (batch.py): their activations and
+    buffers are `batch` times one image's; the style's targets are computed one at a time."""
     last = deepest(objective.model, objective.layers)
     acts = max(
-        activation_elements(objective.model, hw, last), activation_elements(objective.model, style_hw, last)
+        batch * activation_elements(objective.model, hw, last),
+        activation_elements(objective.model, style_hw, last),
     )
-    layer = hw[0] * hw[1] * 64  # the largest single activation (block 1)
-    image = hw[0] * hw[1] * 3 * (2 * lbfgs_memory + 6)
+    layer = batch * hw[0] * hw[1] * 64  # the largest single activation (block 1)
+    image = batch * hw[0] * hw[1] * 3 * (2 * lbfgs_memory + 6)
     shapes = param_shapes(objective.model)
     weights = sum(math.prod(v) for p in shapes.values() for v in p.values())  # VGG19: 20.0 M
     extra = 0.0

@@ -1,0 +1,296 @@
+"""Many images in one command: every (content, style) pair through one vmapped, sharded
+optimiser.
+
+    items = every content x every style            -> OUTDIR/<content>__<style>.png
+    skip what the manifest has done with the same options (manifest.py)
+    group the rest by output (H, W); batches of --batch-size (auto: what fits a device)
+    for each batch, this process's share of it (fast/mesh.py), for each scale:
+        each image's targets and starting image   (stylize.py's pieces, one image each)
+        loop.run(..., batch)                      (the one loop, vmapped over the batch)
+    each image, its log and the manifest written  (atomically, as each batch ends)
+
+Why this is free: the loss is a pure function of the pixels and every optimiser's state
+a NamedTuple of fixed-shape arrays, so `jax.vmap` makes one optimiser B independent ones,
+each image its own L-BFGS history and line search (tutorial chapter 6, "vmap").
+
+An image that cannot be read fails alone (its one-line error in the manifest); the
+others go on and the command exits 1. Ctrl-C or SIGTERM stops after the current chunk:
+the batches done are written, the rest recorded as pending.
+"""
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+import jax
+import numpy as np
+
+from . import files, loop, signals
+from . import image as im
+from .errors import NstError
+from .fast import mesh
+from .inputs import HW, Job, prepare
+from .manifest import Item, Manifest, collect, items
+from .monitor import Monitor
+from .stylize import output_image, scale_images, scale_problem, start_image, upsample
+
+
+class BatchResult(NamedTuple):
+    done: List[str]  # the images written (names in the output folder), this run and before
+    failed: Dict[str, str]  # name -> its one-line error
+    pending: List[str]  # not run: interrupted (Ctrl-C, SIGTERM)
+    manifest: Path  # OUTDIR/manifest.json
+    info: Dict[str, Any]  # seconds, images, batch size, devices, processes, signal
+
+
+def stylize_batch(
+    contents: Sequence[im.StrPath],
+    styles: Sequence[im.StrPath],
+    output_dir: im.StrPath,
+    batch_size: Any = "auto",
+    progress: bool = True,
+    allow_download: bool = True,
+    verbose: bool = False,
+    **options: Any,
+) -> BatchResult:
+    """Stylize every content image (files, folders, globs) with every style image into
+    `output_dir`, `batch_size` images at a time (an int, or "auto": the most the memory
+    estimate fits on each device); see Config for options and the module docstring.
+    With several processes, call fast.mesh.connect first (the command line does)."""
+    started = time.perf_counter()
+    template, out, todo_all = _prepare(contents, styles, output_dir, options, allow_download, verbose)
+    config = dict(dataclasses.asdict(template.cfg), model=template.model, weights=str(template.weights))
+    manifest = Manifest(out, config, jax.process_index()).load()
+    todo = [it for it in todo_all if not manifest.finished(it.name)]
+    groups = _groups(todo, template, manifest)
+    per_device = {hw: mesh.per_device(template, hw, batch_size, len(g), progress) for hw, g in groups.items()}
+    layout = mesh.layout()._replace(compiled={})
+    params = mesh.replicate(template.params, layout)
+    ran: set = set()  # the items of the batches run: every process knows them
+    with signals.StopFlag() as flag, _bar(groups, template, progress) as bar:
+        for g, (hw, group) in enumerate(groups.items()):
+            size = per_device[hw][0] * jax.device_count()
+            for first in range(0, len(group), size):
+                if mesh.any_process(flag.set):
+                    break
+                bar.set_description(f"group {g + 1}/{len(groups)} ({hw[1]}x{hw[0]})", refresh=False)
+                chunk = group[first : first + size]
+                ran |= {it.name for it in chunk}
+                _run_batch(template, params, _share(chunk, size), hw, len(chunk), layout, flag, bar, manifest)
+                manifest.save()
+        if jax.process_index() == 0:  # (the batches never started; owners record the rest)
+            for it in todo:
+                if it.name not in ran and manifest.state(it.name) != "failed":
+                    manifest.set(it.name, "pending", content=str(it.content), style=str(it.style))
+        manifest.save()
+        mesh.barrier("nst_jax batch: every process's manifest written")
+        info = _summary(todo_all, len(todo), started, per_device, flag)
+        if jax.process_index() == 0:
+            manifest.fold(info)
+    return _result(manifest, todo_all, out, info)
+
+
+def _prepare(contents, styles, output_dir, options, allow_download, verbose) -> Tuple[Job, Path, List[Item]]:
+    """The options checked, the output folder made, the items listed and checked apart
+    from their inputs, the weights loaded and the plan made (once for every item)."""
+    refused = [f"--{n.replace('_', '-')}" for n in ("ema", "save_every", "style_blend") if options.get(n)]
+    if refused:  # (one run's average, its intermediate images, a blend of the styles)
+        raise NstError(
+            f"{refused[0]} belongs to one image's run; leave it out of a batch, or run that image alone"
+        )
+    if options.get("optimizer") == "scipy-lbfgsb":
+        raise NstError("SciPy's L-BFGS-B drives one image from Python; use --optimizer lbfgs in a batch")
+    out = Path(output_dir)
+    if out.exists() and not out.is_dir():
+        raise NstError(f"{files.show(out)} is a file; give a folder for the batch's images (-o OUTDIR)")
+    out.mkdir(parents=True, exist_ok=True)
+    found = items(collect(contents, "content"), collect(styles, "style"), out)
+    files.check_output(out / "manifest.json", "manifest")
+    (out / "logs").mkdir(exist_ok=True)
+    outputs = [("output", files.check_output(out / it.name, "output")) for it in found]
+    inputs = [("content image", it.content) for it in found] + [("style image", it.style) for it in found]
+    files.check_apart(outputs, inputs)
+    gray = np.full((64, 64, 3), 128.0, np.float32)  # (the options, weights and plan: no image needed)
+    job = prepare(gray, gray, None, None, None, options, allow_download, False, verbose)
+    return job, out, found
+
+
+def _groups(todo: List[Item], template: Job, manifest: Manifest) -> Dict[HW, List[Item]]:
+    """The items by their output's (H, W), in the order first met; an image whose header
+    cannot be read fails here (every process reads the same headers: the same groups)."""
+    groups: Dict[HW, List[Item]] = {}
+    for it in todo:
+        try:
+            h, w = im.peek_size(it.content)
+            im.peek_size(it.style)
+            hw = im.fit_size(h, w, template.cfg.sizes()[-1])
+        except NstError as e:
+            manifest.set(it.name, "failed", content=str(it.content), style=str(it.style), error=str(e))
+            continue
+        groups.setdefault(hw, []).append(it)
+    return groups
+
+
+def _share(chunk: List[Item], size: int) -> List[Optional[Item]]:
+    """This process's slots of a global batch of `size` (None: padding, never written)."""
+    slots = [*chunk, *[None] * (size - len(chunk))]
+    per = mesh.share(size)
+    return slots[jax.process_index() * per : (jax.process_index() + 1) * per]
+
+
+class _Monitor(Monitor):
+    """A batch's monitor at one scale: the rows of every image of the (global) batch, and
+    the command's one bar, counted in image-iterations."""
+
+    def __init__(self, cfg, flag: signals.StopFlag, bar, items: int, real: int):
+        super().__init__(cfg, None, None, False, None, flag, items)
+        self.batch_bar, self.real, self.seen = bar, real, 0
+
+    def __enter__(self):
+        self.flag, self.bar = self.given, self.batch_bar
+        return self
+
+    def __exit__(self, *exc):
+        if not self.flag.set:  # (images that stopped early: their share of the bar too)
+            self.bar.update(self.real * (self.cfg.iters - self.seen))
+
+    def reached(self, iteration: int, x: Any) -> bool:
+        self.bar.update(self.real * (iteration - self.seen))
+        self.seen = iteration
+        return mesh.any_process(self.flag.set)
+
+
+def _bar(groups: Dict[HW, List[Item]], template: Job, progress: bool):
+    from tqdm import tqdm
+
+    total = sum(len(g) for g in groups.values()) * sum(template.cfg.iterations())
+    return tqdm(total=total, disable=not progress or jax.process_index() > 0, unit="it", dynamic_ncols=True)
+
+
+def _load(slot: Optional[Item], template: Job, manifest: Manifest) -> Optional[Job]:
+    """The job of one slot (None: padding, or an image that failed to load: recorded)."""
+    if slot is None:
+        return None
+    try:
+        content, alpha = im.load_image(slot.content)
+        style = im.load_image(slot.style)[0]
+        h, w = content.shape[:2]
+        hws = [im.fit_size(h, w, side) for side in template.cfg.sizes()]
+    except NstError as e:
+        manifest.set(slot.name, "failed", content=str(slot.content), style=str(slot.style), error=str(e))
+        return None
+    output = manifest.folder / slot.name
+    return template._replace(content=content, alpha=alpha, styles=[style], hws=hws, output=output)
+
+
+def _filler(template: Job, hw: HW) -> Job:
+    """What a padding slot computes when this process has no image of its own to copy: gray."""
+    gray = np.full((*hw, 3), 128.0, np.float32)
+    return template._replace(
+        content=gray, alpha=None, styles=[gray], hws=[im.fit_size(*hw, s) for s in template.cfg.sizes()]
+    )
+
+
+def _inputs(jobs: List[Job], k: int, xs, previous, params, layout: mesh.Batch):
+    """Scale k's problem, aux and starting images, each image's computed as alone, stacked
+    and laid over the devices; and the contents at this scale (for the next's start)."""
+    cfg, side, hw = jobs[0].cfg, jobs[0].cfg.sizes()[k], jobs[0].hws[k]
+    starts, targets, contents = [], [], []
+    for j, job in enumerate(jobs):
+        content, _, styles = scale_images(job, side, hw)
+        start = (
+            start_image(job, content, styles[0], hw)
+            if xs is None
+            else upsample(xs[j], previous[j], content, cfg.init == "content")
+        )
+        problem, aux = scale_problem(job, content, styles, hw)
+        starts.append(im.preprocess(start))
+        targets.append(jax.tree.map(np.asarray, aux[1]))
+        contents.append(content)
+    stacked = jax.tree.map(lambda *t: np.stack(t), *targets)  # each leaf (b, ...)
+    x0 = mesh.place(np.stack(starts), layout)  # (B, H, W, 3) over the devices
+    return problem, (params, mesh.place(stacked, layout)), x0, contents
+
+
+def _run_batch(template, params, slots, hw, real, layout, flag, bar, manifest) -> None:
+    """One batch of (H, W) = hw, every scale: this process's `slots` (None: padding) of
+    `real` images; each image written (with its log) and recorded as it ends."""
+    loaded = [_load(s, template, manifest) for s in slots]
+    filler = next((j for j in loaded if j is not None), None) or _filler(template, hw)
+    jobs = [j or filler for j in loaded]
+    histories: List[List[Dict[str, float]]] = [[] for _ in jobs]
+    off, xs, previous, stops = jax.process_index() * len(jobs), None, None, None
+    seconds, compile_seconds = 0.0, 0.0  # (the run's, and the compilations', summed over scales)
+    for k in range(len(template.cfg.sizes())):
+        problem, aux, x0, contents = _inputs(jobs, k, xs, previous, params, layout)
+        cfg = dataclasses.replace(
+            template.cfg, iters=template.cfg.iterations()[k], size=template.cfg.sizes()[k]
+        )
+        at = layout._replace(compiled=layout.compiled.setdefault((hw, k), {}))  # (same group, scale)
+        with _Monitor(cfg, flag, bar, len(jobs) * jax.process_count(), real) as monitor:
+            outcome = loop.run(problem, aux, x0, cfg, template.plan.loop, monitor, at)
+        seconds += monitor.elapsed()
+        compile_seconds += monitor.compile_seconds
+        xs, previous = list(im.deprocess(mesh.local_rows(outcome.x))), contents
+        for j, h in enumerate(histories):
+            before = h[-1]["evaluations"] if h else 0
+            h += [dict(r, scale=k, evaluations=r["evaluations"] + before) for r in monitor.rows(off + j)]
+        stops = outcome.stop[off : off + len(jobs)]
+        if "interrupted" in outcome.stop:  # (the same in every process: a replicated result)
+            break
+    assert xs is not None and stops is not None  # (every run has one scale or more)
+    for slot, job, x, history, stop in zip(slots, loaded, xs, histories, stops):
+        if slot is not None and job is not None:
+            _record(job, slot, x, history, stop, (seconds, compile_seconds), manifest)
+
+
+def _record(job: Job, slot: Item, x, history, stop: str, seconds, manifest: Manifest) -> None:
+    """One image's end: written with its log (done), failed, or pending (interrupted)."""
+    where = dict(content=str(slot.content), style=str(slot.style))
+    if stop == "interrupted":
+        return manifest.set(slot.name, "pending", **where)
+    if stop == "nonfinite":
+        why = "the loss became NaN or infinite; lower --style-weight, --content-weight or --tv-weight"
+        return manifest.set(slot.name, "failed", **where, error=why)
+    image = output_image(job, im.resize(x, *job.hws[-1]))
+    log = manifest.folder / "logs" / (Path(slot.name).stem + ".json")
+    last = history[-1]
+    summary = dict(where, stop=stop, iterations=last["iteration"], evaluations=last["evaluations"])
+    # the batch's optimisation and compilation seconds, every scale (shared by its images)
+    summary.update(seconds=round(seconds[0], 3), compile_seconds=round(seconds[1], 3))
+    assert job.output is not None  # (a loaded slot's)
+    try:
+        files.atomic_write(job.output, im.image_writer(job.output, image))
+        files.atomic_write(log, files.json_writer(dict(summary=summary, history=history)))
+    except OSError as e:
+        why = f"could not write: {e.strerror}; check free space"
+        return manifest.set(slot.name, "failed", **where, error=why)
+    manifest.set(slot.name, "done", **summary, loss=last["total"], log=str(log.relative_to(manifest.folder)))
+
+
+def _summary(found: List[Item], run: int, started: float, per_device, flag) -> Dict[str, Any]:
+    return dict(
+        items=len(found),
+        run=run,
+        seconds=round(time.perf_counter() - started, 3),
+        devices=jax.device_count(),
+        processes=jax.process_count(),
+        process=jax.process_index(),
+        per_device={f"{w}x{h}": b for (h, w), (b, _) in per_device.items()},
+        estimated_bytes={f"{w}x{h}": need for (h, w), (_, need) in per_device.items()},
+        signal=flag.name,
+    )
+
+
+def _result(manifest: Manifest, found: List[Item], out: Path, info: Dict[str, Any]) -> BatchResult:
+    mesh.barrier("nst_jax batch: manifest folded")
+    manifest.load()
+    state = {it.name: manifest.items.get(it.name, {}) for it in found}
+    return BatchResult(
+        done=[n for n, e in state.items() if e.get("state") == "done"],
+        failed={n: e.get("error", "") for n, e in state.items() if e.get("state") == "failed"},
+        pending=[n for n, e in state.items() if e.get("state") not in ("done", "failed")],
+        manifest=out / "manifest.json",
+        info=info,
+    )

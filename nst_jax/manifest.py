@@ -1,0 +1,156 @@
+"""A batch's items and their record on disk, OUTDIR/manifest.json: what was asked and
+what became of each item, so that a long batch loses nothing.
+
+The items: every content image (files, folders' images sorted, globs) with every style,
+each one output, OUTDIR/<content-stem>__<style-stem>.png (`items`).
+
+    {"config": {...}, "config_key": "3f9a...",          # the options every item ran with
+     "items": {"photo__starry.png": {"state": "done",   # done | failed | pending
+                "content": ..., "style": ..., "config_key": ..., "process": 0,
+                "iterations": 200, "loss": 1.2e10, "log": "logs/photo__starry.json",
+                "updated": 1764650000.1}, ...},
+     "summary": {...}}                                  # process 0, at the end
+
+Rerunning the same command skips the items that are done with the same config key and
+whose image is still there, and redoes the rest. With several processes, process p > 0
+keeps its items in `.manifest-<p>.json` beside it; every process reads them all when it
+starts (an entry's latest update wins), and process 0 folds them into manifest.json at
+the end. Every write is atomic (files.py).
+"""
+
+import glob
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence
+
+from PIL import Image
+
+from . import files
+from .errors import NstError
+
+NAME = "manifest.json"
+
+
+class Item(NamedTuple):
+    name: str  # the output's file name in OUTDIR: <content-stem>__<style-stem>.png
+    content: Path
+    style: Path
+
+
+def _images_in(folder: Path) -> List[Path]:
+    readable = {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in readable and not p.name.startswith("."))
+
+
+def collect(sources: Sequence[Any], what: str) -> List[Path]:
+    """Files, folders (their images, sorted, not recursing) and globs, in the order given
+    (one path alone is a list of one)."""
+    sources = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
+    found: List[Path] = []
+    for src in sources:
+        p = Path(src)
+        if p.is_dir():
+            found += _images_in(p)
+        elif not p.exists() and glob.has_magic(str(src)):
+            found += sorted(Path(m) for m in glob.glob(str(src)) if Path(m).is_file())
+        else:
+            found.append(p)  # (a file, or one that fails as its item: manifest names why)
+    if not found:
+        raise NstError(
+            f"no {what} images in {', '.join(map(files.show, sources))}; give image files or folders"
+        )
+    return found
+
+
+def items(contents: List[Path], styles: List[Path], folder: Path, ext: str = ".png") -> List[Item]:
+    """Every (content, style) pair, each its own output name (two the same: refused)."""
+    made: Dict[str, Item] = {}
+    for c in contents:
+        for s in styles:
+            item = Item(f"{c.stem}__{s.stem}{ext}", c, s)
+            if item.name in made and made[item.name][1:] != item[1:]:
+                other = made[item.name]
+                raise NstError(
+                    f"{files.show(other.content)} and {files.show(c)} would both write "
+                    f"{files.show(folder / item.name)}; rename one of them"
+                )
+            made[item.name] = item
+    return list(made.values())
+
+
+def config_key(config: Dict[str, Any]) -> str:
+    """A short hash of the options that decide the images (the ones that only decide
+    how fast they come, such as the chunk size, left out)."""
+    decisive = {k: v for k, v in config.items() if k not in ("chunk", "loop")}
+    return hashlib.sha256(json.dumps(decisive, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class Manifest:
+    """The items' states; `save` writes this process's file."""
+
+    def __init__(self, folder: Path, config: Dict[str, Any], process: int = 0):
+        self.folder, self.config, self.process = folder, config, process
+        self.key = config_key(config)
+        self.items: Dict[str, Dict[str, Any]] = {}
+        self.touched: set = set()  # the entries this process set: the ones its file holds
+        self.path = folder / (NAME if process == 0 else f".manifest-{process}.json")
+
+    def load(self) -> "Manifest":
+        """Every entry on disk, from manifest.json and the other processes' files: the
+        latest update of each item wins."""
+        for path in [self.folder / NAME, *sorted(self.folder.glob(".manifest-*.json"))]:
+            if not path.is_file():
+                continue
+            try:
+                entries = json.loads(path.read_text())["items"]
+            except (ValueError, KeyError, TypeError, OSError):
+                raise NstError(
+                    f"{files.show(path)} is not a batch manifest (damaged?); move it away to start the batch afresh"
+                ) from None
+            for name, entry in entries.items():
+                if name not in self.items or entry.get("updated", 0) >= self.items[name].get("updated", 0):
+                    self.items[name] = entry
+        return self
+
+    def finished(self, name: str) -> bool:
+        """Done with the same options, and its image still there."""
+        entry = self.items.get(name, {})
+        return (
+            entry.get("state") == "done"
+            and entry.get("config_key") == self.key
+            and (self.folder / name).is_file()
+        )
+
+    def state(self, name: str) -> Optional[str]:
+        return self.items.get(name, {}).get("state")
+
+    def set(self, name: str, state: str, **fields: Any) -> None:
+        self.items[name] = dict(
+            fields, state=state, config_key=self.key, process=self.process, updated=time.time()
+        )
+        self.touched.add(name)
+
+    def counts(self) -> Dict[str, int]:
+        states = [e["state"] for e in self.items.values()]
+        return {s: states.count(s) for s in ("done", "failed", "pending")}
+
+    def save(self, summary: Optional[Dict[str, Any]] = None) -> None:
+        """Write the entries (process p > 0: the ones it set) atomically."""
+        items = (
+            self.items if self.process == 0 else {k: v for k, v in self.items.items() if k in self.touched}
+        )
+        body = dict(config=self.config, config_key=self.key, items=dict(sorted(items.items())))
+        if summary is not None:
+            body["summary"] = summary
+        files.atomic_write(self.path, files.json_writer(body))
+
+    def fold(self, summary: Dict[str, Any]) -> None:
+        """Process 0, at the end: every process's entries into manifest.json, theirs removed."""
+        others = sorted(self.folder.glob(".manifest-*.json"))
+        self.load()
+        self.save(summary)
+        for path in others:
+            path.unlink(missing_ok=True)
