@@ -74,7 +74,8 @@ def stylize_batch(
             for first in range(0, len(group), size):
                 if mesh.any_process(flag.set):
                     break
-                bar.set_description(f"group {g + 1}/{len(groups)} ({hw[1]}x{hw[0]})", refresh=False)
+                done = len(ran)  # (the images of the batches before this one, every process's)
+                bar.set_description(f"{done}/{len(todo)} images, group {g + 1}/{len(groups)} {hw[1]}x{hw[0]}")
                 chunk = group[first : first + size]
                 ran |= {it.name for it in chunk}
                 _run_batch(template, params, _share(chunk, size), hw, len(chunk), layout, flag, bar, manifest)

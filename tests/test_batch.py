@@ -264,7 +264,19 @@ def test_sigterm_at_the_command_line(tmp_path, small_vgg16, painting):
     photos(tmp_path / "in", 1, (32, 48), prefix="tall", seed=1)
     out = tmp_path / "out"
     argv = [sys.executable, "-m", "nst_jax", "batch", str(tmp_path / "in"), "--style", str(painting)]
-    argv += ["-o", str(out), "--weights", str(small_vgg16), "--size", "32", "--iters", "60", "--chunk", "5", "--quiet"]
+    argv += [
+        "-o",
+        str(out),
+        "--weights",
+        str(small_vgg16),
+        "--size",
+        "32",
+        "--iters",
+        "60",
+        "--chunk",
+        "5",
+        "--quiet",
+    ]
     p = subprocess.Popen([*argv, "--style-weight", "300"], stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     while not list(out.glob("*.png")) and p.poll() is None and time.monotonic() < deadline:
