@@ -120,7 +120,7 @@ def test_two_processes_split_a_folder(tmp_path, small_vgg16, painting):
     photos(tmp_path / "in", 1, (32, 48), prefix="tall")
     out, port = tmp_path / "out", free_port()
     run = [sys.executable, "-m", "nst_jax", "batch", str(tmp_path / "in"), "--style", str(painting)]
-    run += ["-o", str(out), "--weights", str(small_vgg16), "--size", "32", "--iters", "4", "--quiet"]
+    run += ["-o", str(out), "--weights", str(small_vgg16), "--size", "32", "--iters", "2", "--quiet"]
     run += [
         "--style-weight",
         "300",

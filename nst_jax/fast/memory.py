@@ -17,6 +17,11 @@ from ..vgg import conv_layers, deepest, feature_shapes, param_shapes
 
 FLOAT = 4  # bytes
 RUNTIME = 300e6  # Python, JAX, XLA's code and buffers at rest (measured: ~0.3 GB)
+# a batch holds more per image than one image does (the vmapped state held twice by the
+# select that keeps an image still, the stacked targets and rows): measured peaks of
+# 1.26, 1.57 and 2.03 GiB for 1, 4 and 8 images (VGG16, 256x170, L-BFGS, memory-ordered
+# scheduler) against 1.12 + 0.073 GiB an image estimated without it
+BATCH_FACTOR = 1.75
 
 
 def available_memory() -> int:
@@ -65,14 +70,16 @@ def estimate_memory(
     over (computed on the host, then held by XLA: measured ~0.75 GiB for VGG19's), and
     one layer's Winograd-domain input and product (2.25x its block-3 input each).
     `batch`: images optimised together on the device (batch.py): their activations and
-    buffers are `batch` times one image's; the style's targets are computed one at a time."""
+    buffers are BATCH_FACTOR x `batch` times one image's (estimated 1.56 and 2.09 GiB for
+    1.57-1.66 and 2.03 measured there); the style's targets are computed one at a time."""
     last = deepest(objective.model, objective.layers)
+    images = 1 if batch == 1 else BATCH_FACTOR * batch
     acts = max(
-        batch * activation_elements(objective.model, hw, last),
+        images * activation_elements(objective.model, hw, last),
         activation_elements(objective.model, style_hw, last),
     )
-    layer = batch * hw[0] * hw[1] * 64  # the largest single activation (block 1)
-    image = batch * hw[0] * hw[1] * 3 * (2 * lbfgs_memory + 6)
+    layer = images * hw[0] * hw[1] * 64  # the largest single activation (block 1)
+    image = images * hw[0] * hw[1] * 3 * (2 * lbfgs_memory + 6)
     shapes = param_shapes(objective.model)
     weights = sum(math.prod(v) for p in shapes.values() for v in p.values())  # VGG19: 20.0 M
     extra = 0.0
