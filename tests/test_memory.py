@@ -90,15 +90,21 @@ print(json.dumps({"peak": peak_rss(), "estimate": r.info["estimated_bytes"]["256
 """
 
 
-def test_batch_estimate_is_within_a_factor_of_the_measured_peak(tmp_path, small_vgg16):
-    """6 images of 256 px in one batch (L-BFGS, direct convolutions): the estimate with its BATCH_FACTOR
-    against the peak of a fresh process, the same bounds as for one image (measured here:
-    1.28 GiB peak, 1.25 estimated; 8 images with Winograd and the real VGG16: 2.03 and 2.09)."""
-    out = subprocess.run(
-        [sys.executable, "-c", MEASURE_BATCH, str(tmp_path), str(small_vgg16), "6"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    m = json.loads(out.stdout.strip().splitlines()[-1])
-    assert 0.75 * m["peak"] < m["estimate"] < 1.6 * m["peak"], m
+def test_batch_estimate_grows_as_the_measured_peak(tmp_path, small_vgg16):
+    """What 4 more images in a batch add (256 px, L-BFGS, direct convolutions), estimated
+    with BATCH_FACTOR against what they add to a fresh process's peak, the same bounds as
+    for one image. Differences, so that the runtime's share (which varies with the
+    environment: one CI run measured 0.7 GB more for the same 6 images) cancels. Measured
+    here: 1 image 0.68 GB peak, 5 images 1.23 GB; +0.54 GB measured, +0.62 GB estimated."""
+    m = {}
+    for n in (1, 5):
+        (tmp_path / str(n)).mkdir()
+        out = subprocess.run(
+            [sys.executable, "-c", MEASURE_BATCH, str(tmp_path / str(n)), str(small_vgg16), str(n)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        m[n] = json.loads(out.stdout.strip().splitlines()[-1])
+    peak, est = m[5]["peak"] - m[1]["peak"], m[5]["estimate"] - m[1]["estimate"]
+    assert 0.75 * peak < est < 1.6 * peak, m
