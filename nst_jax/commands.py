@@ -79,7 +79,7 @@ def run_bench(argv: typing.List[str]) -> int:
     if argv and argv[0] == "batch":
         return run_bench_batch(argv[1:])
     from . import bench
-    from .vgg import CHANNELS
+    from .backbones import NAMES as CHANNELS
 
     p = Parser(
         prog="python -m nst_jax bench",

@@ -18,10 +18,10 @@ import math
 from dataclasses import dataclass
 from typing import Any, Optional, Tuple
 
-from . import color
+from . import backbones, color
 from .errors import NstError
 from .losses import Objective
-from .vgg import CHANNELS, MIN_SIDE, POOLINGS, PRECISIONS, resolve_layer
+from .vgg import MIN_SIDE, POOLINGS, PRECISIONS
 
 OPTIMIZERS = ("lbfgs", "adam", "optax-lbfgs", "scipy-lbfgsb")
 LINE_SEARCHES = ("wolfe", "armijo")
@@ -29,7 +29,8 @@ CONVS = ("auto", "direct", "winograd")
 LOOPS = ("auto", "host", "device")
 INITS = ("content", "noise", "style")
 SIZE = 256  # the default longest side
-STYLE_WEIGHT = 3e2  # the default beta at 256 px with the ImageNet weights as they are
+STYLE_WEIGHT = 3e2  # VGG's default beta at 256 px with the ImageNet weights as they are
+#   (each backbone has its own: backbones.Backbone.style_weight; this is VGG's)
 NORMALIZED_STYLE_WEIGHT = 1e6  # with normalize_weights: its losses are ~1e9x smaller
 #   (chosen by eye from 1e4, 1e5, 1e6 at 256 px, 100 L-BFGS iterations; tutorial chapter 8)
 REFERENCE_SIDE = 256  # px: where the default balance is set; carried to any size by `beta`
@@ -110,23 +111,34 @@ class Config:
     content_weight: float = option(1.0, "alpha (Eq. 7)")
     style_weight: Optional[float] = option(
         None,
-        f"beta (Eq. 7), as given: Gatys' literal weight; default {STYLE_WEIGHT:g} at 256 px (a "
-        f"sweep with L-BFGS, README) or {NORMALIZED_STYLE_WEIGHT:g} with --normalize-weights, "
-        "times (size/256)^2: the same balance at any size (README, Image size)",
+        f"beta (Eq. 7), as given: Gatys' literal weight; default the model's at 256 px (VGG: "
+        f"{STYLE_WEIGHT:g}, a sweep with L-BFGS, README; {NORMALIZED_STYLE_WEIGHT:g} with "
+        "--normalize-weights; resnet50: README, Backbones) times (size/256)^2: the same "
+        "balance at any size (README, Image size)",
     )
     tv_weight: float = option(0.0, "weight of total variation on the 0..255 image (Gatys: none)")
-    content_layers: Tuple[str, ...] = option(
-        ("relu4_2",),
-        "comma-separated, e.g. relu4_2 (conv4_2 and block4_conv2 also work; Gatys et al. 2016, Sec. 3)",
+    content_layers: Optional[Tuple[str, ...]] = option(
+        None,
+        "comma-separated (default: the model's: VGG relu4_2, Gatys et al. 2016, Sec. 3 "
+        "(conv4_2 and block4_conv2 also work); resnet50 conv5_block1_1_conv, Keras' names)",
     )
     content_layer_weights: Optional[Tuple[float, ...]] = option(
         None, "one weight per content layer (default: 1 each)"
     )
-    style_layers: Tuple[str, ...] = option(
-        ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "comma-separated"
+    style_layers: Optional[Tuple[str, ...]] = option(
+        None,
+        "comma-separated (default: the model's: VGG relu1_1,relu2_1,relu3_1,relu4_1,relu5_1; "
+        "resnet50 conv2_block3_1_conv,conv3_block1_1_conv,conv4_block1_1_conv,conv5_block1_1_conv)",
     )
     style_layer_weights: Optional[Tuple[float, ...]] = option(
         None, "one weight w_l per style layer (default: equal, summing to 1)"
+    )
+    style_normalization: Optional[str] = option(
+        None,
+        "the style loss's denominator: gatys 4 N^2 M^2 (Eq. 4), none (Lisciandrello et al.'s "
+        "for ResNet50), neural-style N^4 M^2 (G/(N M), mean square); default: the model's "
+        "(VGG gatys, resnet50 none: README, Backbones)",
+        backbones.STYLE_NORMALIZATIONS,
     )
     style_blend: Optional[Tuple[float, ...]] = option(
         None,
@@ -134,7 +146,9 @@ class Config:
         "sum to 1; default: equal); with --style-mask: each region's strength (default 1 each)",
     )
     # -- the network
-    model: Optional[str] = option(None, "default: the model the weights file holds", tuple(CHANNELS))
+    model: Optional[str] = option(
+        None, "the network (backbones.py); default: the model the weights file holds", backbones.NAMES
+    )
     weights: Optional[str] = option(
         None,
         "Keras *_notop.h5 or converted .npz (default: $NST_JAX_WEIGHTS, the "
@@ -186,12 +200,12 @@ class Config:
         """This config with its defaults settled, or a one-line NstError."""
         if self.size is None:
             return dataclasses.replace(self, size=self.scales[-1] if self.scales else SIZE).validate()
-        if self.style_weight is None:  # resolved, so that logs show the beta used
-            return dataclasses.replace(self, style_weight=self.beta).validate()
         for f in dataclasses.fields(self):  # (None is allowed where it is the default)
             value, choices = getattr(self, f.name), f.metadata["choices"]
             if choices and value not in choices and not (f.default is None and value is None):
                 raise NstError(f"unknown --{_flag(f.name)} {value!r}; use one of: {', '.join(choices)}")
+        if self.style_weight is None and self.model is not None:  # resolved once the model
+            return dataclasses.replace(self, style_weight=self.beta).validate()  # is known (logs)
         self._check_counts()
         self._check_scales()
         self._check_weights()
@@ -199,9 +213,30 @@ class Config:
             raise NstError(
                 "--conv winograd needs float32 arithmetic; use --precision float32 or --conv direct"
             )
-        if not self.content_layers and not self.style_layers:
+        if self.content_layers == () and self.style_layers == ():
             raise NstError("no content or style layers given; name some, e.g. --style-layers conv1_1,conv2_1")
+        if self.model is not None:
+            self._check_model(backbones.get(self.model))
+        for n in (self.content_layers or ()) + (self.style_layers or ()):  # before the weights load:
+            if not any(_names(m, n) for m in backbones.NAMES):  # a name no network has
+                backbones.get(backbones.NAMES[0]).resolve(n)  # (its one-line error)
         return self
+
+    def _check_model(self, bb: backbones.Backbone) -> None:
+        """What depends on the network: its layer names, its smallest side, VGG's extras."""
+        for n in (self.content_layers or ()) + (self.style_layers or ()):
+            bb.resolve(n)
+        for what, side in [("--size", self.size), ("--style-size", self.style_size)]:
+            if side is not None and side < bb.min_side:
+                raise NstError(
+                    f"{what} must be at least {bb.min_side} px for {bb.name}, got {side}; raise {what}"
+                )
+        if bb.family != "vgg":
+            vgg_only = [("--normalize-weights", self.normalize_weights), ("--remat", self.remat)]
+            vgg_only.append(("--conv winograd", self.conv == "winograd"))
+            for flag, on in vgg_only:
+                if on:
+                    raise NstError(f"{flag} is written for VGG, not {bb.name}; drop {flag.split()[0]}")
 
     def _check_counts(self) -> None:
         lows = dict(iters=0, save_every=0, seed=0, max_evals=0, chunk=1, lbfgs_memory=1, num_scales=1)
@@ -251,20 +286,23 @@ class Config:
     def _check_weights(self) -> None:
         for name in ("lr", "content_weight", "style_weight", "tv_weight"):
             v = getattr(self, name)
-            if not (math.isfinite(v) and v >= 0):
+            if v is not None and not (math.isfinite(v) and v >= 0):  # (beta: None until the model)
                 raise NstError(f"--{_flag(name)} must be a finite number >= 0, got {v}; e.g. 1e-3 or 1e4")
         for layers, ws, flag in (
             (self.content_layers, self.content_layer_weights, "content"),
             (self.style_layers, self.style_layer_weights, "style"),
         ):
-            if ws is not None and len(ws) != len(layers):
+            if layers is None and self.model is not None:  # the model's defaults
+                bb = backbones.get(self.model)
+                layers = bb.content_layers if flag == "content" else bb.style_layers
+            if ws is not None and layers is not None and len(ws) != len(layers):
                 raise NstError(
                     f"--{flag}-layer-weights has {len(ws)} values for "
                     f"{len(layers)} {flag} layers; give one weight per layer"
                 )
             if ws is not None and not all(math.isfinite(w) and w >= 0 for w in ws):
                 raise NstError(
-                    f"--{flag}-layer-weights must be finite numbers >= 0; e.g. {','.join(['1'] * len(layers))}"
+                    f"--{flag}-layer-weights must be finite numbers >= 0; e.g. {','.join(['1'] * len(ws))}"
                 )
         blend = self.style_blend
         if blend is not None and not (  # their sum too: they are normalised by it
@@ -288,9 +326,8 @@ class Config:
         if self.style_weight is not None:
             return float(self.style_weight)
         side = SIZE if self.size is None else self.size
-        return (NORMALIZED_STYLE_WEIGHT if self.normalize_weights else STYLE_WEIGHT) * (
-            side / REFERENCE_SIDE
-        ) ** 2
+        base = backbones.get(self.model or backbones.NAMES[0]).style_weight
+        return (NORMALIZED_STYLE_WEIGHT if self.normalize_weights else base) * (side / REFERENCE_SIDE) ** 2
 
     def sizes(self) -> Tuple[int, ...]:
         """The longest side at each scale: (size,) for a single-scale run."""
@@ -308,8 +345,11 @@ class Config:
         return self.scale_iters or (self.iters,) + (finer,) * (n - 1)
 
     def objective(self, model: str) -> Objective:
-        content = [resolve_layer(model, n) for n in self.content_layers]
-        style = [resolve_layer(model, n) for n in self.style_layers]
+        bb = backbones.get(model)  # (layers not given: the model's own)
+        content = [
+            bb.resolve(n) for n in (bb.content_layers if self.content_layers is None else self.content_layers)
+        ]
+        style = [bb.resolve(n) for n in (bb.style_layers if self.style_layers is None else self.style_layers)]
         cw = self.content_layer_weights or (1.0,) * len(content)
         sw = self.style_layer_weights or (1.0 / max(len(style), 1),) * len(style)
         return Objective(
@@ -321,7 +361,15 @@ class Config:
             self.beta,
             float(self.tv_weight),
             self.precision,
+            self.style_normalization or bb.style_normalization,
         )
+
+
+def _names(model: str, layer: str) -> bool:
+    try:
+        return bool(backbones.get(model).resolve(layer))
+    except NstError:
+        return False
 
 
 def _flag(name: str) -> str:

@@ -25,7 +25,6 @@ from .fast.memory import available_memory, estimate_memory
 from .losses import Objective
 from .monitor import intermediate_path, intermediates
 from .normalize import normalize_weights
-from .vgg import resolve_layer
 
 HW = Tuple[int, int]
 Images = Union[im.ImageLike, Sequence[im.ImageLike]]  # one image, or a list or tuple of them
@@ -42,9 +41,9 @@ class Job(NamedTuple):
     mask_names: Optional[List[str]]  # for the log
     blend: Tuple[float, ...]  # one weight per style (summing to 1 when blended)
     hws: List[HW]  # the output's (h, w) at each scale; the last is the output's
-    model: str  # "vgg16" | "vgg19"
+    model: str  # the backbone: "vgg19" | "vgg16" | "resnet50" (backbones.py)
     weights: Path  # the file the params came from
-    params: Any  # VGG's params as the plan's ops need them (on the device)
+    params: Any  # the network's params as the plan's ops need them (on the device)
     objective: Objective  # at the output's size
     plan: Plan
 
@@ -105,10 +104,9 @@ def prepare(
     h0, w0 = content_rgb.shape[:2]
     hws = [im.fit_size(h0, w0, side) for side in cfg.sizes()]
     names = None if masks is None else [str(m) if isinstance(m, (str, Path)) else "<array>" for m in masks]
-    for n in cfg.content_layers + cfg.style_layers:  # quick errors, before the weights load
-        resolve_layer(cfg.model or "vgg19", n)
-
     model, params, path = lookup.resolve(cfg.weights, cfg.model, allow_download, progress)
+    cfg = dataclasses.replace(cfg, model=model).validate()  # the model's defaults, its checks
+    _check_sides(model, hws)
     if cfg.normalize_weights:  # mean activation 1 per filter over normalize.py's reference set
         params, _ = normalize_weights(params, model, cfg.pooling)
     the_plan = plan(cfg, model, max(h * w for h, w in hws))  # (the images optimised)
@@ -198,6 +196,15 @@ def _describe_scales(cfg: Config, hws: List[HW]) -> str:
         for k, ((h, w), n) in enumerate(zip(hws, cfg.iterations()))
     ]
     return f"scales: {' -> '.join(steps)}; style weight {cfg.beta:g}"
+
+
+def _check_sides(model: str, hws: List[HW]) -> None:
+    from .backbones import get
+
+    low = get(model).min_side
+    if min(min(hw) for hw in hws) < low:
+        h, w = min(hws, key=min)
+        raise NstError(f"{model} needs {low} px per side but a scale is {w}x{h}; raise --size or --scales")
 
 
 def _memory_advice(job: Job, need: int) -> str:

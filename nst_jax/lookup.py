@@ -1,4 +1,4 @@
-"""Where VGG weights come from: the lookup order, the checksum-verified download, resolve.
+"""Where a network's weights come from: the lookup order, the checksum-verified download, resolve.
 
     --weights PATH, then $NST_JAX_WEIGHTS, then the repository's weights/ folder, then the
     user cache (weights.cache_dir), else a download of Keras' file into the user cache
@@ -13,25 +13,21 @@ import urllib.request
 from pathlib import Path
 from typing import List, Optional, Tuple
 
+from .backbones import NAMES, get
 from .errors import NstError
 from .files import StrPath, atomic_write, check_input
-from .vgg import CHANNELS
 from .weights import Params, cache_dir, file_hash, load_weights
 
-FILENAMES = {m: f"{m}_weights_tf_dim_ordering_tf_kernels_notop.h5" for m in CHANNELS}
-URLS = {
-    m: f"https://storage.googleapis.com/tensorflow/keras-applications/{m}/{FILENAMES[m]}" for m in CHANNELS
-}
-MD5 = {
-    "vgg19": "253f8cb515780f3b799900260a226db6",  # Keras' own downloads
-    "vgg16": "6d6bbae143d832006294945121d1f1fc",
-}
+# each backbone's Keras *_notop.h5 file, where Keras downloads it, and its md5 (backbones.py)
+FILENAMES = {m: get(m).filename for m in NAMES}
+URLS = {m: get(m).url for m in NAMES}
+MD5 = {m: get(m).md5 for m in NAMES}
 REPO_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"  # the repository's weights/
 
 
 def search_path(model: Optional[str] = None) -> List[Tuple[str, Path]]:
     """Where weights are looked for, in order (after --weights): [(what, file path)]."""
-    models = [model] if model else ["vgg19", "vgg16"]
+    models = [model] if model else list(NAMES)
     places = []
     if os.environ.get("NST_JAX_WEIGHTS"):
         places.append(("$NST_JAX_WEIGHTS", Path(os.environ["NST_JAX_WEIGHTS"])))
@@ -113,7 +109,7 @@ def resolve(
     """The whole lookup: find (or download) a file, load it -> (model, params, path)."""
     path = find_weights(explicit, model)
     if path is None:
-        want = model or "vgg19"
+        want = model or NAMES[0]
         if not allow_download:
             raise NstError(
                 f"no {want.upper()} weights found; pass --weights PATH (see `python -m nst_jax weights`)"

@@ -7,6 +7,9 @@ P^l those of the content photo p, and A^l the Gram matrix of the style image a.
     content   L_content = 1/2 sum_ij (F^l_ij - P^l_ij)^2                       (Eq. 1)
     Gram      G^l_ij = sum_k F^l_ik F^l_jk                                       (Eq. 3)
     style     E_l = 1 / (4 N_l^2 M_l^2) sum_ij (G^l_ij - A^l_ij)^2               (Eq. 4)
+              (--style-normalization: "gatys" is Eq. 4; "none" drops 1/(4 N^2 M^2), as
+              Lisciandrello et al. did for ResNet50; "neural-style" compares G/(N M) by
+              their mean square, 1/(N^4 M^2), as jcjohnson/neural-style does)
               L_style = sum_l w_l E_l                                            (Eq. 5)
     total     L_total = alpha L_content + beta L_style (+ t L_tv)                (Eq. 7)
 
@@ -35,9 +38,9 @@ It is computed on the optimised image, which differs from the 0..255 RGB image o
 a channel permutation and a constant per channel, so the value is the same.
 
 Everything here is a pure function of explicit inputs; the run jits the whole
-evaluation that calls them. The targets (P^l and A^l) are computed once. `ops` says how
-VGG's operations are computed (vgg.Ops; the plain ones unless the run's plan hands in
-faster ones with the same values).
+evaluation that calls them. The targets (P^l and A^l) are computed once. The network is
+the objective's backbone (backbones.py). `ops` says how VGG's operations are computed
+(vgg.Ops; the plain ones unless the run's plan hands in faster ones with the same values).
 """
 
 from dataclasses import dataclass
@@ -47,7 +50,8 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike, DTypeLike
 
-from .vgg import Ops, avg_pool_2x2, feature_shapes, features, layers
+from .backbones import get
+from .vgg import Ops
 
 Features = Dict[str, jnp.ndarray]
 TERMS = ("total", "content", "style", "tv")  # what loss_terms returns, in the log's order
@@ -65,14 +69,26 @@ def content_loss(f: jax.Array, p: jax.Array) -> jax.Array:
     return 0.5 * jnp.sum((f - p) ** 2)
 
 
-def style_layer_loss(f: jax.Array, a: jax.Array) -> jax.Array:
-    """E_l = sum (G - A)^2 / (4 N^2 M^2) (Eq. 4). f: (h, w, N) features, a: (N, N) Gram."""
+def style_denominator(n: int, m: int, normalization: str = "gatys") -> float:
+    """What sum (G - A)^2 is divided by, for N filters at M positions."""
+    if normalization == "none":  # Lisciandrello et al.'s ResNet50 loss
+        return 1.0
+    if normalization == "neural-style":  # the mean over N^2 entries of ((G - A) / (N M))^2
+        return float(n) ** 4 * float(m) ** 2
+    return 4.0 * n**2 * m**2  # Gatys et al. 2016, Eq. 4
+
+
+def style_layer_loss(f: jax.Array, a: jax.Array, normalization: str = "gatys") -> jax.Array:
+    """E_l = sum (G - A)^2 / (4 N^2 M^2) (Eq. 4; or another `normalization`, style_denominator).
+    f: (h, w, N) features, a: (N, N) Gram."""
     n = f.shape[-1]  # N_l: number of filters
     m = f.shape[0] * f.shape[1]  # M_l: positions
-    return jnp.sum((gram(f) - a) ** 2) / (4.0 * n**2 * m**2)
+    return jnp.sum((gram(f) - a) ** 2) / style_denominator(n, m, normalization)
 
 
-def guided_style_loss(f: jax.Array, a: jax.Array, guide: jax.Array, weights: jax.Array) -> jax.Array:
+def guided_style_loss(
+    f: jax.Array, a: jax.Array, guide: jax.Array, weights: jax.Array, normalization: str = "gatys"
+) -> jax.Array:
     """E_l over regions (module docstring). f: (h, w, N) features; a: (R, N, N) each
     region's style Gram (rescaled to M = h*w positions); guide: (h, w, R) masks at this
     layer's resolution; weights: (R,) b_r."""
@@ -85,7 +101,10 @@ def guided_style_loss(f: jax.Array, a: jax.Array, guide: jax.Array, weights: jax
         # G_r = sum_k T_rk^2 F_:k F_:k^T:  (M, N)^T (M, N) -> (N, N)
         g = jnp.matmul((flat * t2[:, r : r + 1]).T, flat, precision=jax.lax.Precision.HIGHEST)
         # an empty region (a small mask at a deep layer) has M_r = 0 and weight 0
-        e = jnp.sum((g / jnp.maximum(m_r[r], 1e-12) - a[r] / m) ** 2) / (4.0 * n**2)
+        # Eq. 4's denominator over M^2: the averages G_r / M_r and A / M stand for G and A
+        e = jnp.sum((g / jnp.maximum(m_r[r], 1e-12) - a[r] / m) ** 2) / (
+            style_denominator(n, m, normalization) / m**2
+        )
         total = total + weights[r] * (m_r[r] / m) * e
     return total
 
@@ -101,7 +120,7 @@ def tv_loss(x: jax.Array) -> jax.Array:
 class Objective:
     """What is optimised: static (hashable) so that jit can specialise on it."""
 
-    model: str  # "vgg16" | "vgg19"
+    model: str  # the backbone: "vgg19" | "vgg16" | "resnet50" (backbones.py)
     pooling: str  # "max" | "avg"
     content_layers: Tuple[Tuple[str, float], ...]  # ((canonical layer, weight), ...)
     style_layers: Tuple[Tuple[str, float], ...]  # ((canonical layer, w_l), ...), Eq. 5
@@ -109,6 +128,7 @@ class Objective:
     style_weight: float  # beta in Eq. 7
     tv_weight: float  # weight of the total variation term
     precision: str = "float32"  # of the convolutions: vgg.PRECISIONS
+    style_normalization: str = "gatys"  # the denominator of Eq. 4: style_denominator
 
     @property
     def layers(self) -> Tuple[str, ...]:
@@ -132,11 +152,11 @@ def make_targets(
     def run(params, content_x, style_x):
         ob = objective
         c_layers, s_layers = [n for n, _ in ob.content_layers], [n for n, _ in ob.style_layers]
-        net = (ob.model, ob.pooling, ob.precision, ops)
+        bb, net = get(ob.model), (ob.pooling, ob.precision, ops)
         # no content layers (texture synthesis) or no style layers (reconstruction): no target
-        p = features(params, content_x, c_layers, *net) if c_layers else {}
-        s = features(params, style_x, s_layers, *net) if s_layers else {}
-        out = feature_shapes(ob.model, content_x.shape[:2])  # the output has the content's size
+        p = bb.features(params, content_x, c_layers, *net) if c_layers else {}
+        s = bb.features(params, style_x, s_layers, *net) if s_layers else {}
+        out = bb.feature_shapes(content_x.shape[:2])  # the output has the content's size
 
         def positions(layer):  # M_l of the output / M^a_l of the style
             return (out[layer][0] * out[layer][1]) / (s[layer].shape[0] * s[layer].shape[1])
@@ -153,13 +173,9 @@ def region_targets(
     """Several styles, each in its region: style targets stacked (R, N, N), masks
     (H, W, R) in 0..1 at the output's size pooled to each style layer, weights b_r.
     Content targets: the first's."""
-    guides, t = {}, jnp.asarray(masks, jnp.float32)[None]  # (1, H, W, R)
-    style_layers = dict(objective.style_layers)
-    for layer in layers(objective.model):
-        if layer.block > 1 and layer.conv.endswith("_1"):  # pooled as the network pools
-            t = avg_pool_2x2(t)  # (1, h, w, R) -> (1, h/2, w/2, R)
-        if layer.name in style_layers:
-            guides[layer.name] = t[0]  # (h, w, R) at this layer's resolution
+    t = jnp.asarray(masks, jnp.float32)[None]  # (1, H, W, R)
+    # {layer: (h, w, R)} at each style layer's resolution, as the backbone gets there
+    guides = get(objective.model).guides(t, [n for n, _ in objective.style_layers])
     style = {name: jnp.stack([tg.style[name] for tg in targets]) for name in targets[0].style}
     return Targets(targets[0].content, style, guides, jnp.asarray(weights, jnp.float32))
 
@@ -182,9 +198,10 @@ def weighted_terms(
     content = sum((w * content_loss(f[n], targets.content[n]) for n, w in ob.content_layers if n in f), zero)
 
     def style_loss(n):
+        norm = ob.style_normalization
         if targets.guides:
-            return guided_style_loss(f[n], targets.style[n], targets.guides[n], targets.region_weights)
-        return style_layer_loss(f[n], targets.style[n])
+            return guided_style_loss(f[n], targets.style[n], targets.guides[n], targets.region_weights, norm)
+        return style_layer_loss(f[n], targets.style[n], norm)
 
     style = sum((w * style_loss(n) for n, w in ob.style_layers if n in f), zero)
     return content, style
@@ -202,5 +219,5 @@ def loss_terms(
     """The terms (TERMS: their weighted sum, then each unweighted) for image x
     (preprocessed (H, W, 3))."""
     ob = objective
-    f = features(params, x, ob.layers, ob.model, ob.pooling, ob.precision, ops)
+    f = get(ob.model).features(params, x, ob.layers, ob.pooling, ob.precision, ops)
     return combine(*weighted_terms(f, targets, ob, x.dtype), tv_loss(x), ob)

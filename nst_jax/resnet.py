@@ -29,9 +29,19 @@ statistics (`bn_affine`):
 and folded into the convolution before it where nothing requested needs that
 convolution's own output: a (W * x + c) + b = (a W) * x + (a c + b), the kernel scaled
 per output channel, so the network runs as plain convolutions.
+
+Weights: Keras stores a batch norm as gamma, beta, moving_mean, moving_variance
+(`param_shapes`, what a file is checked against); `prepare` turns them into (a, b) once,
+when the file is loaded. `backbone()` is this file's entry in backbones.py. `--pooling avg`
+makes pool1 a 3x3 average (its zero padding counted, as in Keras' AveragePooling2D on a
+padded input); the rest of the network has no pooling to change.
+
+Over 300 lines: the network, its names, its stored and prepared weights and its entry in
+backbones.py: one network, one file, as every backbone is.
 """
 
-from typing import Any, Dict, List, Sequence, Tuple, cast
+import functools
+from typing import Any, Dict, List, Optional, Sequence, Tuple, cast
 
 import flax.linen as nn
 import jax
@@ -39,10 +49,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from .errors import NstError
+from .vgg import PRECISIONS
 
 EPSILON = 1.001e-5  # Keras' batch-norm epsilon for ResNet50
 STAGES = ((2, 64, 3, 1), (3, 128, 4, 2), (4, 256, 6, 2), (5, 512, 3, 2))  # (stage, width, blocks, stride)
 MIN_SIDE = 32  # five halvings: 32 px -> 1 px at conv5
+BN_PARTS = ("gamma", "beta", "moving_mean", "moving_variance")  # Keras' order in every layout
 
 
 def convolutions() -> List[Tuple[str, int, int, int]]:
@@ -72,12 +84,19 @@ def layer_names() -> Tuple[str, ...]:
     return tuple(names)
 
 
+def resolve_layer(name: str) -> str:
+    """Keras' layer names, in any case: 'Conv4_Block1_1_Conv' -> 'conv4_block1_1_conv'."""
+    key = name.strip().lower()
+    if key not in layer_names():
+        raise NstError(
+            f"unknown layer {name!r} for resnet50; name one of Keras' layers, e.g. conv4_block1_1_conv "
+            "or conv4_block1_out (`python -m nst_jax layers --model resnet50` lists them)"
+        )
+    return key
+
+
 def check_layers(names: Sequence[str]) -> Tuple[str, ...]:
-    known = layer_names()
-    for n in names:
-        if n not in known:
-            raise NstError(f"unknown layer {n!r} for resnet50; name Keras' layers, e.g. conv4_block1_1_conv")
-    return tuple(dict.fromkeys(names))
+    return tuple(dict.fromkeys(resolve_layer(n) for n in names))
 
 
 def bn_affine(gamma, beta, mean, variance, eps: float = EPSILON) -> Dict[str, np.ndarray]:
@@ -93,6 +112,7 @@ class Conv(nn.Module):
     width: int
     size: int
     stride: int = 1
+    precision: str = "float32"  # vgg.PRECISIONS
 
     @nn.compact  # (N, h, w, C) -> (N, h/stride, w/stride, width)
     def __call__(self, x, fold=None):
@@ -103,15 +123,17 @@ class Conv(nn.Module):
         if fold is not None:
             kernel, bias = kernel * fold[0], bias * fold[0] + fold[1]  # (a W), (a c + b)
         pad = "SAME" if self.size == 3 else "VALID"  # (conv1's 3 px of zero padding: added before)
+        dtype, precision = PRECISIONS[self.precision]
         y = jax.lax.conv_general_dilated(
-            x,
-            kernel,
+            x.astype(dtype or x.dtype),
+            kernel.astype(dtype or x.dtype),
             (self.stride,) * 2,
             pad,
             dimension_numbers=("NHWC", "HWIO", "NHWC"),
-            precision="highest",
+            precision=precision,
+            preferred_element_type=None if dtype is None else jnp.float32,  # (bf16: float32 sums)
         )
-        return y + bias
+        return y.astype(x.dtype) + bias
 
 
 class BatchNorm(nn.Module):
@@ -138,10 +160,13 @@ class ResNet50(nn.Module):
     """The network up to the deepest of `outputs`; params {conv: {kernel, bias}, bn: {scale, shift}}."""
 
     outputs: Tuple[str, ...] = ("conv4_block1_1_conv",)
+    pooling: str = "max"  # of pool1: "max" (as trained) | "avg"
+    precision: str = "float32"  # of the convolutions, vgg.PRECISIONS
 
     def _conv_bn(self, x, name: str, size: int, width: int, stride: int, feats: Dict[str, Any]):
         """Convolution then batch norm, folded unless the convolution's output is asked for."""
-        conv, bn = Conv(width, size, stride, name=f"{name}_conv"), BatchNorm(width, name=f"{name}_bn")
+        conv = Conv(width, size, stride, self.precision, name=f"{name}_conv")
+        bn = BatchNorm(width, name=f"{name}_bn")
         a, b = bn()
         if f"{name}_conv" in self.outputs:  # the convolution's own output is a feature: BN after it
             feats[f"{name}_conv"] = y = conv(x)
@@ -171,7 +196,8 @@ class ResNet50(nn.Module):
         x = jnp.pad(x, ((0, 0), (3, 3), (3, 3), (0, 0)))  # conv1_pad
         x = feats["conv1_relu"] = nn.relu(self._conv_bn(x, "conv1", 7, 64, 2, feats))
         x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))  # pool1_pad: zeros (x >= 0 after the ReLU)
-        x = feats["pool1_pool"] = nn.max_pool(x, (3, 3), strides=(2, 2), padding="VALID")
+        pool = nn.max_pool if self.pooling == "max" else nn.avg_pool  # 3x3, stride 2
+        x = feats["pool1_pool"] = pool(x, (3, 3), strides=(2, 2), padding="VALID")
         last = _last(self.outputs)
         for stage, width, blocks, stride in STAGES:
             for b in range(1, blocks + 1):
@@ -180,20 +206,126 @@ class ResNet50(nn.Module):
         return {n: feats[n] for n in self.outputs}
 
 
-def features(params: Dict[str, Dict[str, Any]], image: Any, names: Sequence[str]) -> Dict[str, jax.Array]:
-    """Pure function: (params, (H, W, 3) preprocessed image) -> {Keras layer name: (h, w, C)}."""
+def features(
+    params: Dict[str, Dict[str, Any]],
+    image: Any,
+    names: Sequence[str],
+    pooling: str = "max",
+    precision: str = "float32",
+    ops: Any = None,
+) -> Dict[str, jax.Array]:
+    """Pure function: (params, (H, W, 3) preprocessed image) -> {Keras layer name: (h, w, C)}.
+
+    `params` as `prepare` makes them ({conv: {kernel, bias}, bn: {scale, shift}}); `ops`
+    (VGG's fast operations) has nothing to replace here."""
     if min(image.shape[:2]) < MIN_SIDE:
         raise NstError(
-            f"the image is {image.shape[1]}x{image.shape[0]}; resnet50 needs {MIN_SIDE} px per side"
+            f"the image is {image.shape[1]}x{image.shape[0]}; resnet50 needs {MIN_SIDE} px per side: raise --size"
         )
-    net = ResNet50(check_layers(names))
+    net = ResNet50(check_layers(names), pooling, precision)
     feats = cast(Dict[str, jax.Array], net.apply({"params": params}, image[None]))
-    return {k: v[0] for k, v in feats.items()}
+    return {k: v[0].astype(image.dtype) for k, v in feats.items()}
+
+
+@functools.lru_cache(maxsize=None)
+def _shapes(hw: Tuple[int, int]):
+    net = ResNet50(layer_names())
+    x = jax.ShapeDtypeStruct((1, *hw, 3), jnp.float32)
+    feats, variables = jax.eval_shape(lambda x: net.init_with_output(jax.random.PRNGKey(0), x), x)
+    params = {k: {p: tuple(v.shape) for p, v in d.items()} for k, d in variables["params"].items()}
+    return params, {k: tuple(v.shape[1:]) for k, v in feats.items()}
+
+
+def flax_shapes() -> Dict[str, Dict[str, Tuple[int, ...]]]:
+    """{'conv1_conv': {'kernel': (7, 7, 3, 64), 'bias': (64,)}, 'conv1_bn': {'scale', 'shift'}, ...}."""
+    return {k: dict(v) for k, v in _shapes((MIN_SIDE, MIN_SIDE))[0].items()}
 
 
 def param_shapes() -> Dict[str, Dict[str, Tuple[int, ...]]]:
-    """{'conv1_conv': {'kernel': (7, 7, 3, 64), 'bias': (64,)}, 'conv1_bn': {...}, ...}, off the model."""
-    net = ResNet50(("conv5_block3_out",))
-    x = jax.ShapeDtypeStruct((1, MIN_SIDE, MIN_SIDE, 3), jnp.float32)
-    tree = jax.eval_shape(lambda x: net.init(jax.random.PRNGKey(0), x), x)["params"]
-    return {layer: {p: tuple(v.shape) for p, v in d.items()} for layer, d in tree.items()}
+    """As Keras stores them: convolutions {kernel, bias}, batch norms {gamma, beta,
+    moving_mean, moving_variance}; read off the Flax model (its (a, b) have the same shape)."""
+    return {
+        k: ({p: v["scale"] for p in BN_PARTS} if k.endswith("_bn") else v) for k, v in flax_shapes().items()
+    }
+
+
+def feature_shapes(hw: Tuple[int, int]) -> Dict[str, Tuple[int, int, int]]:
+    """{'conv1_conv': (H/2, W/2, 64), ...}: every named output's (h, w, C) for an (H, W) image."""
+    return dict(_shapes((int(hw[0]), int(hw[1])))[1])
+
+
+def prepare(params: Dict[str, Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    """Stored params -> the model's: each batch norm's statistics as its (a, b) (bn_affine)."""
+    return {
+        k: bn_affine(*(v[p] for p in BN_PARTS)) if k.endswith("_bn") else dict(v) for k, v in params.items()
+    }
+
+
+def init_params(seed: int = 0) -> Dict[str, Dict[str, np.ndarray]]:
+    """Random stored params of the right shapes (He-normal kernels, batch norms near the
+    identity): for tests and the bench when no file is found."""
+    rng, out = np.random.default_rng(seed), {}
+    for k, parts in param_shapes().items():
+        if k.endswith("_bn"):
+            c = parts["gamma"]
+            out[k] = dict(zip(BN_PARTS, (np.ones(c), np.zeros(c), np.zeros(c), np.ones(c))))
+        else:
+            kernel = parts["kernel"]
+            out[k] = {
+                "kernel": rng.normal(0, (2 / np.prod(kernel[:3])) ** 0.5, kernel),
+                "bias": np.zeros(kernel[-1]),
+            }
+    return {k: {p: np.asarray(a, np.float32) for p, a in v.items()} for k, v in out.items()}
+
+
+def _from_keras(name: str, arrays: Sequence[Any]) -> Optional[Tuple[str, Dict[str, Any]]]:
+    """A Keras layer's arrays in weight order -> (layer, {part: array}); None if not ours."""
+    if name.endswith("_conv") and name in layer_names() and not arrays:
+        return name, {}
+    if name.endswith("_conv") and name in layer_names():
+        kernels, biases = [a for a in arrays if a.ndim == 4], [a for a in arrays if a.ndim == 1]
+        return name, {
+            "kernel": kernels[0] if kernels else arrays[0],
+            "bias": biases[0] if biases else arrays[-1],
+        }
+    if name.endswith("_bn") and name in layer_names():
+        return name, dict(zip(BN_PARTS, arrays))  # fewer than four: named as missing by validate
+    return None
+
+
+def backbone(name: str = "resnet50"):
+    """ResNet50 as a backbones.Backbone."""
+    from .backbones import KERAS_URL, Backbone, resize_guides
+
+    file = "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    return Backbone(
+        name="resnet50",
+        layers=layer_names(),
+        resolve=resolve_layer,
+        features=features,
+        param_shapes=param_shapes,
+        prepare=prepare,
+        init_params=init_params,
+        feature_shapes=feature_shapes,
+        from_keras=_from_keras,
+        guides=lambda masks, layers: resize_guides(
+            masks, {n: feature_shapes(masks.shape[1:3])[n] for n in layers}
+        ),
+        keras_app="ResNet50",
+        keras_name=lambda n: n,
+        filename=file,
+        url=f"{KERAS_URL}/resnet/{file}",
+        md5="4d473c1dd8becc155b73f8504c6f6626",  # keras/src/applications/resnet.py, WEIGHTS_HASHES
+        # Lisciandrello, Inzerillo & Monti's layers (README, Backbones, lists the others they tried)
+        content_layers=("conv5_block1_1_conv",),
+        style_layers=(
+            "conv2_block3_1_conv",
+            "conv3_block1_1_conv",
+            "conv4_block1_1_conv",
+            "conv5_block1_1_conv",
+        ),
+        style_normalization="none",
+        style_weight=1.0,
+        min_side=MIN_SIDE,
+        family="resnet",
+    )

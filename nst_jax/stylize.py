@@ -236,6 +236,7 @@ def _finish(job: Job, x_rgb, stop: str, flag: signals.StopFlag, history, totals)
         "style_masks": job.mask_names,
         "estimated_memory": job.estimated_memory,
         "plan": job.plan.to_dict(),
+        "objective": dataclasses.asdict(job.objective),  # the layers and weights the run used
         "config": dict(dataclasses.asdict(job.cfg), model=job.model, weights=str(job.weights)),
     }
     finite = any(np.isfinite(h["total"]) for h in history)  # else not even the start's loss was

@@ -31,8 +31,12 @@ Input: a batch of Caffe-preprocessed images, (N, H, W, 3) BGR minus the ImageNet
 (see `image.preprocess`). The network stops at the deepest requested layer, so asking
 for relu4_2 alone never runs block 5.
 
-This file is the definition. Faster ways to compute the same convolutions and poolings
+`backbone(model)` is this file's entry in backbones.py: the interface the rest of
+nst_jax sees. This file is the definition. Faster ways to compute the same convolutions and poolings
 (nst_jax/fast/) are handed in as `Ops`; the plain ones below are the default.
+
+Over 300 lines: the network, every name its layers go by and its entry in backbones.py:
+one network, one file, as every backbone is.
 """
 
 import functools
@@ -278,3 +282,56 @@ def init_params(model: str, seed: int = 0) -> Dict[str, Dict[str, jax.Array]]:
             "bias": jax.random.normal(k2, shapes["bias"]) * 0.1,
         }
     return params
+
+
+def _guides(model: str, masks: jax.Array, style_layers: Sequence[str]) -> Dict[str, jax.Array]:
+    """Masks (1, H, W, R) pooled as the network pools: {layer: (h, w, R)} at its resolution."""
+    guides, t = {}, masks
+    for layer in layers(model):
+        if layer.block > 1 and layer.conv.endswith("_1"):  # 2x2 average: (1, h, w, R) -> (1, h/2, w/2, R)
+            t = avg_pool_2x2(t)
+        if layer.name in style_layers:
+            guides[layer.name] = t[0]
+    return guides
+
+
+def _from_keras(name: str, arrays: Sequence[Any]) -> Any:
+    """('block4_conv2', [kernel, bias]) -> ('conv4_2', {'kernel', 'bias'}); None if not ours."""
+    conv = next((layer.conv for layer in layers("vgg19") if layer.keras == name), None)
+    if conv is None or not arrays:
+        return None if conv is None else (conv, {})
+    kernels, biases = [a for a in arrays if a.ndim == 4], [a for a in arrays if a.ndim == 1]
+    return conv, {"kernel": kernels[0] if kernels else arrays[0], "bias": biases[0] if biases else arrays[-1]}
+
+
+def backbone(model: str):
+    """VGG16 or VGG19 as a backbones.Backbone."""
+    from .backbones import KERAS_URL, Backbone
+
+    keras = {layer.name: layer.keras for layer in layers(model)}
+    file = f"{model}_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    return Backbone(
+        name=model,
+        layers=conv_layers(model),
+        resolve=functools.partial(resolve_layer, model),
+        features=lambda params, x, names, pooling="max", precision="float32", ops=Ops(): features(
+            params, x, names, model, pooling, precision, ops
+        ),
+        param_shapes=functools.partial(param_shapes, model),
+        prepare=lambda params: params,
+        init_params=functools.partial(init_params, model),
+        feature_shapes=functools.partial(feature_shapes, model),
+        from_keras=_from_keras,
+        guides=functools.partial(_guides, model),
+        keras_app=model.upper(),
+        keras_name=keras.__getitem__,
+        filename=file,
+        url=f"{KERAS_URL}/{model}/{file}",
+        md5={"vgg19": "253f8cb515780f3b799900260a226db6", "vgg16": "6d6bbae143d832006294945121d1f1fc"}[model],
+        content_layers=("relu4_2",),  # Gatys et al. 2016, Sec. 3
+        style_layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+        style_normalization="gatys",
+        style_weight=3e2,  # with L-BFGS at 256 px, the ImageNet weights as they are (README sweep)
+        min_side=MIN_SIDE,
+        family="vgg",
+    )

@@ -1,8 +1,9 @@
-"""ImageNet VGG weights: read Keras HDF5 files, validate, cache as .npz (lookup.py finds
-and downloads the files).
+"""ImageNet weights: read Keras HDF5 files, validate, cache as .npz (lookup.py finds and
+downloads the files).
 
-Keras distributes the convolutional part of VGG16/VGG19 as `*_notop.h5` files. Three
-layouts are met in the wild; the reader is guided by each file's own attributes:
+Keras distributes the convolutional part of VGG16, VGG19 and ResNet50 as `*_notop.h5`
+files. Three layouts are met in the wild; the reader is guided by each file's own
+attributes:
 
   (a) Keras 1 release files: root attr `layer_names`; per layer group attr `weight_names`
       = ['block1_conv1_W_1:0', 'block1_conv1_b_1:0'], datasets inside the layer group.
@@ -11,9 +12,14 @@ layouts are met in the wild; the reader is guided by each file's own attributes:
   (c) Keras 3 `*.weights.h5`: `layers/<object>/vars/0` (kernel) and `/1` (bias), where the
       `vars` group's attr `name` is the layer's name ('block1_conv1').
 
-Kernels are HWIO (3, 3, C_in, C_out), the layout Flax's `nn.Conv` uses, so no transpose
-is needed. The converted weights are cached once as a flat `.npz` keyed 'conv1_1/kernel',
-with a format version and the sha256 of the source file, and loaded from there later.
+Each layer's arrays, in weight order, are the backbone's to name (`Backbone.from_keras`:
+VGG's [kernel, bias]; a batch norm's [gamma, beta, moving_mean, moving_variance]) and
+are checked against its `param_shapes`: every missing, extra, mis-shaped or non-finite
+array is named. Kernels are HWIO (3, 3, C_in, C_out), the layout Flax uses, so no
+transpose is needed. The stored weights are cached once as a flat `.npz` keyed
+'conv1_1/kernel', with a format version and the sha256 of the source file, and loaded
+from there later; `load_weights` returns them as the network takes them
+(`Backbone.prepare`: ResNet50's batch norms as per-channel affine maps).
 """
 
 import hashlib
@@ -25,9 +31,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import h5py
 import numpy as np
 
+from .backbones import NAMES, get
 from .errors import NstError
 from .files import StrPath, atomic_write, check_input, show
-from .vgg import CHANNELS, layers, param_shapes
 
 FORMAT_VERSION = 1  # of the .npz cache; bump when its keys or meaning change
 CLASSIFIER_LAYERS = ("flatten", "fc1", "fc2", "predictions")  # with-top files: ignored
@@ -44,11 +50,6 @@ def cache_dir() -> Path:
 
 def _str(x) -> str:
     return x.decode("utf8") if isinstance(x, bytes) else str(x)
-
-
-def keras_to_ours(name: str) -> Optional[str]:
-    """'block4_conv2' -> 'conv4_2' (vgg.layers' names); None for anything else."""
-    return next((layer.conv for layer in layers("vgg19") if layer.keras == name), None)
 
 
 def _read_layers(f) -> Tuple[Dict[str, List[np.ndarray]], List[str]]:
@@ -80,38 +81,49 @@ def _read_layers(f) -> Tuple[Dict[str, List[np.ndarray]], List[str]]:
                 or len(keys) < 2
                 or not all(isinstance(v[k], h5py.Dataset) for k in keys)
             ):
-                broken.append(f"layer {lname} has vars {sorted(v)}, expected 0 (kernel) and 1 (bias)")
+                broken.append(f"layer {lname} has vars {sorted(v)}, expected 0, 1, ... (kernel, bias, ...)")
                 continue
             out[lname] = [np.asarray(v[k]) for k in keys]
         return out, broken
     raise NstError(
         "the HDF5 file has neither `layer_names` nor `layers/`: it is not a Keras "
-        "weights file; use a Keras VGG16/VGG19 *_notop.h5 file"
+        "weights file; use a Keras VGG16, VGG19 or ResNet50 *_notop.h5 file"
     )
 
 
 def _part(absent: List[str], names: List[str]) -> str:
     """Which of a layer's weights the `absent` names are: 'kernel', 'bias' or both."""
-    parts = ["kernel" if names.index(n) == 0 else "bias" for n in absent]
+    parts = [n.split("/")[-1].split(":")[0] for n in absent]  # 'conv1_bn/gamma:0' -> 'gamma'
+    parts = ["kernel" if p.endswith("_W_1") else "bias" if p.endswith("_b_1") else p for p in parts]
     return " and ".join(dict.fromkeys(parts))
 
 
-def _kernel_bias(arrays: List[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
-    kernels = [a for a in arrays if a.ndim == 4]
-    biases = [a for a in arrays if a.ndim == 1]
-    return (kernels[0] if kernels else arrays[0]), (biases[0] if biases else arrays[-1])
+def _ours(model: str, groups: Dict[str, List[np.ndarray]]) -> Params:
+    """{Keras layer: arrays} -> {our layer: {part: array}} as `model` names them; a layer
+    that is not the model's keeps its name (and is named as extra), a classifier is skipped."""
+    found: Params = {}
+    for lname, arrays in groups.items():
+        named = get(model).from_keras(lname, arrays)
+        if named is None and lname in CLASSIFIER_LAYERS:
+            continue  # the classifier of a with-top file
+        layer, parts = named or (lname, {})
+        found[layer] = parts
+    return found
+
+
+def _guess(names: set) -> str:
+    """The model whose layers the found ones are: the fewest missing and extra, then the
+    smaller (a VGG16 file is not a VGG19 file missing three layers)."""
+    return min(NAMES, key=lambda m: (len(names ^ set(get(m).param_shapes())), len(get(m).param_shapes())))
 
 
 def validate(found: Params, model: Optional[str], source: str) -> Tuple[str, Params]:
     """Check layer names and shapes; -> (model, params). Errors name every problem."""
     names = set(found)
-    if model is None:  # the model is the one the file holds: the best match by layer names
-        model = min(CHANNELS, key=lambda m: len(names ^ set(param_shapes(m))))
-        if names == set(param_shapes("vgg16")):
-            model = "vgg16"
-    expected = param_shapes(model)  # read off the Flax model itself
-    other = "vgg16" if model == "vgg19" else "vgg19"
-    if names == set(param_shapes(other)) and names != set(expected):
+    model = model or _guess(names)  # the model is the one the file holds: the best match
+    expected = get(model).param_shapes()  # read off the Flax model itself
+    other = _guess(names)
+    if names == set(get(other).param_shapes()) and names != set(expected):
         raise NstError(
             f"{source} holds {other.upper()} weights, not {model.upper()}; "
             f"pass --model {other} or a {model.upper()} weights file"
@@ -121,18 +133,22 @@ def validate(found: Params, model: Optional[str], source: str) -> Tuple[str, Par
         ["extra " + ", ".join(extra)] if extra else []
     )
     problems += [
+        f"{k} has no {part}" for k in expected if k in found for part in expected[k] if part not in found[k]
+    ]
+    problems += [
         f"{k}/{part} has shape {tuple(found[k][part].shape)}, expected {want}"
         for k in expected
         if k in found
         for part, want in expected[k].items()
-        if tuple(found[k][part].shape) != want
+        if part in found[k] and tuple(found[k][part].shape) != want
     ]
     problems += [
         f"{k}/{part} has {bad} NaN or infinite value{'s' * (bad > 1)}"
         for k in expected
         if k in found
-        for part in ("kernel", "bias")
-        if tuple(found[k][part].shape) == expected[k][part]
+        for part in expected[k]
+        if part in found[k]
+        and tuple(found[k][part].shape) == expected[k][part]
         and (bad := int(np.size(found[k][part]) - np.count_nonzero(np.isfinite(found[k][part])))) > 0
     ]
     if problems:
@@ -140,11 +156,11 @@ def validate(found: Params, model: Optional[str], source: str) -> Tuple[str, Par
             f"{show(source)} is not a valid {model.upper()} weights file: {', '.join(problems)}; "
             "download or convert the file again"
         )
-    return model, {k: {p: np.asarray(found[k][p], np.float32) for p in ("kernel", "bias")} for k in expected}
+    return model, {k: {p: np.asarray(found[k][p], np.float32) for p in expected[k]} for k in expected}
 
 
 def read_keras_h5(path: StrPath, model: Optional[str] = None) -> Tuple[str, Params]:
-    """A Keras VGG *_notop.h5 in any of the three layouts -> (model, flat params)."""
+    """A Keras *_notop.h5 in any of the three layouts -> (model, stored params)."""
     p = check_input(path, "weights file")
     if not h5py.is_hdf5(p):
         raise NstError(f"{show(p)} is not an HDF5 file; give a Keras *_notop.h5 weights file")
@@ -153,22 +169,22 @@ def read_keras_h5(path: StrPath, model: Optional[str] = None) -> Tuple[str, Para
             groups, broken = _read_layers(f)
     except (OSError, KeyError, ValueError, TypeError) as e:  # truncated or corrupt HDF5
         raise NstError(f"{show(p)} is damaged or truncated ({e}); download it again") from None
-    if broken:  # the model: as asked, else VGG19 if a layer only VGG19 has is named
-        deep = {layer.keras for layer in layers("vgg19")} - {layer.keras for layer in layers("vgg16")}
-        m = model or (
-            "vgg19" if any(name in " ".join(broken) for name in deep) or set(groups) & deep else "vgg16"
-        )
+    if broken:  # the model: as asked, else the best match of the layers read and named
+        named = {n for b in broken for n in b.split() if n not in groups}
+        m = model or _guess({k for m in NAMES for k in _ours(m, {n: [] for n in named} | groups)})
         raise NstError(
             f"{show(p)} is not a valid {m.upper()} weights file: {', '.join(broken)}; download it again"
         )
-    found = {}
-    for lname, arrays in groups.items():
-        ours = keras_to_ours(lname)
-        if ours is None and lname in CLASSIFIER_LAYERS:
-            continue  # the classifier of a with-top file
-        kernel, bias = _kernel_bias(arrays)
-        found[ours or lname] = {"kernel": kernel, "bias": bias}
-    return validate(found, model, str(p))
+    held = min(
+        NAMES,
+        key=lambda m: (len(set(_ours(m, groups)) ^ set(get(m).param_shapes())), len(get(m).param_shapes())),
+    )
+    if model not in (None, held) and set(_ours(held, groups)) == set(get(held).param_shapes()):
+        raise NstError(
+            f"{p} holds {held.upper()} weights, not {model.upper()}; pass --model {held} or a {model.upper()} weights file"
+        )
+    model = model or held  # the model the file holds: the best match of its layers
+    return validate(_ours(model, groups), model, str(p))
 
 
 def file_hash(path: StrPath, algorithm: str = "sha256") -> str:
@@ -229,7 +245,14 @@ def load_npz(path: StrPath, model: Optional[str] = None) -> Tuple[str, Params, s
 
 
 def load_weights(path: StrPath, model: Optional[str] = None, cache: bool = True) -> Tuple[str, Params]:
-    """.h5 or .npz -> (model, params); an .h5 is converted once into the cache folder."""
+    """.h5 or .npz -> (model, params as the network takes them: Backbone.prepare); an .h5
+    is converted once into the cache folder."""
+    m, params = load_stored(path, model, cache)
+    return m, get(m).prepare(params)
+
+
+def load_stored(path: StrPath, model: Optional[str] = None, cache: bool = True) -> Tuple[str, Params]:
+    """.h5 or .npz -> (model, params as the file stores them, checked)."""
     p = check_input(path, "weights file")
     if p.suffix == ".npz":
         m, params, _ = load_npz(p, model)
@@ -255,14 +278,16 @@ def load_weights(path: StrPath, model: Optional[str] = None, cache: bool = True)
 
 def describe(path: StrPath) -> str:
     """A human summary of a weights file: model, layout, layers and shapes."""
-    m, params = load_weights(path, cache=False)
+    m, params = load_stored(path, cache=False)
     lines = [
         f"{path}: {m.upper()}, {sum(v.size for d in params.values() for v in d.values()):,}"
         f" parameters, sha256 {file_hash(path)}"
     ]
     for k, d in params.items():
+        first = next(iter(d))
         lines.append(
-            f"  {k:8s} kernel {tuple(d['kernel'].shape)}  bias {tuple(d['bias'].shape)}"
-            f"  kernel[0,0,0,0]={d['kernel'][0, 0, 0, 0]:.8g}"
+            f"  {k:8s} "
+            + "  ".join(f"{p} {tuple(v.shape)}" for p, v in d.items())
+            + f"  {first}[0]={d[first].flat[0]:.8g}"
         )
     return "\n".join(lines)

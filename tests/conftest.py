@@ -6,7 +6,10 @@ unset, they default to ../shared beside the repository, where development machin
 them. The package itself never looks there.
 """
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +52,24 @@ def isolated_cache(tmp_path_factory, monkeypatch):
     """Each test gets its own weights cache and no $NST_JAX_WEIGHTS from the caller."""
     monkeypatch.setenv("NST_JAX_CACHE", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.delenv("NST_JAX_WEIGHTS", raising=False)
+
+
+@pytest.fixture(scope="session")
+def resnet50_files(tmp_path_factory):
+    """ResNet50 weights written by Keras itself (keras.applications.ResNet50(weights=None),
+    every variable random, batch-norm statistics too) in the three layouts, in a fresh
+    process on the JAX backend: ({layout: path}, {keras layer: [arrays, in weight order]})."""
+    folder = tmp_path_factory.mktemp("resnet50")
+    script = Path(__file__).resolve().parent / "keras_files.py"
+    env = dict(os.environ, KERAS_BACKEND="jax")
+    subprocess.run(
+        [sys.executable, str(script), "resnet50", str(folder)], env=env, check=True, capture_output=True
+    )
+    arrays: dict = {}
+    with np.load(folder / "arrays.npz") as z:
+        for key in sorted(z.files, key=lambda k: (k.split("/")[0], int(k.split("/")[1]))):
+            arrays.setdefault(key.split("/")[0], []).append(z[key])
+    return json.loads((folder / "paths.json").read_text()), arrays
 
 
 @pytest.fixture(scope="session")

@@ -86,3 +86,72 @@ WRITERS = {
     "keras2-model": lambda p, params, m: write_keras2(p, params, m, whole_model=True),
     "keras3": write_keras3,
 }
+
+
+def resnet50_keras(input_shape=(64, 80, 3), seed=0):
+    """Keras' own ResNet50 (weights=None), every variable set to random values, batch-norm
+    statistics too (so that the folding is tested): (keras, model)."""
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    import keras
+
+    rng = np.random.default_rng(seed)
+    m = keras.applications.ResNet50(weights=None, include_top=False, input_shape=input_shape)
+    for layer in m.layers:
+        w = layer.get_weights()
+        if isinstance(layer, keras.layers.Conv2D):
+            k = rng.normal(0, (2.0 / np.prod(w[0].shape[:3])) ** 0.5, w[0].shape)
+            layer.set_weights([k.astype("float32"), rng.normal(0, 0.1, w[1].shape).astype("float32")])
+        elif w:  # gamma, beta, moving_mean, moving_variance
+            c = w[0].shape
+            stats = [
+                rng.normal(1, 0.2, c),
+                rng.normal(0, 0.2, c),
+                rng.normal(0, 0.3, c),
+                rng.uniform(0.5, 2, c),
+            ]
+            layer.set_weights([a.astype("float32") for a in stats])
+    return keras, m
+
+
+def write_resnet50(folder, model):
+    """The model's weights in the three layouts, as Keras writes them where it can:
+    {'keras3': *.weights.h5 (c), 'keras2': legacy (b), 'keras2-model': whole-model (b),
+    'keras1': (a), written here from the same arrays in Keras 1's naming}."""
+    from keras.src.legacy.saving import legacy_h5_format
+
+    paths = {k: f"{folder}/resnet50_{k}.{'weights.h5' if k == 'keras3' else 'h5'}" for k in WRITERS}
+    model.save_weights(paths["keras3"])
+    with h5py.File(paths["keras2"], "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, model)
+    model.save(paths["keras2-model"])
+    with h5py.File(paths["keras1"], "w") as f:
+        names = [layer.name for layer in model.layers]
+        f.attrs["layer_names"] = np.array([n.encode() for n in names])
+        for layer in model.layers:
+            g = f.create_group(layer.name)
+            parts = (
+                ["W", "b"]
+                if layer.name.endswith("_conv")
+                else ["gamma", "beta", "running_mean", "running_std"]
+            )
+            arrays = layer.get_weights()
+            wnames = [f"{layer.name}_{p}_1:0" for p in parts[: len(arrays)]]
+            g.attrs["weight_names"] = np.array([n.encode() for n in wnames], dtype="S64" if wnames else "S1")
+            for n, a in zip(wnames, arrays):
+                g[n] = a
+    return paths
+
+
+if __name__ == "__main__":  # python keras_files.py resnet50 FOLDER: the files, their arrays
+    import json
+    import sys
+
+    folder = sys.argv[2]
+    _, net = resnet50_keras()
+    paths = write_resnet50(folder, net)
+    arrays = {f"{layer.name}/{i}": a for layer in net.layers for i, a in enumerate(layer.get_weights())}
+    np.savez(f"{folder}/arrays.npz", **arrays)
+    with open(f"{folder}/paths.json", "w") as f:
+        json.dump(paths, f)

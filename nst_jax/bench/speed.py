@@ -22,9 +22,10 @@ from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
+from ..backbones import deepest, get
 from ..fast.memory import peak_rss
 from ..reference.measure import median_seconds
-from ..vgg import conv_layers, feature_shapes, layers
+from ..vgg import feature_shapes, layers
 
 DEMO = Path(__file__).resolve().parent.parent / "data"
 # jax: nst_jax as it runs (its plan: Winograd convolutions from 256 channels on CPU);
@@ -45,14 +46,29 @@ def conv_flops(model: str, height: int, width: int, deepest: str) -> int:
     return total
 
 
+def forward_flops(model: str, height: int, width: int, last: str) -> int:
+    """FLOPs of a forward pass to `last`: VGG's convolutions counted as above; any other
+    network's whole forward pass as XLA counts it (cost analysis of the lowered program)."""
+    import jax
+    import jax.numpy as jnp
+
+    if get(model).family == "vgg":
+        return conv_flops(model, height, width, last)
+    bb = get(model)
+    params = jax.tree.map(jnp.asarray, bb.prepare(bb.init_params(0)))
+    x = jax.ShapeDtypeStruct((height, width, 3), jnp.float32)
+    cost: Any = jax.jit(lambda x: bb.features(params, x, [last])).lower(x).cost_analysis()
+    return int((cost[0] if isinstance(cost, list) else cost)["flops"])
+
+
 def eval_flops(model: str, height: int, width: int, style_layers: Sequence[str], deepest: str) -> int:
     """One loss-and-gradient evaluation: the forward convolutions, their backward pass to
     the input (the same FLOPs again: each is a convolution with the transposed kernel; no
     weight gradients are needed), and per style layer the Gram matrix F^T F (2 M N^2) and
     its backward dL/dF = 4 F (G - A) / ... (2 M N^2). Pooling, ReLU and losses: < 1%."""
-    shapes = feature_shapes(model, (height, width))
+    shapes = get(model).feature_shapes((height, width))
     grams = sum(2 * (2 * shapes[n][0] * shapes[n][1] * shapes[n][2] ** 2) for n in style_layers)
-    return 2 * conv_flops(model, height, width, deepest) + grams
+    return 2 * forward_flops(model, height, width, deepest) + grams
 
 
 def _inputs(model: str, size: int):
@@ -61,7 +77,6 @@ def _inputs(model: str, size: int):
     from .. import image as im
     from .. import lookup as lk
     from .. import weights as wt
-    from ..vgg import init_params
 
     path, source = lk.find_weights(None, model), "random (He-normal)"
     params = None
@@ -69,7 +84,10 @@ def _inputs(model: str, size: int):
         file_model, params = wt.load_weights(path, None)
         params, source = (params, Path(path).name) if file_model == model else (None, source)
     if params is None:
-        params = {k: {n: np.asarray(v) for n, v in layer.items()} for k, layer in init_params(model).items()}
+        bb = get(model)
+        params = {
+            k: {n: np.asarray(v) for n, v in d.items()} for k, d in bb.prepare(bb.init_params(0)).items()
+        }
     c, s = (im.load_image(DEMO / f)[0] for f in ("chelsea.jpg", "starry_night.jpg"))
     c = im.resize(c, *im.fit_size(c.shape[0], c.shape[1], size))
     s = im.resize(s, *im.fit_size(s.shape[0], s.shape[1], size))
@@ -104,7 +122,7 @@ def time_one(
             h,
             w,
             [n for n, _ in objective.style_layers],
-            max(objective.layers, key=conv_layers(model).index),
+            deepest(model, objective.layers),
         ),
     }
     timed = _time_jax if framework.startswith("jax") else _time_torch
@@ -215,6 +233,10 @@ def speed(
     for model in models:
         for size in sizes:
             for fw in frameworks:
+                if fw.startswith("torch") and get(model).family != "vgg":
+                    why = f"no PyTorch reference for {model} (reference/torch_vgg.py is VGG's)"
+                    rows.append({"framework": fw, "model": model, "size": [size, size], "error": why})
+                    continue
                 cmd = [
                     sys.executable,
                     "-m",

@@ -1,8 +1,8 @@
 """How much memory a run needs, how much there is, and how much was used.
 
-A loss-and-gradient evaluation keeps every VGG activation up to the deepest layer of the
-objective for the backward pass (the ReLU outputs, which are also the next
-convolution's inputs), then holds a gradient or two of the largest layer while going
+A loss-and-gradient evaluation keeps every activation up to the deepest layer of the
+objective for the backward pass (VGG: the ReLU outputs, which are also the next
+convolution's inputs; ResNet50: each step's output, its batch norms folded), then holds a gradient or two of the largest layer while going
 back. The estimate below is checked against peaks measured in a fresh process
 (tests/test_memory.py) and in the README's tables.
 """
@@ -12,8 +12,8 @@ import os
 import resource
 from typing import Sequence, Tuple
 
+from ..backbones import deepest, get
 from ..losses import Objective
-from ..vgg import conv_layers, deepest, feature_shapes, param_shapes
 
 FLOAT = 4  # bytes
 RUNTIME = 300e6  # Python, JAX, XLA's code and buffers at rest (measured: ~0.3 GB)
@@ -43,12 +43,12 @@ def peak_rss() -> int:
 
 def activation_elements(model: str, hw: Tuple[int, int], last: str) -> int:
     """Floats a forward pass to layer `last` keeps for one (H, W) image: the input and
-    every activation up to `last` (their shapes read off the model: vgg.feature_shapes)."""
-    names = conv_layers(model)
-    shapes = feature_shapes(model, hw)
-    return hw[0] * hw[1] * 3 + sum(
-        h * w * c for name, (h, w, c) in shapes.items() if names.index(name) <= names.index(last)
-    )
+    every activation up to `last` (their shapes read off the model: feature_shapes). A
+    convolution whose batch norm is folded into it (resnet.py) has no output of its own."""
+    bb = get(model)
+    names, shapes = bb.layers, bb.feature_shapes(hw)
+    kept = [n for n in names[: names.index(last) + 1] if not (n.endswith("_conv") and bb.family != "vgg")]
+    return hw[0] * hw[1] * 3 + sum(shapes[n][0] * shapes[n][1] * shapes[n][2] for n in kept)
 
 
 def estimate_memory(
@@ -78,9 +78,10 @@ def estimate_memory(
         images * activation_elements(objective.model, hw, last),
         activation_elements(objective.model, style_hw, last),
     )
-    layer = images * hw[0] * hw[1] * 64  # the largest single activation (block 1)
+    sizes = get(objective.model).feature_shapes(hw).values()
+    layer = images * max(h * w * c for h, w, c in sizes)  # the largest single activation
     image = images * hw[0] * hw[1] * 3 * (2 * lbfgs_memory + 6)
-    shapes = param_shapes(objective.model)
+    shapes = get(objective.model).param_shapes()
     weights = sum(math.prod(v) for p in shapes.values() for v in p.values())  # VGG19: 20.0 M
     extra = 0.0
     if winograd:  # (U, U'), (36, C, K) each, twice over; one layer's domain input and product

@@ -5,7 +5,8 @@ the paper's computation is carried out; nothing else in nst_jax asks which devic
 runs on. Each decision comes with its reason, printed with `--verbose` and recorded in
 the log:
 
-  conv       "auto": Winograd's F(4x4, 3x3) (winograd.py) on CPU for images of
+  conv       (VGG only; other backbones run their convolutions as written: direct.)
+             "auto": Winograd's F(4x4, 3x3) (winograd.py) on CPU for images of
              winograd.MIN_PIXELS or more, for the convolutions with winograd.MIN_CHANNELS
              inputs or more (1.3-1.6x faster per evaluation there, ~5 s longer to
              compile); direct on GPUs and TPUs, whose libraries pick their own
@@ -27,8 +28,9 @@ from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 import jax
 
 from .. import losses
+from ..backbones import deepest, get
 from ..config import Config
-from ..vgg import Ops, deepest
+from ..vgg import Ops
 from . import pool, remat, winograd, xla
 
 
@@ -72,6 +74,8 @@ def plan(cfg: Config, model: str, pixels: int, devices: Optional[Sequence] = Non
     devices = list(devices if devices is not None else jax.devices())
     platform = devices[0].platform
     conv, why_conv = _conv(cfg, platform, pixels)
+    if get(model).family != "vgg":
+        conv, why_conv = "direct", f"{model}: Winograd is written for VGG's convolutions"
     layers = winograd.choose(model, deepest(model, cfg.objective(model).layers)) if conv == "winograd" else ()
     loop, why_loop = _loop(cfg, platform)
     scheduler = platform == "cpu" and xla.memory_scheduler_on()
@@ -79,7 +83,7 @@ def plan(cfg: Config, model: str, pixels: int, devices: Optional[Sequence] = Non
         f"{len(devices)} {platform} device(s)",
         f"conv {conv} ({why_conv})" + (f": {', '.join(layers)}" if layers else ""),
         f"loop {loop} ({why_loop})",
-        "max pool with the written-out gradient",
+        "max pool with the written-out gradient" if get(model).family == "vgg" else "max pool as written",
         f"remat {'on' if cfg.remat else 'off'}",
         f"XLA:CPU memory-ordered scheduler {'on' if scheduler else 'off'}",
     )

@@ -10,6 +10,8 @@ same preprocessed image:
     Keras' own preprocess_input: an independent check of our weight conversion, layer
     order, padding and preprocessing (max pooling only: Keras' VGG has no avg option;
     keras_vgg.py).
+For other backbones (ResNet50), which have no PyTorch reference, Keras' own network on the
+torch backend is the whole reference: activations, terms and gradients (keras_net.py).
 It reports per layer the largest absolute and relative difference of the activations;
 per loss term (content, each style layer, tv) both values and the gradient's relative L2
 error, largest absolute error and cosine; the time of a forward and of a
@@ -22,10 +24,16 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from .. import image as im
+from ..backbones import get
 from ..errors import NstError
-from ..vgg import conv_layers
 from .measure import diff, median_seconds
 from .torch_vgg import CONTENT, STYLE
+
+
+def _layers(model: str):
+    """(content layer, style layers) compared: the reference's for VGG, else the model's."""
+    bb = get(model)
+    return (CONTENT, STYLE) if bb.family == "vgg" else (bb.content_layers[0], bb.style_layers)
 
 
 def jax_terms_fn(
@@ -33,10 +41,12 @@ def jax_terms_fn(
 ) -> Callable[[Any], Dict[str, Any]]:
     """Ours: x -> {term: value}, built from losses.py."""
     from ..losses import content_loss, style_layer_loss, tv_loss
-    from ..vgg import features
+
+    CONTENT, STYLE = _layers(model)
+    features = get(model).features
 
     def terms(x):
-        f = features(params, x, (CONTENT,) + STYLE, model, pooling)
+        f = features(params, x, (CONTENT,) + tuple(STYLE), pooling)
         out = {"content": content_loss(f[CONTENT], targets["content"])}
         out.update({f"style {n}": style_layer_loss(f[n], targets["style"][n]) for n in STYLE})
         out["tv"] = tv_loss(x)
@@ -74,12 +84,18 @@ def compare(
     report: Dict = {"model": model, "pooling": pooling, "size": [hw[1], hw[0]]}
     report.update(layers={}, terms={}, timing={}, finite_differences=[])
     ours = _ours(params, model, pooling, targets, x, report)
-    if "torch" in frameworks:
+    report["reference"] = "torch" if get(model).family == "vgg" else "keras"
+    if report["reference"] == "keras":  # Keras' network is the whole reference (keras_net.py)
+        from .keras_net import keras_reference
+
+        content_layer, style_layers = _layers(model)
+        keras_reference(weights_path, get(model), x_rgb, ours, targets, content_layer, style_layers, report)
+    elif "torch" in frameworks:
         _torch(weights_path, params, model, pooling, targets, x, ours, report)
-    if "keras" in frameworks and pooling == "max":
+    if "keras" in frameworks and pooling == "max" and report["reference"] == "torch":
         from .keras_vgg import keras_layers
 
-        report["keras"] = keras_layers(weights_path, model, x_rgb, ours["acts"], conv_layers(model), targets)
+        report["keras"] = keras_layers(weights_path, model, x_rgb, ours["acts"], get(model).layers, targets)
         if "timing" in report["keras"]:
             report["timing"]["keras"] = report["keras"].pop("timing")
     report["finite_differences"] = _finite_differences(params, model, pooling, targets, x, rng, fd_directions)
@@ -92,15 +108,21 @@ def _inputs(content, style, params, model, size, pooling, frameworks, rng):
     import jax.numpy as jnp
 
     from ..losses import gram
-    from ..vgg import features
 
+    CONTENT, STYLE = _layers(model)
+    features = get(model).features
     rgb_c = im.load_image(content)[0]
     hw = im.fit_size(rgb_c.shape[0], rgb_c.shape[1], size)
     c = im.resize(rgb_c, *hw)
-    if "keras" in frameworks and pooling == "max" and min(hw) < 32:
+    if get(model).family != "vgg" and pooling != "max":
         raise NstError(
-            f"Keras' VGG needs at least 32 px per side, the image is {hw[1]}x{hw[0]}; "
-            "raise --size or pass --framework torch"
+            f"compare --model {model} runs Keras' own network, which has max pooling; drop --pooling"
+        )
+    if min(hw) < get(model).min_side or ("keras" in frameworks and pooling == "max" and min(hw) < 32):
+        raise NstError(
+            f"Keras' {model} needs at least {max(32, get(model).min_side)} px per side, the image is "
+            f"{hw[1]}x{hw[0]}; raise --size"
+            + (" or pass --framework torch" if get(model).family == "vgg" else "")
         )
     s_rgb = im.load_image(style)[0]
     s = im.resize(s_rgb, *im.fit_size(s_rgb.shape[0], s_rgb.shape[1], size))
@@ -111,8 +133,8 @@ def _inputs(content, style, params, model, size, pooling, frameworks, rng):
     x_rgb = (c + rng.normal(0, 20, c.shape)).astype(np.float32)
     x = np.asarray(im.preprocess(x_rgb), np.float32)
     jparams = jax.tree.map(jnp.asarray, params)
-    fc = features(jparams, im.preprocess(c), [CONTENT], model, pooling)
-    fs = features(jparams, im.preprocess(s), STYLE, model, pooling)
+    fc = features(jparams, im.preprocess(c), [CONTENT], pooling)
+    fs = features(jparams, im.preprocess(s), STYLE, pooling)
     targets = {"content": np.asarray(fc[CONTENT]), "style": {k: np.asarray(gram(v)) for k, v in fs.items()}}
     return x_rgb, x, targets, hw
 
@@ -124,11 +146,9 @@ def _ours(params, model, pooling, targets, x, report) -> Dict:
     import jax
     import jax.numpy as jnp
 
-    from ..vgg import features
-
     jparams = jax.tree.map(jnp.asarray, params)
     terms_fn = jax_terms_fn(jparams, model, pooling, targets)
-    feats = jax.jit(lambda x: features(jparams, x, conv_layers(model), model, pooling))
+    feats = jax.jit(lambda x: get(model).features(jparams, x, get(model).layers, pooling))
     out = {
         "acts": {k: np.asarray(v) for k, v in feats(x).items()},
         "terms": {k: float(v) for k, v in jax.jit(terms_fn)(x).items()},
@@ -157,7 +177,7 @@ def _torch(weights_path, params, model, pooling, targets, x, ours, report) -> No
         raise NstError("compare needs PyTorch; pip install 'nst_jax[compare]'") from None
     from .torch_vgg import read_h5, torch_inputs, torch_terms
 
-    layers = conv_layers(model)
+    layers = get(model).layers
     ref_w, ref_t = torch_inputs(read_h5(weights_path), targets, torch.float32)
     xt, acts, terms = torch_terms(ref_w, x, ref_t, model, pooling, last=layers[-1])
     for name in layers:
@@ -219,28 +239,29 @@ def _finite_differences(params, model, pooling, targets, x, rng, directions) -> 
 
 
 def table(report: Dict) -> str:
+    ref = report.get("reference", "torch")  # the framework of the terms and gradients
     lines = [
         f"{report['model']} {report['size'][0]}x{report['size'][1]}, {report['pooling']} pooling",
         "",
-        "| layer | torch max abs | torch max rel |" + (" keras max rel |" if "keras" in report else ""),
+        f"| layer | {ref} max abs | {ref} max rel |" + (" keras max rel |" if "keras" in report else ""),
         "| --- | --- | --- |" + (" --- |" if "keras" in report else ""),
     ]
     for name, d in report["layers"].items():
         k = f" {report['keras']['layers'][name]['max_rel']:.2e} |" if "keras" in report else ""
-        lines.append(f"| {name} | {d['torch']['max_abs']:.2e} | {d['torch']['max_rel']:.2e} |{k}")
+        lines.append(f"| {name} | {d[ref]['max_abs']:.2e} | {d[ref]['max_rel']:.2e} |{k}")
     lines += [
         "",
-        "| term | jax | torch | rel diff | grad rel L2 | grad max abs | grad cosine "
+        f"| term | jax | {ref} | rel diff | grad rel L2 | grad max abs | grad cosine "
         "| grad rel L2 (float64) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for k, d in report["terms"].items():
-        g = d["torch_grad"]
+        g = d[f"{ref}_grad"]
+        g64 = f"{d['torch_grad64']['rel_l2']:.1e}" if "torch_grad64" in d else "—"
         lines.append(
-            f"| {k} | {d['jax']:.7g} | {d['torch']:.7g} | "
-            f"{abs(d['jax'] - d['torch']) / max(abs(d['torch']), 1e-30):.1e} | "
-            f"{g['rel_l2']:.1e} | {g['max_abs']:.2e} | {g['cosine']:.8f} | "
-            f"{d['torch_grad64']['rel_l2']:.1e} |"
+            f"| {k} | {d['jax']:.7g} | {d[ref]:.7g} | "
+            f"{abs(d['jax'] - d[ref]) / max(abs(d[ref]), 1e-30):.1e} | "
+            f"{g['rel_l2']:.1e} | {g['max_abs']:.2e} | {g['cosine']:.8f} | {g64} |"
         )
     lines += ["", "| framework | forward | forward + backward | compile |", "| --- | --- | --- | --- |"]
     for fw, t in report["timing"].items():
@@ -265,15 +286,15 @@ def worst(report: Dict) -> Dict[str, float]:
     pick a different winner (both correct), so its float32 gradients can differ by ~1e-3
     in L2. For max pooling the criterion is therefore the float64 comparison, where no
     winner flips; the float32 figures are still reported."""
+    ref = report.get("reference", "torch")
     grad_key = "torch_grad" if report["pooling"] == "avg" else "torch_grad64"
+    grad_key = grad_key if ref == "torch" else "keras_grad"  # (Keras: float32; see keras_net.py)
     return {
-        "activation_rel": max(d["torch"]["max_rel"] for d in report["layers"].values()),
+        "activation_rel": max(d[ref]["max_rel"] for d in report["layers"].values()),
         "keras_activation_rel": max(
             (d["max_rel"] for d in report.get("keras", {}).get("layers", {}).values()), default=0.0
         ),
-        "term_rel": max(
-            abs(d["jax"] - d["torch"]) / max(abs(d["torch"]), 1e-30) for d in report["terms"].values()
-        ),
+        "term_rel": max(abs(d["jax"] - d[ref]) / max(abs(d[ref]), 1e-30) for d in report["terms"].values()),
         "grad_rel_l2": max(d[grad_key]["rel_l2"] for d in report["terms"].values()),
         "fd_rel": max(d["rel_error"] for d in report["finite_differences"]),
     }
