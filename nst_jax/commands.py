@@ -67,6 +67,7 @@ def run_weights(argv: typing.List[str]) -> int:
         for k, (what, path) in enumerate(lk.search_path(a.model), 2):
             print(f"  {k}. {what:18s} {path}  [{'found' if path.is_file() else 'absent'}]")
         print(f"  then: download {' or '.join(lk.URLS[m] for m in ([a.model] if a.model else ['vgg19']))}")
+        print(f"  (other models: --model {' / '.join(lk.URLS)})")
         print(f"Converted .npz caches live in {wt.cache_dir()}")
         found = lk.find_weights(None, a.model)
         print(f"Would use: {found or 'a download'}")
@@ -78,6 +79,8 @@ def run_bench(argv: typing.List[str]) -> int:
         return run_bench_optimizers(argv[1:])
     if argv and argv[0] == "batch":
         return run_bench_batch(argv[1:])
+    if argv and argv[0] == "balance":
+        return run_bench_balance(argv[1:])
     from . import bench
     from .backbones import NAMES as CHANNELS
 
@@ -176,6 +179,26 @@ def run_bench_batch(argv: typing.List[str]) -> int:
     if a.json:
         files.check_output(a.json, "--json", mode=None)
     return main_batch(a)
+
+
+def run_bench_balance(argv: typing.List[str]) -> int:
+    from .backbones import NAMES
+    from .bench.balance import main_balance
+
+    p = Parser(
+        prog="python -m nst_jax bench balance",
+        description="Each backbone's style term beside its content term under each style normalisation "
+        "(what sets resnet50's defaults; README, Backbones).",
+    )
+    p.add_argument("--model", type=names, default=("vgg16", "vgg19", "resnet50"), help="comma-separated")
+    p.add_argument("--size", type=int, default=256, help="longest side, px")
+    p.add_argument("--json", default=None, help="write the rows as JSON")
+    a = p.parse_args(argv)
+    if set(a.model) - set(NAMES) or a.size < 32:
+        raise NstError(f"--model takes {', '.join(NAMES)} and --size at least 32 px; e.g. --model vgg16,resnet50")
+    if a.json:
+        files.check_output(a.json, "--json", mode=None)
+    return main_balance(a)
 
 
 def run_compare(argv: typing.List[str]) -> int:

@@ -204,8 +204,8 @@ class Config:
             value, choices = getattr(self, f.name), f.metadata["choices"]
             if choices and value not in choices and not (f.default is None and value is None):
                 raise NstError(f"unknown --{_flag(f.name)} {value!r}; use one of: {', '.join(choices)}")
-        if self.style_weight is None and self.model is not None:  # resolved once the model
-            return dataclasses.replace(self, style_weight=self.beta).validate()  # is known (logs)
+        if self.style_weight is None:  # resolved, so that logs show the beta used (without
+            return dataclasses.replace(self, style_weight=self.beta).validate()  # --model: vgg19's)
         self._check_counts()
         self._check_scales()
         self._check_weights()
@@ -315,19 +315,24 @@ class Config:
 
     @property
     def beta(self) -> float:
-        """style_weight as given, or its default for these weights (raw or normalised),
-        set at 256 px and carried to the output's longest side s by
+        """style_weight as given, or the model's default (VGG's raw or normalised), set at
+        256 px and carried to the output's longest side s by
 
-            beta(s) = beta_256 (s / 256)^2
+            beta(s) = beta_256 (s / 256)^2          (gatys, neural-style)
+            beta(s) = beta_256 (s / 256)^-2         (none)
 
         At fixed weights the content term grows with the positions H*W (a sum over them,
         Eq. 1) and the style term does not (normalised by 1/M^2, Eq. 4): beta in
-        proportion to the pixels keeps their balance, and the look, at any size."""
+        proportion to the pixels keeps their balance, and the look, at any size. Without
+        the 1/M^2 ("none") the style term grows with M^2, so beta goes as 1/M."""
         if self.style_weight is not None:
             return float(self.style_weight)
         side = SIZE if self.size is None else self.size
-        base = backbones.get(self.model or backbones.NAMES[0]).style_weight
-        return (NORMALIZED_STYLE_WEIGHT if self.normalize_weights else base) * (side / REFERENCE_SIDE) ** 2
+        bb = backbones.get(self.model or backbones.NAMES[0])
+        power = -2 if (self.style_normalization or bb.style_normalization) == "none" else 2
+        return (NORMALIZED_STYLE_WEIGHT if self.normalize_weights else bb.style_weight) * (
+            side / REFERENCE_SIDE
+        ) ** power
 
     def sizes(self) -> Tuple[int, ...]:
         """The longest side at each scale: (size,) for a single-scale run."""

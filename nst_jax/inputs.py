@@ -105,7 +105,8 @@ def prepare(
     hws = [im.fit_size(h0, w0, side) for side in cfg.sizes()]
     names = None if masks is None else [str(m) if isinstance(m, (str, Path)) else "<array>" for m in masks]
     model, params, path = lookup.resolve(cfg.weights, cfg.model, allow_download, progress)
-    cfg = dataclasses.replace(cfg, model=model).validate()  # the model's defaults, its checks
+    # the model's defaults (its beta: as given, else settled again for it) and its checks
+    cfg = dataclasses.replace(cfg, model=model, style_weight=options.get("style_weight")).validate()
     _check_sides(model, hws)
     if cfg.normalize_weights:  # mean activation 1 per filter over normalize.py's reference set
         params, _ = normalize_weights(params, model, cfg.pooling)

@@ -81,7 +81,7 @@ def _read_layers(f) -> Tuple[Dict[str, List[np.ndarray]], List[str]]:
                 or len(keys) < 2
                 or not all(isinstance(v[k], h5py.Dataset) for k in keys)
             ):
-                broken.append(f"layer {lname} has vars {sorted(v)}, expected 0, 1, ... (kernel, bias, ...)")
+                broken.append(f"layer {lname} has vars {sorted(v)}, expected 0 (kernel), 1 (bias), ...")
                 continue
             out[lname] = [np.asarray(v[k]) for k in keys]
         return out, broken
@@ -109,6 +109,12 @@ def _ours(model: str, groups: Dict[str, List[np.ndarray]]) -> Params:
         layer, parts = named or (lname, {})
         found[layer] = parts
     return found
+
+
+def _held(groups: Dict[str, List[np.ndarray]]) -> str:
+    """The model a file's layers are, each model naming them its own way (from_keras)."""
+    shapes = {m: set(get(m).param_shapes()) for m in NAMES}
+    return min(NAMES, key=lambda m: (len(set(_ours(m, groups)) ^ shapes[m]), len(shapes[m])))
 
 
 def _guess(names: set) -> str:
@@ -170,15 +176,12 @@ def read_keras_h5(path: StrPath, model: Optional[str] = None) -> Tuple[str, Para
     except (OSError, KeyError, ValueError, TypeError) as e:  # truncated or corrupt HDF5
         raise NstError(f"{show(p)} is damaged or truncated ({e}); download it again") from None
     if broken:  # the model: as asked, else the best match of the layers read and named
-        named = {n for b in broken for n in b.split() if n not in groups}
-        m = model or _guess({k for m in NAMES for k in _ours(m, {n: [] for n in named} | groups)})
+        named = {n for b in broken for n in b.split() if n not in groups}  # (the broken ones)
+        m = model or _held({n: [] for n in named} | groups)
         raise NstError(
             f"{show(p)} is not a valid {m.upper()} weights file: {', '.join(broken)}; download it again"
         )
-    held = min(
-        NAMES,
-        key=lambda m: (len(set(_ours(m, groups)) ^ set(get(m).param_shapes())), len(get(m).param_shapes())),
-    )
+    held = _held(groups)
     if model not in (None, held) and set(_ours(held, groups)) == set(get(held).param_shapes()):
         raise NstError(
             f"{p} holds {held.upper()} weights, not {model.upper()}; pass --model {held} or a {model.upper()} weights file"

@@ -88,3 +88,43 @@ def test_coarse_to_fine_by_default_above_256_px():
 def test_bad_values_are_one_line_errors(options, message):
     with pytest.raises(NstError, match=message):
         Config(**options).validate()
+
+
+def test_each_model_has_its_own_defaults():
+    """Layers, style normalisation and beta are the model's unless given (backbones.py)."""
+    from nst_jax import backbones
+
+    for name in backbones.NAMES:
+        bb = backbones.get(name)
+        cfg = Config(model=name, size=512).validate()
+        ob = cfg.objective(name)
+        assert [n for n, _ in ob.content_layers] == [bb.resolve(n) for n in bb.content_layers]
+        assert [n for n, _ in ob.style_layers] == [bb.resolve(n) for n in bb.style_layers]
+        assert ob.style_normalization == bb.style_normalization
+        assert cfg.style_weight == pytest.approx(bb.style_weight * 4)  # (512 / 256)^2
+    ob = Config(model="resnet50", style_normalization="gatys", style_layers=("conv3_block1_out",)).objective(
+        "resnet50"
+    )
+    assert ob.style_normalization == "gatys" and ob.style_layers == (("conv3_block1_out", 1.0),)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(remat=True), "--remat is written for VGG, not resnet50; drop --remat"),
+        (dict(normalize_weights=True), "--normalize-weights is written for VGG, not resnet50"),
+        (dict(conv="winograd"), "--conv winograd is written for VGG, not resnet50; drop --conv"),
+        (dict(content_layers=("relu4_2",)), "unknown layer 'relu4_2' for resnet50"),
+        (dict(size=24), "--size must be at least 32 px for resnet50, got 24"),
+        (dict(style_normalization="l2"), "unknown --style-normalization 'l2'; use one of: gatys, none"),
+    ],
+)
+def test_what_resnet50_refuses(options, message):
+    with pytest.raises(NstError, match=message):
+        Config(model="resnet50", **options).validate()
+
+
+def test_a_layer_no_network_has_is_refused_before_the_weights_load():
+    with pytest.raises(NstError, match="unknown layer 'relu9_1' for vgg19"):
+        Config(style_layers=("relu9_1",)).validate()
+    Config(style_layers=("conv4_block1_out",)).validate()  # resnet50's: checked once the model is known

@@ -147,3 +147,21 @@ def test_region_guides_are_pooled_to_each_layer(vgg19_params):
     # columns 0..8 of 18: at 9 wide, columns 0..3 are 1 and column 4 (pixels 8, 9) 0.5;
     # at 4 wide, (1, 1), (1, 1), (0.5, 0), (0, 0) -> 1, 1, 0.25, 0
     np.testing.assert_allclose(np.asarray(r.guides["relu3_1"])[:, :, 0], [[1, 1, 0.25, 0]] * 5)
+
+
+def test_the_three_style_normalisations_match_numpy():
+    """--style-normalization: gatys sum (G - A)^2 / (4 N^2 M^2); none the sum alone
+    (Lisciandrello et al.); neural-style the mean over the N^2 entries of ((G - A)/(N M))^2.
+    NumPy in float64, written from those definitions; float32 sums of ~100 terms: 1e-5."""
+    f = rng.normal(size=(6, 5, 8)).astype(np.float32)  # M = 30 positions, N = 8 filters
+    a = numpy_ref.gram(rng.normal(size=(4, 3, 8)))
+    g = numpy_ref.gram(f.astype(np.float64))
+    want = {
+        "gatys": np.sum((g - a) ** 2) / (4 * 8**2 * 30**2),
+        "none": np.sum((g - a) ** 2),
+        "neural-style": np.mean(((g - a) / (8 * 30)) ** 2),
+    }
+    for norm, value in want.items():
+        assert float(losses.style_layer_loss(f, a, norm)) == pytest.approx(value, rel=1e-5), norm
+        one = losses.guided_style_loss(f, a[None].astype(np.float32), np.ones((6, 5, 1), np.float32), np.ones(1), norm)
+        assert float(one) == pytest.approx(value, rel=1e-5), norm  # one white region: the same

@@ -1,0 +1,136 @@
+"""`python -m nst_jax bench balance`: how large each backbone's style term is beside its
+content term, under each style normalisation: what sets resnet50's defaults.
+
+Gatys' Eq. 4 divides a layer's squared Gram error by 4 N^2 M^2. For activations of a
+typical size f, a Gram entry is ~ M f^2, so E_l ~ f^4 while the content term ~ N M f^2:
+their balance depends on how large a network's activations are. VGG's (ReLU outputs of
+unnormalised convolutions on 0..255 pixels) are large; ResNet50's batch norms keep its
+activations near unit size, so with Eq. 4 and VGG's beta its style term vanishes
+(Lisciandrello et al.: "only a blurred photo").
+
+For each network and each normalisation this measures, at a noise image against the
+bundled photo and painting (the same for every network):
+  - beta_eq = L_content / L_style: the beta at which both terms start equal;
+  - the largest style layer's share of L_style (with the objective's equal w_l): how far
+    one layer dominates, which a global beta cannot mend.
+A default beta is carried from VGG16's (real weights, Gatys' normalisation, beta 300 by
+a sweep) as beta = 300 x beta_eq / beta_eq(VGG16, gatys): the same starting balance.
+
+Real ResNet50 (and VGG19) ImageNet weights cannot be had on our machines. Without a file
+for a model, its weights are random: VGG He-normal; ResNet50 He-normal with each batch
+norm's statistics set to the mean and variance of its convolution's output over the 7
+reference images (normalize.py), layer after layer (`calibrate`), so that its activations
+have the unit scale a trained network's batch norms give them. Measurements of this run.
+"""
+
+import argparse
+from typing import Any, Dict, List, Sequence
+
+import numpy as np
+
+from ..backbones import STYLE_NORMALIZATIONS, get
+
+REFERENCE = ("vgg16", "gatys", 3e2)  # the model, normalisation and beta the others are carried from
+
+
+def calibrate(params: Dict[str, Dict[str, np.ndarray]], images: Sequence[np.ndarray]) -> Dict:
+    """ResNet50 stored params with each batch norm's (moving) mean and variance those of
+    its convolution's output over `images` (one shape), gamma 1 and beta 0: in order, as
+    each depends on the ones before. One compiled forward pass serves all 53."""
+    import jax
+    import jax.numpy as jnp
+
+    bb = get("resnet50")
+    convs = [n for n in bb.layers if n.endswith("_conv")]
+    run = jax.jit(jax.vmap(lambda p, x: bb.features(p, x, convs), in_axes=(None, 0)))
+    x = jnp.asarray(np.stack(images), jnp.float32)  # (B, H, W, 3)
+    out = {k: dict(v) for k, v in params.items()}
+    for name in convs:  # conv k's statistics with the batch norms before it calibrated
+        f = np.asarray(run(bb.prepare(out), x)[name], np.float64)  # (B, h, w, C)
+        bn = name[: -len("conv")] + "bn"
+        mean, var = f.mean(axis=(0, 1, 2)), f.var(axis=(0, 1, 2))
+        c = mean.shape
+        out[bn] = dict(gamma=np.ones(c), beta=np.zeros(c), moving_mean=mean, moving_variance=var)
+        out[bn] = {k: np.asarray(v, np.float32) for k, v in out[bn].items()}
+    return out
+
+
+def weights_for(model: str, side: int = 256) -> Any:
+    """(stored params, source): a file for `model` if one is found, else random ones
+    (ResNet50's batch norms calibrated on the reference images at side x side px)."""
+    from .. import image as im
+    from .. import lookup as lk
+    from .. import weights as wt
+    from ..normalize import reference_images
+
+    path = lk.find_weights(None, model)
+    if path is not None:
+        found, params = wt.load_stored(path)
+        if found == model:
+            return params, path.name
+    params = get(model).init_params(0)
+    if model == "resnet50":
+        images = [im.preprocess(im.resize(im.deprocess(x), side, side)) for x in reference_images()]
+        return calibrate(params, images), "random, batch norms calibrated"
+    return params, "random (He-normal)"
+
+
+def balance(models: Sequence[str], size: int = 256) -> List[Dict]:
+    """One row per (model, normalisation): beta_eq, the largest layer share, the carried beta."""
+    import jax
+    import jax.numpy as jnp
+
+    from .. import image as im
+    from ..config import Config
+    from ..losses import loss_terms, make_targets, style_layer_loss
+    from .speed import DEMO
+
+    c, s = (im.load_image(DEMO / f)[0] for f in ("chelsea.jpg", "starry_night.jpg"))
+    c, s = (im.preprocess(im.resize(a, *im.fit_size(*a.shape[:2], size))) for a in (c, s))
+    noise = im.preprocess(np.random.default_rng(0).uniform(0, 255, c.shape).astype(np.float32))
+    rows = []
+    for model in models:
+        stored, source = weights_for(model, size)
+        params = jax.tree.map(jnp.asarray, get(model).prepare(stored))
+        for norm in STYLE_NORMALIZATIONS:
+            ob = Config(model=model, style_normalization=norm, style_weight=1.0).validate().objective(model)
+            targets = make_targets(params, ob, c, s)
+            t = loss_terms(params, targets, jnp.asarray(noise), ob)
+            f = get(model).features(params, jnp.asarray(noise), [n for n, _ in ob.style_layers])
+            per = {n: w * float(style_layer_loss(f[n], targets.style[n], norm)) for n, w in ob.style_layers}
+            share = max(per, key=lambda n: per[n])
+            rows.append(
+                dict(model=model, weights=source, normalization=norm, content=float(t["content"]))
+                | dict(style=float(t["style"]), beta_eq=float(t["content"] / t["style"]))
+                | dict(largest=share, share=per[share] / sum(per.values()))
+            )
+    ref = [r for r in rows if (r["model"], r["normalization"]) == REFERENCE[:2]]
+    for r in rows:  # carried from the reference's balance (None without a VGG16 row)
+        r["beta"] = REFERENCE[2] * r["beta_eq"] / ref[0]["beta_eq"] if ref else None
+    return rows
+
+
+def table(rows: List[Dict]) -> str:
+    lines = [
+        "| model | weights | normalisation | beta_eq | carried beta | largest style layer (share) |",
+        "|" + " --- |" * 6,
+    ]
+    for r in rows:
+        beta = f"{r['beta']:.3g}" if r["beta"] is not None else "—"
+        lines.append(
+            f"| {r['model']} | {r['weights']} | {r['normalization']} | {r['beta_eq']:.3g} | {beta} "
+            f"| {r['largest']} ({r['share']:.0%}) |"
+        )
+    return "\n".join(lines)
+
+
+def main_balance(a: argparse.Namespace) -> int:
+    from .. import files
+
+    rows = balance(a.model, a.size)
+    print(table(rows))
+    if a.json:
+        from pathlib import Path
+
+        files.write_kept([("the measurements", Path(a.json), files.json_writer(rows))])
+    return 0
