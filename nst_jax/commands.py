@@ -195,7 +195,9 @@ def run_bench_balance(argv: typing.List[str]) -> int:
     p.add_argument("--json", default=None, help="write the rows as JSON")
     a = p.parse_args(argv)
     if set(a.model) - set(NAMES) or a.size < 32:
-        raise NstError(f"--model takes {', '.join(NAMES)} and --size at least 32 px; e.g. --model vgg16,resnet50")
+        raise NstError(
+            f"--model takes {', '.join(NAMES)} and --size at least 32 px; e.g. --model vgg16,resnet50"
+        )
     if a.json:
         files.check_output(a.json, "--json", mode=None)
     return main_balance(a)

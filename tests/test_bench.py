@@ -101,3 +101,59 @@ def test_bench_batch_cli(tmp_path, small_vgg16, photo, painting, capsys):
         )
     assert rows[1]["estimated_bytes"] > rows[0]["estimated_bytes"] > 0  # two images' activations
     assert "| 2 | 32x26 |" in capsys.readouterr().out
+
+
+def test_resnet50_flops_match_the_published_count():
+    # He et al. 2016, Table 1: 3.8e9 multiply-adds for ResNet50 at 224x224 (4.1e9 in
+    # torchvision's count). XLA counts 2 flops per multiply-add and skips the taps of SAME
+    # padding that fall on zeros (18% of the 3x3 taps at conv5's 7x7): measured 3.71e9
+    macs = bench.forward_flops("resnet50", 224, 224, "conv5_block3_out") / 2
+    assert 3.6e9 <= macs <= 4.2e9
+
+
+def test_bench_speed_cli_resnet50(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    argv = ["bench", "--size", "64", "--model", "resnet50", "--framework", "jax,torch", "--repeats", "1"]
+    assert cli.main([*argv, "--json", str(out), "--quiet"]) == 0
+    rows, table = json.loads(out.read_text()), capsys.readouterr().out
+    assert rows[0]["seconds"] > 0 and rows[0]["peak_bytes"] > 2**20 and rows[0]["winograd_layers"] == []
+    assert rows[0]["flops"] > 2 * bench.forward_flops(
+        "resnet50", *rows[0]["size"][::-1], "conv5_block1_1_conv"
+    )
+    assert "no PyTorch reference for resnet50" in rows[1]["skipped"] and "| resnet50 | 64x4" in table
+
+
+def test_bench_balance(tmp_path, capsys):
+    """`bench balance`: every (model, normalisation), VGG16 at its own beta, the others carried
+    by beta_eq; the numbers are this run's (the README's are at 256 px)."""
+    out = tmp_path / "balance.json"
+    assert (
+        cli.main(["bench", "balance", "--model", "vgg16,resnet50", "--size", "64", "--json", str(out)]) == 0
+    )
+    rows = json.loads(out.read_text())
+    assert [(r["model"], r["normalization"]) for r in rows] == [
+        (m, n) for m in ("vgg16", "resnet50") for n in ("gatys", "none", "neural-style")
+    ]
+    assert rows[0]["beta"] == pytest.approx(300)
+    for r in rows:
+        assert r["beta_eq"] == pytest.approx(r["content"] / r["style"])
+        assert r["beta"] == pytest.approx(300 * r["beta_eq"] / rows[0]["beta_eq"]) and 0 < r["share"] <= 1
+    assert "| resnet50 | random, batch norms calibrated | none |" in capsys.readouterr().out
+
+
+def test_calibrated_batch_norms_normalise_their_convolutions():
+    """balance.calibrate: each batch norm's output over the calibration images has mean 0
+    and variance 1 per channel (gamma 1, beta 0), through the whole network. float32
+    forward passes against float64 statistics: 1e-3."""
+    from nst_jax import resnet
+    from nst_jax.bench.balance import calibrate
+
+    rng = np.random.default_rng(0)
+    images = [rng.uniform(-120, 130, (40, 40, 3)).astype(np.float32) for _ in range(3)]
+    params = resnet.prepare(calibrate(resnet.init_params(1), images))
+    names = ["conv1_bn", "conv3_block2_2_bn", "conv5_block3_3_bn"]
+    f = [resnet.features(params, x, names) for x in images]
+    for n in names:
+        a = np.stack([np.asarray(g[n], np.float64) for g in f])  # (3, h, w, C)
+        np.testing.assert_allclose(a.mean(axis=(0, 1, 2)), 0, atol=1e-3)
+        np.testing.assert_allclose(a.var(axis=(0, 1, 2)), 1, atol=1e-3, rtol=1e-3)

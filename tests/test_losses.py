@@ -163,5 +163,7 @@ def test_the_three_style_normalisations_match_numpy():
     }
     for norm, value in want.items():
         assert float(losses.style_layer_loss(f, a, norm)) == pytest.approx(value, rel=1e-5), norm
-        one = losses.guided_style_loss(f, a[None].astype(np.float32), np.ones((6, 5, 1), np.float32), np.ones(1), norm)
+        one = losses.guided_style_loss(
+            f, a[None].astype(np.float32), np.ones((6, 5, 1), np.float32), np.ones(1), norm
+        )
         assert float(one) == pytest.approx(value, rel=1e-5), norm  # one white region: the same

@@ -238,7 +238,7 @@ def speed(
             for fw in frameworks:
                 if fw.startswith("torch") and get(model).family != "vgg":
                     why = f"no PyTorch reference for {model} (reference/torch_vgg.py is VGG's)"
-                    rows.append({"framework": fw, "model": model, "size": [size, size], "error": why})
+                    rows.append({"framework": fw, "model": model, "size": [size, size], "skipped": why})
                     continue
                 cmd = [
                     sys.executable,
@@ -258,7 +258,8 @@ def speed(
                     cmd, capture_output=True, text=True, env=dict(os.environ, KERAS_BACKEND="torch")
                 )
                 if r.returncode != 0:
-                    tail = (r.stderr.strip().splitlines() or ["?"])[-1]
+                    lines = r.stderr.strip().splitlines() or ["?"]
+                    tail = next((e.split("Error: ", 1)[1] for e in lines[::-1] if "Error: " in e), lines[-1])
                     if "No module named 'torch'" in r.stderr:
                         tail = "PyTorch is not installed (pip install 'nst_jax[compare]')"
                     rows.append({"framework": fw, "model": model, "size": [size, size], "error": tail})
@@ -277,6 +278,12 @@ def speed_table(rows: List[Dict]) -> str:
     peak = max([r.get("matmul_gflops", 0) for r in rows] or [0])  # the device's best
     for r in rows:
         size = f"{r['size'][0]}x{r['size'][1]}"
+        if "skipped" in r:
+            lines.append(
+                f"| {r['model']} | {r['size'][0]} px | {r['framework']} | skipped: {r['skipped']} |"
+                + " |" * 6
+            )
+            continue
         if "error" in r:
             lines.append(f"| {r['model']} | {size} | {r['framework']} | error: {r['error']} |" + " |" * 6)
             continue

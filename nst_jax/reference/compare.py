@@ -122,7 +122,9 @@ def _inputs(content, style, params, model, size, pooling, frameworks, rng):
             f"compare --model {model} runs Keras' own network, which has max pooling; drop --pooling"
         )
     if get(model).family != "vgg" and min(hw) < 32:
-        raise NstError(f"Keras' {model} needs at least 32 px per side, the image is {hw[1]}x{hw[0]}; raise --size")
+        raise NstError(
+            f"Keras' {model} needs at least 32 px per side, the image is {hw[1]}x{hw[0]}; raise --size"
+        )
     if "keras" in frameworks and pooling == "max" and min(hw) < 32:
         raise NstError(
             f"Keras' VGG needs at least 32 px per side, the image is {hw[1]}x{hw[0]}; "
