@@ -86,7 +86,7 @@ def balance(models: Sequence[str], size: int = 256) -> List[Dict]:
     from .speed import DEMO
 
     c, s = (im.load_image(DEMO / f)[0] for f in ("chelsea.jpg", "starry_night.jpg"))
-    c, s = (im.preprocess(im.resize(a, *im.fit_size(*a.shape[:2], size))) for a in (c, s))
+    c, s = (im.preprocess(im.resize(a, *im.fit_size(a.shape[0], a.shape[1], size))) for a in (c, s))
     noise = im.preprocess(np.random.default_rng(0).uniform(0, 255, c.shape).astype(np.float32))
     rows = []
     for model in models:
