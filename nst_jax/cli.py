@@ -35,7 +35,7 @@ def stylize_parser() -> argparse.ArgumentParser:
         prog="python -m nst_jax",
         description="Neural style transfer (Gatys et al.) in "
         "JAX. With no images, stylizes the bundled demo (a cat, The Starry Night). "
-        "Subcommands: `weights`, `bench`, `compare`, `score` (python -m nst_jax score --help).",
+        "Subcommands: `batch`, `layers`, `weights`, `bench`, `compare`, `score` (python -m nst_jax score --help).",
     )
     p.add_argument("content", nargs="?", help="content image (photo)")
     p.add_argument(

@@ -113,8 +113,8 @@ class Config:
         None,
         f"beta (Eq. 7), as given: Gatys' literal weight; default the model's at 256 px (VGG: "
         f"{STYLE_WEIGHT:g}, a sweep with L-BFGS, README; {NORMALIZED_STYLE_WEIGHT:g} with "
-        "--normalize-weights; resnet50: README, Backbones) times (size/256)^2: the same "
-        "balance at any size (README, Image size)",
+        "--normalize-weights; resnet50: README, Backbones) times (size/256)^2 ((256/size)^2 "
+        "with --style-normalization none): the same balance at any size (README, Image size)",
     )
     tv_weight: float = option(0.0, "weight of total variation on the 0..255 image (Gatys: none)")
     content_layers: Optional[Tuple[str, ...]] = option(
@@ -286,7 +286,7 @@ class Config:
     def _check_weights(self) -> None:
         for name in ("lr", "content_weight", "style_weight", "tv_weight"):
             v = getattr(self, name)
-            if v is not None and not (math.isfinite(v) and v >= 0):  # (beta: None until the model)
+            if not (math.isfinite(v) and v >= 0):
                 raise NstError(f"--{_flag(name)} must be a finite number >= 0, got {v}; e.g. 1e-3 or 1e4")
         for layers, ws, flag in (
             (self.content_layers, self.content_layer_weights, "content"),

@@ -90,7 +90,7 @@ def resolve_layer(name: str) -> str:
     if key not in layer_names():
         raise NstError(
             f"unknown layer {name!r} for resnet50; name one of Keras' layers, e.g. conv4_block1_1_conv "
-            "or conv4_block1_out (`python -m nst_jax layers --model resnet50` lists them)"
+            "or conv4_block1_out (`python -m nst_jax layers --model resnet50` lists them all)"
         )
     return key
 

@@ -120,7 +120,8 @@ def test_bench_speed_cli_resnet50(tmp_path, capsys):
     assert rows[0]["flops"] > 2 * bench.forward_flops(
         "resnet50", *rows[0]["size"][::-1], "conv5_block1_1_conv"
     )
-    assert "no PyTorch reference for resnet50" in rows[1]["skipped"] and "| resnet50 | 64x4" in table
+    assert rows[1]["framework"] == "torch" and rows[1]["seconds"] > 0  # reference/torch_resnet.py
+    assert "| resnet50 | 64x4" in table
 
 
 def test_bench_balance(tmp_path, capsys):

@@ -385,3 +385,18 @@ def test_verbose_prints_the_plan(capsys, args, photo, painting):
     assert "plan: 1 cpu device(s); conv direct (auto on cpu below" in err and "loop host" in err
     beta = 300 * (40 / 256) ** 2  # the size-aware default at 40 px (README, Image size)
     assert f"scales: 40x32 (2 iterations); style weight {beta:g}" in err
+
+
+def test_layers_lists_every_name_with_its_shape(capsys):
+    from nst_jax import backbones
+
+    assert cli.main(["layers", "--model", "resnet50", "--size", "64"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 172 and out[0].split()[:2] == ["conv1_conv", "32x32x64"]
+    assert "conv5_block1_1_conv      2x2x512  (default content, style)" in out
+    assert cli.main(["layers", "--model", "vgg16"]) == 0
+    vgg = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in vgg] == list(backbones.get("vgg16").layers)
+    assert "relu4_2                  32x32x512  (default content)" in vgg
+    assert cli.main(["layers", "--model", "resnet50", "--size", "16"]) == 2
+    assert "--size must be at least 32 px for resnet50" in capsys.readouterr().err

@@ -101,7 +101,10 @@ def test_each_model_has_its_own_defaults():
         assert [n for n, _ in ob.content_layers] == [bb.resolve(n) for n in bb.content_layers]
         assert [n for n, _ in ob.style_layers] == [bb.resolve(n) for n in bb.style_layers]
         assert ob.style_normalization == bb.style_normalization
-        assert cfg.style_weight == pytest.approx(bb.style_weight * 4)  # (512 / 256)^2
+        # (512 / 256)^2, or its inverse without the 1/M^2 (Config.beta)
+        assert cfg.style_weight == pytest.approx(
+            bb.style_weight * (0.25 if ob.style_normalization == "none" else 4)
+        )
     ob = Config(model="resnet50", style_normalization="gatys", style_layers=("conv3_block1_out",)).objective(
         "resnet50"
     )

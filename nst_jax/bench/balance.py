@@ -76,13 +76,14 @@ def weights_for(model: str, side: int = 256) -> Any:
 
 
 def balance(models: Sequence[str], size: int = 256) -> List[Dict]:
-    """One row per (model, normalisation): beta_eq, the largest layer share, the carried beta."""
+    """One row per (model, normalisation): beta_eq, the largest layer share, the carried beta.
+    One forward pass per model (compiled once); the terms in float64 from its features."""
     import jax
     import jax.numpy as jnp
 
     from .. import image as im
     from ..config import Config
-    from ..losses import loss_terms, make_targets, style_layer_loss
+    from ..losses import make_targets, style_denominator
     from .speed import DEMO
 
     c, s = (im.load_image(DEMO / f)[0] for f in ("chelsea.jpg", "starry_night.jpg"))
@@ -90,19 +91,35 @@ def balance(models: Sequence[str], size: int = 256) -> List[Dict]:
     noise = im.preprocess(np.random.default_rng(0).uniform(0, 255, c.shape).astype(np.float32))
     rows = []
     for model in models:
-        stored, source = weights_for(model, size)
-        params = jax.tree.map(jnp.asarray, get(model).prepare(stored))
-        for norm in STYLE_NORMALIZATIONS:
-            ob = Config(model=model, style_normalization=norm, style_weight=1.0).validate().objective(model)
-            targets = make_targets(params, ob, c, s)
-            t = loss_terms(params, targets, jnp.asarray(noise), ob)
-            f = get(model).features(params, jnp.asarray(noise), [n for n, _ in ob.style_layers])
-            per = {n: w * float(style_layer_loss(f[n], targets.style[n], norm)) for n, w in ob.style_layers}
-            share = max(per, key=lambda n: per[n])
+        bb, (stored, source) = get(model), weights_for(model, size)
+        params = jax.tree.map(jnp.asarray, bb.prepare(stored))
+        ob = Config(model=model, style_weight=1.0).validate().objective(model)
+        targets = make_targets(params, ob, c, s)  # P^l, and A^l at the noise's size
+        f = jax.jit(bb.features, static_argnums=2)(params, jnp.asarray(noise), ob.layers)
+        f = {k: np.asarray(v, np.float64).reshape(-1, v.shape[-1]) for k, v in f.items()}  # (M, N)
+        content = sum(  # Eq. 1, weighted
+            w * 0.5 * np.sum((f[n] - np.asarray(targets.content[n], np.float64).reshape(f[n].shape)) ** 2)
+            for n, w in ob.content_layers
+        )
+        sq = {
+            n: np.sum((f[n].T @ f[n] - np.asarray(targets.style[n], np.float64)) ** 2)
+            for n, _ in ob.style_layers
+        }
+        for norm in STYLE_NORMALIZATIONS:  # E_l = sum (G - A)^2 / denominator, w_l E_l
+            per = {
+                n: w * sq[n] / style_denominator(f[n].shape[1], f[n].shape[0], norm)
+                for n, w in ob.style_layers
+            }
+            style, top = sum(per.values()), max(per, key=lambda n: per[n])
             rows.append(
-                dict(model=model, weights=source, normalization=norm, content=float(t["content"]))
-                | dict(style=float(t["style"]), beta_eq=float(t["content"] / t["style"]))
-                | dict(largest=share, share=per[share] / sum(per.values()))
+                dict(
+                    model=model,
+                    weights=source,
+                    normalization=norm,
+                    content=float(content),
+                    style=float(style),
+                )
+                | dict(beta_eq=float(content / style), largest=top, share=float(per[top] / style))
             )
     ref = [r for r in rows if (r["model"], r["normalization"]) == REFERENCE[:2]]
     for r in rows:  # carried from the reference's balance (None without a VGG16 row)

@@ -175,34 +175,64 @@ def _time_jax(framework, cfg, params, content, style, repeats) -> Dict:
     return out
 
 
-def _time_torch(framework, cfg, params, content, style, repeats) -> Dict:
+def _torch_loss(cfg, params, content, style, dev, fmt):
+    """The objective in the PyTorch reference of cfg's model: xi (1, 3, H, W) -> terms."""
     import torch
 
     from ..losses import gram
-    from ..reference import torch_vgg as tv
-    from ..vgg import features
 
-    model = cfg.model
-    out: Dict[str, Any] = {}
-    assert (tv.CONTENT,) + tv.STYLE == cfg.objective(model).layers  # the same objective
-    f_c = features(params, content, [tv.CONTENT], model)
-    f_s = features(params, style, tv.STYLE, model)
-    targets = {
-        "content": np.asarray(f_c[tv.CONTENT]),
+    model, bb = cfg.model, get(cfg.model)
+    ob = cfg.objective(model)
+    c_layer, s_layers = ob.content_layers[0][0], [n for n, _ in ob.style_layers]
+    f_c, f_s = bb.features(params, content, [c_layer]), bb.features(params, style, s_layers)
+    targets: Dict[str, Any] = {
+        "content": np.asarray(f_c[c_layer]),
         "style": {k: np.asarray(gram(v)) for k, v in f_s.items()},
     }
+    if bb.family == "vgg":
+        from ..reference import torch_vgg as tv
+
+        assert (tv.CONTENT,) + tv.STYLE == ob.layers  # the same objective
+        w, tg = tv.torch_inputs(
+            {k: (v["kernel"], v["bias"]) for k, v in params.items()}, targets, torch.float32
+        )
+        w = {k: (kern.to(dev).contiguous(memory_format=fmt), b.to(dev)) for k, (kern, b) in w.items()}
+        tg = {"content": tg["content"].to(dev), "style": {k: v.to(dev) for k, v in tg["style"].items()}}
+        return lambda xi: tv.torch_terms(w, xi, tg, model, "max")[2]
+    from ..reference import torch_resnet as tr
+
+    # the prepared batch norms (a, b) as statistics: gamma a, beta b, mean 0, variance 1 - eps
+    arrays: Dict[str, Any] = {
+        k: (v["kernel"], v["bias"])
+        if "kernel" in v
+        else (v["scale"], v["shift"], np.zeros_like(v["scale"]), np.full_like(v["scale"], 1 - tr.EPS))
+        for k, v in params.items()
+    }
+    w = {k: tuple(t.to(dev) for t in ts) for k, ts in tr.torch_weights(arrays, torch.float32).items()}
+    w = {
+        k: (ts[0].contiguous(memory_format=fmt), *ts[1:]) if k.endswith("_conv") else ts
+        for k, ts in w.items()
+    }
+    tr_tg: Dict[str, Any] = {
+        "content": torch.tensor(targets["content"]).permute(2, 0, 1).to(dev),
+        "style": {k: torch.tensor(v).to(dev) for k, v in targets["style"].items()},
+    }
+    return lambda xi: tr.torch_terms(w, xi, tr_tg, c_layer, s_layers)
+
+
+def _time_torch(framework, cfg, params, content, style, repeats) -> Dict:
+    import torch
+
+    out: Dict[str, Any] = {}
     cuda = torch.cuda.is_available()
     dev = torch.device("cuda" if cuda else "cpu")
     fmt = torch.channels_last if framework == "torch-cl" else torch.contiguous_format
-    w, tg = tv.torch_inputs({k: (v["kernel"], v["bias"]) for k, v in params.items()}, targets, torch.float32)
-    w = {k: (kern.to(dev).contiguous(memory_format=fmt), b.to(dev)) for k, (kern, b) in w.items()}
-    tg = {"content": tg["content"].to(dev), "style": {k: v.to(dev) for k, v in tg["style"].items()}}
+    loss = _torch_loss(cfg, params, content, style, dev, fmt)
     x = torch.tensor(np.asarray(content)).permute(2, 0, 1)[None].to(dev).contiguous(memory_format=fmt)
 
     def evaluate():
         xi = x.detach().requires_grad_(True)
-        _, _, terms = tv.torch_terms(w, xi, tg, model, "max")
-        sum(terms.values()).backward()
+        sum(loss(xi).values()).backward()
         if cuda:
             torch.cuda.synchronize()
 
@@ -236,10 +266,6 @@ def speed(
     for model in models:
         for size in sizes:
             for fw in frameworks:
-                if fw.startswith("torch") and get(model).family != "vgg":
-                    why = f"no PyTorch reference for {model} (reference/torch_vgg.py is VGG's)"
-                    rows.append({"framework": fw, "model": model, "size": [size, size], "skipped": why})
-                    continue
                 cmd = [
                     sys.executable,
                     "-m",
@@ -278,12 +304,6 @@ def speed_table(rows: List[Dict]) -> str:
     peak = max([r.get("matmul_gflops", 0) for r in rows] or [0])  # the device's best
     for r in rows:
         size = f"{r['size'][0]}x{r['size'][1]}"
-        if "skipped" in r:
-            lines.append(
-                f"| {r['model']} | {r['size'][0]} px | {r['framework']} | skipped: {r['skipped']} |"
-                + " |" * 6
-            )
-            continue
         if "error" in r:
             lines.append(f"| {r['model']} | {size} | {r['framework']} | error: {r['error']} |" + " |" * 6)
             continue

@@ -2,6 +2,8 @@
 
     torch_vgg.py   a PyTorch VGG and the paper's losses, written apart from nst_jax's
     keras_vgg.py   Keras' own VGG16/VGG19 with Keras' own preprocessing
+    keras_net.py   Keras' own network (ResNet50) as the whole reference, on the torch backend
+    torch_resnet.py  a PyTorch ResNet50 (batch norm unfolded), written apart from nst_jax's
     compare.py     `python -m nst_jax compare`: features, losses and gradients side by side
     measure.py     how far two arrays are apart; the median time of a call
 

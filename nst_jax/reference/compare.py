@@ -90,9 +90,20 @@ def compare(
     report["reference"] = "torch" if get(model).family == "vgg" else "keras"
     if report["reference"] == "keras":  # Keras' network is the whole reference (keras_net.py)
         from .keras_net import keras_reference
+        from .torch_resnet import check
 
         content_layer, style_layers = _layers(model)
         keras_reference(weights_path, get(model), x_rgb, ours, targets, content_layer, style_layers, report)
+        check(
+            weights_path,
+            x,
+            targets,
+            content_layer,
+            style_layers,
+            ours,
+            _grads64(params, model, pooling, targets, x),
+            report,
+        )
     elif "torch" in frameworks:
         _torch(weights_path, params, model, pooling, targets, x, ours, report)
     if "keras" in frameworks and pooling == "max" and report["reference"] == "torch":
@@ -174,8 +185,6 @@ def _ours(params, model, pooling, targets, x, report) -> Dict:
 
 def _torch(weights_path, params, model, pooling, targets, x, ours, report) -> None:
     """PyTorch's activations, terms and gradients (float32 and float64) against ours."""
-    import jax
-    import jax.numpy as jnp
 
     try:
         import torch
@@ -199,10 +208,7 @@ def _torch(weights_path, params, model, pooling, targets, x, ours, report) -> No
     # float64 in both: rounding ~1e-15 cannot flip a max-pooling winner (see `worst`)
     ref_w64, ref_t64 = torch_inputs(read_h5(weights_path), targets, torch.float64)
     xt64, _, terms64 = torch_terms(ref_w64, x.astype(np.float64), ref_t64, model, pooling)
-    with jax.enable_x64(True):
-        p64, t64 = _float64(params), _float64(targets)
-        ours64 = jax.jit(jax.jacrev(jax_terms_fn(p64, model, pooling, t64)))(jnp.asarray(x, jnp.float64))
-        ours64 = {k: np.asarray(v) for k, v in ours64.items()}
+    ours64 = _grads64(params, model, pooling, targets, x)
     for k, v in terms64.items():
         (g,) = torch.autograd.grad(v, xt64, retain_graph=True)
         report["terms"][k]["torch_grad64"] = diff(ours64[k], g[0].permute(1, 2, 0).numpy())
@@ -215,6 +221,17 @@ def _torch(weights_path, params, model, pooling, targets, x, ours, report) -> No
         sum(torch_terms(ref_w, x, ref_t, model, pooling)[2].values()).backward()
 
     report["timing"]["torch"] = {"forward": median_seconds(fwd), "forward_backward": median_seconds(fwd_bwd)}
+
+
+def _grads64(params, model, pooling, targets, x) -> Dict[str, np.ndarray]:
+    """Each term's gradient, ours, in float64."""
+    import jax
+    import jax.numpy as jnp
+
+    with jax.enable_x64(True):
+        p64, t64 = _float64(params), _float64(targets)
+        g = jax.jit(jax.jacrev(jax_terms_fn(p64, model, pooling, t64)))(jnp.asarray(x, jnp.float64))
+        return {k: np.asarray(v) for k, v in g.items()}
 
 
 def _finite_differences(params, model, pooling, targets, x, rng, directions) -> List[Dict]:
@@ -249,11 +266,12 @@ def table(report: Dict) -> str:
     lines = [
         f"{report['model']} {report['size'][0]}x{report['size'][1]}, {report['pooling']} pooling",
         "",
-        f"| layer | {ref} max abs | {ref} max rel |" + (" keras max rel |" if "keras" in report else ""),
-        "| --- | --- | --- |" + (" --- |" if "keras" in report else ""),
+        f"| layer | {ref} max abs | {ref} max rel | {'torch' if ref == 'keras' else 'keras'} max rel |",
+        "| --- | --- | --- | --- |",
     ]
-    for name, d in report["layers"].items():
-        k = f" {report['keras']['layers'][name]['max_rel']:.2e} |" if "keras" in report else ""
+    for name, d in report["layers"].items():  # the other framework's: Keras' VGG, PyTorch's ResNet50
+        other = d.get("torch") if ref == "keras" else report.get("keras", {}).get("layers", {}).get(name)
+        k = f" {other['max_rel']:.2e} |" if other else " — |"
         lines.append(f"| {name} | {d[ref]['max_abs']:.2e} | {d[ref]['max_rel']:.2e} |{k}")
     lines += [
         "",
