@@ -141,7 +141,7 @@ def test_compare_against_keras_on_torch(resnet50_files, photo, painting, tmp_pat
     """`compare --model resnet50`: Keras' own ResNet50 (torch backend) is the reference at
     every one of the 172 layers, and for the terms and their gradients by torch's autograd.
     Tolerances: compare.TOLERANCES (1e-5 activations, 1e-4 gradients, as the issue asks;
-    measured 1.4e-6 and 4.0e-6 here), the gradients in float32 (Keras has no float64 run)."""
+    measured 1.7e-6 and 4.0e-6 here), the gradients in float32 (Keras has no float64 run)."""
     paths, _ = resnet50_files
     out = tmp_path / "report.json"
     r = _run(
