@@ -52,7 +52,8 @@ class Backbone(NamedTuple):
     content_layers: Tuple[str, ...]  # defaults
     style_layers: Tuple[str, ...]
     style_normalization: str  # the default of --style-normalization (STYLE_NORMALIZATIONS)
-    style_weight: float  # the default beta at 256 px (config.Config.beta carries it to any size)
+    style_weights: Dict[str, float]  # the default beta at 256 px per --style-loss (gram: with
+    #                                  its default normalisation; Config.beta carries it to any size)
     min_side: int  # px: the smallest image side it takes
     family: str  # "vgg": nst_jax/fast's VGG machinery applies (Winograd, remat, weight
     #              normalisation); anything else runs as written

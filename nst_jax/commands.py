@@ -105,12 +105,25 @@ def run_bench(argv: typing.List[str]) -> int:
         "torch-cl (the same in channels_last)",
     )
     p.add_argument("--repeats", type=int, default=3, help="timed evaluations after a warm-up")
+    p.add_argument(
+        "--style-loss",
+        type=names,
+        default=("gram",),
+        help="comma-separated: gram, w2, sliced, meanstd (PyTorch rows: gram only)",
+    )
     add_config_options(p, ("remat", "precision", "conv"))  # the `jax` row's (jax-direct: direct)
     p.add_argument("--json", default=None, help="write every measurement as JSON")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
-    for name, ok in (("--model", set(CHANNELS)), ("--framework", set(bench.FRAMEWORKS))):
-        bad = set(getattr(a, name[2:])) - ok
+    from .distances import STYLE_LOSSES
+
+    checks = [
+        ("--model", set(CHANNELS)),
+        ("--framework", set(bench.FRAMEWORKS)),
+        ("--style-loss", set(STYLE_LOSSES)),
+    ]
+    for name, ok in checks:
+        bad = set(getattr(a, name[2:].replace("-", "_"))) - ok
         if bad:
             raise NstError(f"unknown {name} {', '.join(sorted(bad))}; use one of {', '.join(sorted(ok))}")
     if not a.size or min(a.size) < 32:
@@ -205,6 +218,7 @@ def run_bench_balance(argv: typing.List[str]) -> int:
 
 def run_compare(argv: typing.List[str]) -> int:
     from . import lookup as lk
+    from .distances import STYLE_LOSSES
     from .reference import compare as cp
 
     p = Parser(
@@ -220,6 +234,13 @@ def run_compare(argv: typing.List[str]) -> int:
     p.add_argument(
         "--framework", type=names, default=("torch", "keras"), help="comma-separated: torch, keras"
     )
+    p.add_argument(
+        "--style-loss",
+        choices=STYLE_LOSSES,
+        default="gram",
+        help="the style terms compared: gram (Eq. 4), or distances.py's w2, sliced, meanstd "
+        "against the same formulas in PyTorch (reference/torch_distances.py)",
+    )
     p.add_argument("--json", default=None, help="write the whole report as JSON")
     a = p.parse_args(argv)
     if set(a.framework) - {"torch", "keras"}:
@@ -232,7 +253,14 @@ def run_compare(argv: typing.List[str]) -> int:
     if Path(path).suffix == ".npz":
         raise NstError("compare reads the Keras .h5 file itself; pass --weights FILE.h5")
     report = cp.compare(
-        a.content, a.style, path, model=a.model, size=a.size, pooling=a.pooling, frameworks=a.framework
+        a.content,
+        a.style,
+        path,
+        model=a.model,
+        size=a.size,
+        pooling=a.pooling,
+        frameworks=a.framework,
+        style_loss=a.style_loss,
     )
     print(cp.table(report))
     over = cp.within(report)

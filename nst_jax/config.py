@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Optional, Tuple
 
-from . import backbones, color
+from . import backbones, color, distances
 from .errors import NstError
 from .losses import Objective
 from .vgg import MIN_SIDE, POOLINGS, PRECISIONS
@@ -32,7 +32,9 @@ SIZE = 256  # the default longest side
 STYLE_WEIGHT = 3e2  # VGG's default beta at 256 px with the ImageNet weights as they are
 #   (each backbone has its own: backbones.Backbone.style_weight; this is VGG's)
 NORMALIZED_STYLE_WEIGHT = 1e6  # with normalize_weights: its losses are ~1e9x smaller
-#   (chosen by eye from 1e4, 1e5, 1e6 at 256 px, 100 L-BFGS iterations; tutorial chapter 8)
+#   (chosen by eye from 1e4, 1e5, 1e6 at 256 px, 100 L-BFGS iterations; tutorial chapter 8);
+#   the other distances': NORMALIZED_STYLE_WEIGHTS (the same balance, `bench balance`)
+NORMALIZED_STYLE_WEIGHTS = {"gram": NORMALIZED_STYLE_WEIGHT, "w2": 7.5e5, "sliced": 1.3e6, "meanstd": 9.6e5}
 REFERENCE_SIDE = 256  # px: where the default balance is set; carried to any size by `beta`
 FINER_ITERS = 4  # coarse to fine: each finer scale gets iters / FINER_ITERS (README, Image size)
 
@@ -140,6 +142,14 @@ class Config:
         "(VGG gatys, resnet50 none: README, Backbones)",
         backbones.STYLE_NORMALIZATIONS,
     )
+    style_loss: str = option(
+        "gram",
+        "how style is compared per layer (nst_jax/distances.py): gram (Gatys et al., Eq. 4), "
+        "w2 (Wasserstein-2 between fitted Gaussians), sliced (sliced Wasserstein, Heitz et "
+        "al. 2021), meanstd (channel means and deviations, Li et al. 2017); each has its "
+        "own default --style-weight (README, Style losses)",
+        distances.STYLE_LOSSES,
+    )
     style_blend: Optional[Tuple[float, ...]] = option(
         None,
         "with several comma-separated STYLE images: one weight each (normalised to "
@@ -215,6 +225,10 @@ class Config:
             )
         if self.content_layers == () and self.style_layers == ():
             raise NstError("no content or style layers given; name some, e.g. --style-layers conv1_1,conv2_1")
+        if self.style_normalization is not None and self.style_loss != "gram":
+            raise NstError(
+                f"--style-normalization sets the Gram loss's denominator; drop it with --style-loss {self.style_loss}"
+            )
         if self.model is not None:
             self._check_model(backbones.get(self.model))
         for n in (self.content_layers or ()) + (self.style_layers or ()):  # before the weights load:
@@ -328,11 +342,11 @@ class Config:
         if self.style_weight is not None:
             return float(self.style_weight)
         side = SIZE if self.size is None else self.size
-        bb = backbones.get(self.model or backbones.NAMES[0])
-        power = -2 if (self.style_normalization or bb.style_normalization) == "none" else 2
-        return (NORMALIZED_STYLE_WEIGHT if self.normalize_weights else bb.style_weight) * (
-            side / REFERENCE_SIDE
-        ) ** power
+        bb, loss = backbones.get(self.model or backbones.NAMES[0]), self.style_loss
+        gram_none = loss == "gram" and (self.style_normalization or bb.style_normalization) == "none"
+        power = -2 if gram_none else 2  # (the other distances are averages, as Eq. 4)
+        base = NORMALIZED_STYLE_WEIGHTS[loss] if self.normalize_weights else bb.style_weights[loss]
+        return base * (side / REFERENCE_SIDE) ** power
 
     def sizes(self) -> Tuple[int, ...]:
         """The longest side at each scale: (size,) for a single-scale run."""
@@ -367,6 +381,7 @@ class Config:
             float(self.tv_weight),
             self.precision,
             self.style_normalization or bb.style_normalization,
+            self.style_loss,
         )
 
 

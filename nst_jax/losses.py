@@ -44,13 +44,16 @@ the objective's backbone (backbones.py). `ops` says how VGG's operations are com
 """
 
 from dataclasses import dataclass
-from typing import Any, Dict, NamedTuple, Sequence, Tuple, cast
+from functools import partial
+from typing import Any, Dict, NamedTuple, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike, DTypeLike
 
+from . import distances
 from .backbones import get
+from .distances import StyleDistance
 from .vgg import Ops
 
 Features = Dict[str, jnp.ndarray]
@@ -129,16 +132,29 @@ class Objective:
     tv_weight: float  # weight of the total variation term
     precision: str = "float32"  # of the convolutions: vgg.PRECISIONS
     style_normalization: str = "gatys"  # the denominator of Eq. 4: style_denominator
+    style_loss: str = "gram"  # how E_l compares styles: distances.STYLE_LOSSES
 
     @property
     def layers(self) -> Tuple[str, ...]:
         return tuple(dict.fromkeys(n for n, _ in self.content_layers + self.style_layers))
 
 
+def style_distance(ob: Objective) -> StyleDistance:
+    """The objective's E_l: Gatys' Gram loss (with its normalisation) or distances.py's."""
+    if ob.style_loss != "gram":
+        return {"w2": distances.W2, "sliced": distances.SLICED, "meanstd": distances.MEANSTD}[ob.style_loss]
+    return StyleDistance(
+        lambda f, m, index: gram(f) * (m / (f.shape[0] * f.shape[1])),  # rescaled to M positions
+        lambda ts, b: sum(w * t for w, t in zip(b, ts)),  # A^l = sum_k b_k A^l_k
+        partial(style_layer_loss, normalization=ob.style_normalization),
+        partial(guided_style_loss, normalization=ob.style_normalization),
+    )
+
+
 class Targets(NamedTuple):
     content: Features  # {layer: P^l, (h, w, N)} of the content photo
-    style: Features  # {layer: A^l, (N, N)} Gram matrices of the style image, rescaled to
-    #                  the output's size; with regions: (R, N, N), one per region
+    style: Features  # {layer: A^l} the style's representation (Gram (N, N), or distances.py's),
+    #                  at the output's size; with regions each leaf stacked (R, ...)
     guides: Features = {}  # regions only: {layer: T^l, (h, w, R)} masks at layer resolution
     region_weights: Any = None  # regions only: (R,) b_r
 
@@ -157,12 +173,10 @@ def make_targets(
         p = bb.features(params, content_x, c_layers, *net) if c_layers else {}
         s = bb.features(params, style_x, s_layers, *net) if s_layers else {}
         out = bb.feature_shapes(content_x.shape[:2])  # the output has the content's size
-
-        def positions(layer):  # M_l of the output / M^a_l of the style
-            return (out[layer][0] * out[layer][1]) / (s[layer].shape[0] * s[layer].shape[1])
-
-        # A^l <- (M_l / M^a_l) A^l: exactly A^l when the sizes agree
-        return Targets(content=p, style={k: gram(v) * positions(k) for k, v in s.items()})
+        target = style_distance(ob).target  # Gram: A^l <- (M_l / M^a_l) A^l (docstring)
+        return Targets(
+            content=p, style={k: target(v, out[k][0] * out[k][1], s_layers.index(k)) for k, v in s.items()}
+        )
 
     return jax.jit(run)(params, content_x, style_x)
 
@@ -176,17 +190,21 @@ def region_targets(
     t = jnp.asarray(masks, jnp.float32)[None]  # (1, H, W, R)
     # {layer: (h, w, R)} at each style layer's resolution, as the backbone gets there
     guides = get(objective.model).guides(t, [n for n, _ in objective.style_layers])
-    style = {name: jnp.stack([tg.style[name] for tg in targets]) for name in targets[0].style}
+    style = {
+        name: jax.tree.map(lambda *a: jnp.stack(a), *[tg.style[name] for tg in targets])
+        for name in targets[0].style
+    }
     return Targets(targets[0].content, style, guides, jnp.asarray(weights, jnp.float32))
 
 
-def blend_targets(targets: Sequence[Targets], weights: Sequence[float]) -> Targets:
-    """Several styles as one: A^l = sum_k b_k A^l_k, the blend of their Gram matrices
-    (jcjohnson/neural-style's -style_blend_weights). Content targets: the first's."""
-    style = {
-        name: cast(jax.Array, sum(b * t.style[name] for b, t in zip(weights, targets)))
-        for name in targets[0].style
-    }  # cast: one style or more, never sum's start 0
+def blend_targets(targets: Sequence[Targets], weights: Sequence[float], objective: Objective) -> Targets:
+    """Several styles as one: for the Gram loss A^l = sum_k b_k A^l_k, the blend of their
+    Gram matrices (jcjohnson/neural-style's -style_blend_weights); the other distances'
+    blends: distances.py. Content targets: the first's."""
+    if len(targets) == 1:  # (one style: as it is, not recomputed from its moments)
+        return targets[0]
+    blend = style_distance(objective).blend
+    style = {name: blend([t.style[name] for t in targets], weights) for name in targets[0].style}
     return Targets(content=targets[0].content, style=style)
 
 
@@ -197,11 +215,12 @@ def weighted_terms(
     zero = jnp.zeros((), dtype)
     content = sum((w * content_loss(f[n], targets.content[n]) for n, w in ob.content_layers if n in f), zero)
 
+    d = style_distance(ob)
+
     def style_loss(n):
-        norm = ob.style_normalization
         if targets.guides:
-            return guided_style_loss(f[n], targets.style[n], targets.guides[n], targets.region_weights, norm)
-        return style_layer_loss(f[n], targets.style[n], norm)
+            return d.guided(f[n], targets.style[n], targets.guides[n], targets.region_weights)
+        return d.layer(f[n], targets.style[n])
 
     style = sum((w * style_loss(n) for n, w in ob.style_layers if n in f), zero)
     return content, style

@@ -52,7 +52,7 @@ def score(
         )
         for s in styles
     ]  # each style at the same longest side, its Grams rescaled to the result's positions
-    targets = blend_targets(each, blend or [1.0 / len(styles)] * len(styles))
+    targets = blend_targets(each, blend or [1.0 / len(styles)] * len(styles), objective)
     t = terms(params, targets, x, objective, ops)
     return {"size": [hw[1], hw[0]], **{k: float(t[k]) for k in ("content", "style", "tv")}}
 

@@ -147,7 +147,7 @@ def scale_problem(job: Job, content_rgb, styles, hw: HW):
     ob, ops = job.objective, job.plan.ops
     each = [make_targets(job.params, ob, im.preprocess(content_rgb), im.preprocess(s), ops) for s in styles]
     targets = (
-        blend_targets(each, job.blend)
+        blend_targets(each, job.blend, ob)
         if job.masks is None
         else region_targets(each, job.blend, im.resize(job.masks, *hw, clip=False).clip(0, 1), ob)
     )

@@ -74,3 +74,52 @@ def style_layer(f, a):
 
 def tv(x):
     return np.sum((x[1:] - x[:-1]) ** 2) + np.sum((x[:, 1:] - x[:, :-1]) ** 2)
+
+
+# -- style distances (nst_jax/distances.py), from their definitions, in float64 with SciPy
+
+
+def weighted_moments(x, w):
+    """x (M, N) samples, w (M,) weights -> mean (N,), covariance (N, N)."""
+    mu = (w[:, None] * x).sum(0) / w.sum()
+    return mu, ((x - mu).T * w) @ (x - mu) / w.sum()
+
+
+def w2(fx, mu_s, cov_s, w=None):
+    """|mu - mu_s|^2 + tr(S + S_s - 2 (S_s^1/2 S S_s^1/2)^1/2), / N (scipy.linalg.sqrtm)."""
+    import scipy.linalg
+
+    x = fx.reshape(-1, fx.shape[-1])
+    mu, cov = weighted_moments(x, np.ones(len(x)) if w is None else w)
+    r = scipy.linalg.sqrtm(cov_s).real
+    cross = scipy.linalg.sqrtm(r @ cov @ r).real
+    return (np.sum((mu - mu_s) ** 2) + np.trace(cov + cov_s - 2 * cross)) / x.shape[1]
+
+
+def meanstd(fx, mu_s, var_s, w=None):
+    x = fx.reshape(-1, fx.shape[-1])
+    mu, cov = weighted_moments(x, np.ones(len(x)) if w is None else w)
+    sd = lambda v: np.sqrt(v + 1e-8)
+    return np.mean((mu - mu_s) ** 2 + (sd(np.diag(cov)) - sd(var_s)) ** 2)
+
+
+def quantiles(fs, v, m):
+    """The style's sorted projections on the directions v (N, K), at m levels (i + 1/2)/m."""
+    s = np.sort(fs.reshape(-1, fs.shape[-1]) @ v, axis=0)  # (M_s, K)
+    levels = lambda k: (np.arange(k) + 0.5) / k
+    return np.stack([np.interp(levels(m), levels(len(s)), s[:, k]) for k in range(v.shape[1])])  # (K, m)
+
+
+def sliced(fx, v, q, w=None):
+    """Per direction the weighted 1-D W2 against the quantiles q (K, M): each sample at the
+    middle of its weight in the sorted order."""
+    p = fx.reshape(-1, fx.shape[-1]) @ v  # (M, K)
+    w = np.ones(len(p)) if w is None else w
+    levels = (np.arange(q.shape[1]) + 0.5) / q.shape[1]
+    total = 0.0
+    for k in range(v.shape[1]):
+        order = np.argsort(p[:, k], kind="stable")
+        ws = w[order]
+        c = (np.cumsum(ws) - ws / 2) / ws.sum()
+        total += np.sum(ws * (p[order, k] - np.interp(c, levels, q[k])) ** 2) / ws.sum()
+    return total / v.shape[1]

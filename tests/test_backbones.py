@@ -18,7 +18,7 @@ def test_the_interface_is_consistent(name):
     assert bb.name == name and len(set(bb.layers)) == len(bb.layers)
     for n in bb.content_layers + bb.style_layers:  # the defaults are its own layers
         assert bb.resolve(n) in bb.layers
-    assert bb.style_normalization in backbones.STYLE_NORMALIZATIONS and bb.style_weight > 0
+    assert bb.style_normalization in backbones.STYLE_NORMALIZATIONS and min(bb.style_weights.values()) > 0
     assert re.fullmatch(r"[0-9a-f]{32}", bb.md5) and bb.url.endswith("/" + bb.filename)
     assert bb.url.startswith(backbones.KERAS_URL)
     shapes = bb.feature_shapes((64, 48))

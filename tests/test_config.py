@@ -90,6 +90,18 @@ def test_bad_values_are_one_line_errors(options, message):
         Config(**options).validate()
 
 
+def test_style_losses_have_their_defaults_and_refuse_the_gram_normalisation():
+    from nst_jax.config import NORMALIZED_STYLE_WEIGHTS
+
+    assert Config().validate().objective("vgg16").style_loss == "gram"
+    for loss, beta in NORMALIZED_STYLE_WEIGHTS.items():
+        assert Config(style_loss=loss, normalize_weights=True).validate().style_weight == beta
+    with pytest.raises(NstError, match="--style-normalization sets the Gram loss's denominator; drop it"):
+        Config(style_loss="w2", style_normalization="none").validate()
+    with pytest.raises(NstError, match="unknown --style-loss 'l1'; use one of: gram, w2, sliced, meanstd"):
+        Config(style_loss="l1").validate()
+
+
 def test_each_model_has_its_own_defaults():
     """Layers, style normalisation and beta are the model's unless given (backbones.py)."""
     from nst_jax import backbones
@@ -103,8 +115,12 @@ def test_each_model_has_its_own_defaults():
         assert ob.style_normalization == bb.style_normalization
         # (512 / 256)^2, or its inverse without the 1/M^2 (Config.beta)
         assert cfg.style_weight == pytest.approx(
-            bb.style_weight * (0.25 if ob.style_normalization == "none" else 4)
+            bb.style_weights["gram"] * (0.25 if ob.style_normalization == "none" else 4)
         )
+        for loss in ("w2", "sliced", "meanstd"):  # averages over positions: (512 / 256)^2
+            cfg = Config(model=name, size=512, style_loss=loss).validate()
+            assert cfg.style_weight == pytest.approx(bb.style_weights[loss] * 4)
+            assert cfg.objective(name).style_loss == loss
     ob = Config(model="resnet50", style_normalization="gatys", style_layers=("conv3_block1_out",)).objective(
         "resnet50"
     )

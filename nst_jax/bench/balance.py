@@ -31,6 +31,7 @@ import numpy as np
 from ..backbones import STYLE_NORMALIZATIONS, get
 
 REFERENCE = ("vgg16", "gatys", 3e2)  # the model, normalisation and beta the others are carried from
+NORMALIZED_STYLE_WEIGHT = 1e6  # (config.py's) for VGG16 with normalised weights: their reference
 
 
 def calibrate(params: Dict[str, Dict[str, np.ndarray]], images: Sequence[np.ndarray]) -> Dict:
@@ -76,14 +77,14 @@ def weights_for(model: str, side: int = 256) -> Any:
 
 
 def balance(models: Sequence[str], size: int = 256) -> List[Dict]:
-    """One row per (model, normalisation): beta_eq, the largest layer share, the carried beta.
-    One forward pass per model (compiled once); the terms in float64 from its features."""
+    """One row per (model, weights, style loss and normalisation): beta_eq, the largest
+    layer share, the carried beta. The Gram terms in float64 from the features; the other
+    distances (distances.py) as the run computes them. VGG also with normalised weights."""
     import jax
     import jax.numpy as jnp
 
     from .. import image as im
-    from ..config import Config
-    from ..losses import make_targets, style_denominator
+    from ..normalize import normalize_weights
     from .speed import DEMO
 
     c, s = (im.load_image(DEMO / f)[0] for f in ("chelsea.jpg", "starry_night.jpg"))
@@ -92,50 +93,67 @@ def balance(models: Sequence[str], size: int = 256) -> List[Dict]:
     rows = []
     for model in models:
         bb, (stored, source) = get(model), weights_for(model, size)
-        params = jax.tree.map(jnp.asarray, bb.prepare(stored))
-        ob = Config(model=model, style_weight=1.0).validate().objective(model)
-        targets = make_targets(params, ob, c, s)  # P^l, and A^l at the noise's size
-        f = jax.jit(bb.features, static_argnums=2)(params, jnp.asarray(noise), ob.layers)
-        f = {k: np.asarray(v, np.float64).reshape(-1, v.shape[-1]) for k, v in f.items()}  # (M, N)
-        content = sum(  # Eq. 1, weighted
-            w * 0.5 * np.sum((f[n] - np.asarray(targets.content[n], np.float64).reshape(f[n].shape)) ** 2)
-            for n, w in ob.content_layers
-        )
-        sq = {
-            n: np.sum((f[n].T @ f[n] - np.asarray(targets.style[n], np.float64)) ** 2)
-            for n, _ in ob.style_layers
-        }
-        for norm in STYLE_NORMALIZATIONS:  # E_l = sum (G - A)^2 / denominator, w_l E_l
-            per = {
-                n: w * sq[n] / style_denominator(f[n].shape[1], f[n].shape[0], norm)
-                for n, w in ob.style_layers
-            }
-            style, top = sum(per.values()), max(per, key=lambda n: per[n])
-            rows.append(
-                dict(
-                    model=model,
-                    weights=source,
-                    normalization=norm,
-                    content=float(content),
-                    style=float(style),
-                )
-                | dict(beta_eq=float(content / style), largest=top, share=float(per[top] / style))
-            )
-    ref = [r for r in rows if (r["model"], r["normalization"]) == REFERENCE[:2]]
-    for r in rows:  # carried from the reference's balance (None without a VGG16 row)
-        r["beta"] = REFERENCE[2] * r["beta_eq"] / ref[0]["beta_eq"] if ref else None
+        variants = [(source, stored)]
+        if bb.family == "vgg":
+            variants.append((source + ", normalised", normalize_weights(stored, model)[0]))
+        for name, p in variants:
+            params = jax.tree.map(jnp.asarray, bb.prepare(p))
+            rows += [dict(model=model, weights=name, **r) for r in _rows(params, model, c, s, noise)]
+    for r in rows:  # carried from the reference's balance (None without its row)
+        normalised = r["weights"].endswith("normalised")
+        ref = [q for q in rows if (q["model"], q["normalization"], q["loss"]) == REFERENCE[:2] + ("gram",)]
+        ref = [q for q in ref if q["weights"].endswith("normalised") == normalised]
+        beta = NORMALIZED_STYLE_WEIGHT if normalised else REFERENCE[2]
+        r["beta"] = beta * r["beta_eq"] / ref[0]["beta_eq"] if ref else None
+    return rows
+
+
+def _rows(params, model: str, c, s, noise) -> List[Dict]:
+    """Content against each style loss (and each Gram normalisation) at the noise image."""
+    import jax
+    import jax.numpy as jnp
+
+    from ..config import Config
+    from ..distances import STYLE_LOSSES
+    from ..losses import make_targets, style_denominator, style_distance
+
+    bb, rows = get(model), []
+    ob = Config(model=model, style_weight=1.0).validate().objective(model)
+    f32 = jax.jit(bb.features, static_argnums=2)(params, jnp.asarray(noise), ob.layers)
+    f = {k: np.asarray(v, np.float64).reshape(-1, v.shape[-1]) for k, v in f32.items()}  # (M, N)
+    targets = make_targets(params, ob, c, s)  # P^l, and A^l at the noise's size
+    content = sum(  # Eq. 1, weighted
+        w * 0.5 * np.sum((f[n] - np.asarray(targets.content[n], np.float64).reshape(f[n].shape)) ** 2)
+        for n, w in ob.content_layers
+    )
+    sq = {
+        n: np.sum((f[n].T @ f[n] - np.asarray(targets.style[n], np.float64)) ** 2) for n, _ in ob.style_layers
+    }
+    per_loss = {}
+    for norm in STYLE_NORMALIZATIONS:  # E_l = sum (G - A)^2 / denominator, w_l E_l
+        d = {n: w * sq[n] / style_denominator(f[n].shape[1], f[n].shape[0], norm) for n, w in ob.style_layers}
+        per_loss[("gram", norm)] = d
+    for loss in STYLE_LOSSES[1:]:
+        o = Config(model=model, style_weight=1.0, style_loss=loss).validate().objective(model)
+        t, layer = make_targets(params, o, c, s), style_distance(o).layer
+        per_loss[(loss, "—")] = {n: w * float(layer(f32[n], t.style[n])) for n, w in o.style_layers}
+    for (loss, norm), per in per_loss.items():
+        style = sum(per.values())
+        top = max(per, key=lambda n: per[n])
+        rows.append(dict(loss=loss, normalization=norm, content=float(content), style=float(style)))
+        rows[-1].update(beta_eq=float(content / style), largest=top, share=float(per[top] / style))
     return rows
 
 
 def table(rows: List[Dict]) -> str:
     lines = [
-        "| model | weights | normalisation | beta_eq | carried beta | largest style layer (share) |",
-        "|" + " --- |" * 6,
+        "| model | weights | style loss | normalisation | beta_eq | carried beta | largest style layer (share) |",
+        "|" + " --- |" * 7,
     ]
     for r in rows:
         beta = f"{r['beta']:.3g}" if r["beta"] is not None else "—"
         lines.append(
-            f"| {r['model']} | {r['weights']} | {r['normalization']} | {r['beta_eq']:.3g} | {beta} "
+            f"| {r['model']} | {r['weights']} | {r['loss']} | {r['normalization']} | {r['beta_eq']:.3g} | {beta} "
             f"| {r['largest']} ({r['share']:.0%}) |"
         )
     return "\n".join(lines)

@@ -64,13 +64,19 @@ def forward_flops(model: str, height: int, width: int, last: str) -> int:
     return int((cost[0] if isinstance(cost, list) else cost)["flops"])
 
 
-def eval_flops(model: str, height: int, width: int, style_layers: Sequence[str], deepest: str) -> int:
+def eval_flops(
+    model: str, height: int, width: int, style_layers: Sequence[str], deepest: str, style_loss: str = "gram"
+) -> int:
     """One loss-and-gradient evaluation: the forward convolutions, their backward pass to
     the input (the same FLOPs again: each is a convolution with the transposed kernel; no
     weight gradients are needed), and per style layer the Gram matrix F^T F (2 M N^2) and
-    its backward dL/dF = 4 F (G - A) / ... (2 M N^2). Pooling, ReLU and losses: < 1%."""
+    its backward dL/dF = 4 F (G - A) / ... (2 M N^2). Pooling, ReLU and losses: < 1%.
+    The same 2 M N^2 products for w2 (the covariance) and sliced (the projections on
+    K = N directions); their eigen-decompositions and sorts are not counted; meanstd's
+    statistics are O(M N): not counted."""
     shapes = get(model).feature_shapes((height, width))
     grams = sum(2 * (2 * shapes[n][0] * shapes[n][1] * shapes[n][2] ** 2) for n in style_layers)
+    grams = 0 if style_loss == "meanstd" else grams
     return 2 * forward_flops(model, height, width, deepest) + grams
 
 
@@ -105,19 +111,20 @@ def time_one(
     remat: bool = False,
     precision: str = "float32",
     conv: str = "auto",
+    style_loss: str = "gram",
 ) -> Dict:
     """One cell of the table, in this process (`speed` runs each in a fresh one)."""
     from ..config import Config
 
     params, source, content, style = _inputs(model, size)
-    cfg = Config(
-        model=model, remat=remat, precision=precision, conv="direct" if framework == "jax-direct" else conv
-    ).validate()
+    direct = "direct" if framework == "jax-direct" else conv
+    cfg = Config(model=model, remat=remat, precision=precision, conv=direct, style_loss=style_loss).validate()
     objective = cfg.objective(model)
     h, w = content.shape[:2]
     out: Dict[str, Any] = {
         "framework": framework,
         "model": model,
+        "style_loss": style_loss,
         "size": list(content.shape[1::-1]),
         "weights": source,
         "flops": eval_flops(
@@ -126,6 +133,7 @@ def time_one(
             w,
             [n for n, _ in objective.style_layers],
             deepest(model, objective.layers),
+            style_loss,
         ),
     }
     timed = _time_jax if framework.startswith("jax") else _time_torch
@@ -260,12 +268,15 @@ def speed(
     precision: str = "float32",
     progress: bool = True,
     conv: str = "auto",
+    style_losses: Sequence[str] = ("gram",),
 ) -> List[Dict]:
-    """Every (model, size, framework) in a fresh process: [time_one's dict, ...]."""
+    """Every (model, size, framework, style loss) in a fresh process: [time_one's dict, ...].
+    PyTorch's reference has the Gram loss only: torch rows for gram."""
     rows = []
+    cells = [(f, s) for f in frameworks for s in style_losses if s == "gram" or f.startswith("jax")]
     for model in models:
         for size in sizes:
-            for fw in frameworks:
+            for fw, loss in cells:
                 cmd = [
                     sys.executable,
                     "-m",
@@ -277,9 +288,10 @@ def speed(
                     "remat" if remat else "-",
                     precision,
                     conv,
+                    loss,
                 ]
                 if progress:
-                    print(f"-- {fw} {model} {size} px", flush=True)
+                    print(f"-- {fw} {model} {size} px {loss}", flush=True)
                 r = subprocess.run(
                     cmd, capture_output=True, text=True, env=dict(os.environ, KERAS_BACKEND="torch")
                 )
@@ -288,25 +300,44 @@ def speed(
                     tail = next((e.split("Error: ", 1)[1] for e in lines[::-1] if "Error: " in e), lines[-1])
                     if "No module named 'torch'" in r.stderr:
                         tail = "PyTorch is not installed (pip install 'nst_jax[compare]')"
-                    rows.append({"framework": fw, "model": model, "size": [size, size], "error": tail})
+                    rows.append(
+                        {
+                            "framework": fw,
+                            "model": model,
+                            "style_loss": loss,
+                            "size": [size, size],
+                            "error": tail,
+                        }
+                    )
                     continue
                 rows.append(json.loads(r.stdout.strip().splitlines()[-1]))
     return rows
 
 
 def speed_table(rows: List[Dict]) -> str:
-    """Markdown: one line per run, with JAX's time relative to the faster PyTorch layout."""
+    """Markdown: one line per run, with JAX's time relative to the faster PyTorch layout
+    (the Gram loss's) and to the same framework's Gram loss."""
     lines = [
-        "| model | size | framework | s / eval | vs PyTorch | GFLOP/s | of matmul peak "
-        "| compile s | peak memory | weights |",
-        "|" + " --- |" * 10,
+        "| model | size | framework | style loss | s / eval | vs PyTorch | vs gram | GFLOP/s "
+        "| of matmul peak | compile s | peak memory | weights |",
+        "|" + " --- |" * 12,
     ]
     peak = max([r.get("matmul_gflops", 0) for r in rows] or [0])  # the device's best
     for r in rows:
         size = f"{r['size'][0]}x{r['size'][1]}"
         if "error" in r:
-            lines.append(f"| {r['model']} | {size} | {r['framework']} | error: {r['error']} |" + " |" * 6)
+            loss = r.get("style_loss", "gram")
+            lines.append(
+                f"| {r['model']} | {size} | {r['framework']} | {loss} | error: {r['error']} |" + " |" * 7
+            )
             continue
+        same = lambda o, r=r: o["model"] == r["model"] and o["size"] == r["size"] and "seconds" in o
+        gram = [
+            o["seconds"]
+            for o in rows
+            if same(o) and o["framework"] == r["framework"] and o.get("style_loss", "gram") == "gram"
+        ]
+        vs_gram = f"{r['seconds'] / gram[0]:.2f}x" if gram else "n/a"
         torch_s = [
             o["seconds"]
             for o in rows
@@ -318,7 +349,8 @@ def speed_table(rows: List[Dict]) -> str:
         vs = f"{r['seconds'] / min(torch_s):.2f}x" if torch_s else "n/a"
         comp = f"{r['compile_seconds']:.1f}" if "compile_seconds" in r else "-"
         lines.append(
-            f"| {r['model']} | {size} | {r['framework']} | {r['seconds']:.3f} | {vs} "
+            f"| {r['model']} | {size} | {r['framework']} | {r.get('style_loss', 'gram')} | {r['seconds']:.3f} "
+            f"| {vs} | {vs_gram} "
             f"| {r['gflops']:.0f} | {r['gflops'] / peak:.0%} | {comp} "
             f"| {r['peak_bytes'] / 2**30:.2f} GiB | {r['weights']} |"
         )
@@ -332,7 +364,9 @@ def speed_table(rows: List[Dict]) -> str:
 def main_speed(a: argparse.Namespace) -> int:
     from .. import files
 
-    rows = speed(a.models, a.sizes, a.frameworks, a.repeats, a.remat, a.precision, not a.quiet, a.conv)
+    rows = speed(
+        a.models, a.sizes, a.frameworks, a.repeats, a.remat, a.precision, not a.quiet, a.conv, a.style_loss
+    )
     print(speed_table(rows))
     if a.json:
         files.write_kept([("the measurements", Path(a.json), files.json_writer(rows))])
@@ -343,5 +377,5 @@ if __name__ == "__main__":  # one cell of `speed`, in its own process: prints on
     from ..fast import use_memory_scheduler
 
     use_memory_scheduler()  # as the command line runs: before JAX's first computation
-    fw, model, size, repeats, remat, precision, conv = sys.argv[1:8]
-    print(json.dumps(time_one(fw, model, int(size), int(repeats), remat == "remat", precision, conv)))
+    fw, model, size, repeats, remat, precision, conv, loss = sys.argv[1:9]
+    print(json.dumps(time_one(fw, model, int(size), int(repeats), remat == "remat", precision, conv, loss)))

@@ -17,6 +17,10 @@ per loss term (content, each style layer, tv) both values and the gradient's rel
 error, largest absolute error and cosine; the time of a forward and of a
 forward-and-backward pass in each framework (median after warm-up; JAX's compile time
 apart); and a float64 finite-difference check of our gradient along random directions.
+The style terms are Gatys' Gram loss, or with --style-loss w2, sliced or meanstd
+distances.py's distance (ours) against the same formulas in torch (torch_distances.py);
+the style's targets (Gram matrix, or the distance's distributions) are computed once, by
+ours, and shared as data.
 
 Over 300 lines: the report of both references (PyTorch's for VGG, Keras' whole network for
 the others), its table and its tolerances in one place.
@@ -39,19 +43,27 @@ def _layers(model: str):
     return (CONTENT, STYLE) if bb.family == "vgg" else (bb.content_layers[0], bb.style_layers)
 
 
+def _distance(model: str, style_loss: str):
+    """Ours: the StyleDistance of `style_loss`, as losses.py picks it for an objective."""
+    from ..losses import Objective, style_distance
+
+    return style_distance(Objective(model, "max", (), (), 1.0, 1.0, 0.0, style_loss=style_loss))
+
+
 def jax_terms_fn(
-    params: Any, model: str, pooling: str, targets: Dict[str, Any]
+    params: Any, model: str, pooling: str, targets: Dict[str, Any], style_loss: str = "gram"
 ) -> Callable[[Any], Dict[str, Any]]:
-    """Ours: x -> {term: value}, built from losses.py."""
+    """Ours: x -> {term: value}, built from losses.py (and distances.py for `style_loss`)."""
     from ..losses import content_loss, style_layer_loss, tv_loss
 
     CONTENT, STYLE = _layers(model)
     features = get(model).features
+    layer_loss = style_layer_loss if style_loss == "gram" else _distance(model, style_loss).layer
 
     def terms(x):
         f = features(params, x, (CONTENT,) + tuple(STYLE), pooling)
         out = {"content": content_loss(f[CONTENT], targets["content"])}
-        out.update({f"style {n}": style_layer_loss(f[n], targets["style"][n]) for n in STYLE})
+        out.update({f"style {n}": layer_loss(f[n], targets["style"][n]) for n in STYLE})
         out["tv"] = tv_loss(x)
         return out
 
@@ -77,23 +89,30 @@ def compare(
     frameworks: Sequence[str] = ("torch", "keras"),
     fd_directions: int = 3,
     seed: int = 0,
+    style_loss: str = "gram",
 ) -> Dict:
-    """The whole report (module docstring) for the two images at `size` px."""
+    """The whole report (module docstring) for the two images at `size` px, the style
+    terms under `style_loss` (distances.STYLE_LOSSES)."""
     from .. import weights as wt
+    from ..distances import STYLE_LOSSES
 
+    if style_loss not in STYLE_LOSSES:
+        raise NstError(f"unknown style loss {style_loss!r}; use one of: {', '.join(STYLE_LOSSES)}")
     model, params = wt.load_weights(weights_path, model)
     rng = np.random.default_rng(seed)
-    x_rgb, x, targets, hw = _inputs(content, style, params, model, size, pooling, frameworks, rng)
-    report: Dict = {"model": model, "pooling": pooling, "size": [hw[1], hw[0]]}
+    x_rgb, x, targets, hw = _inputs(content, style, params, model, size, pooling, frameworks, rng, style_loss)
+    report: Dict = {"model": model, "pooling": pooling, "size": [hw[1], hw[0]], "style_loss": style_loss}
     report.update(layers={}, terms={}, timing={}, finite_differences=[])
-    ours = _ours(params, model, pooling, targets, x, report)
+    ours = _ours(params, model, pooling, targets, x, report, style_loss)
     report["reference"] = "torch" if get(model).family == "vgg" else "keras"
     if report["reference"] == "keras":  # Keras' network is the whole reference (keras_net.py)
         from .keras_net import keras_reference
         from .torch_resnet import check
 
         content_layer, style_layers = _layers(model)
-        keras_reference(weights_path, get(model), x_rgb, ours, targets, content_layer, style_layers, report)
+        keras_reference(
+            weights_path, get(model), x_rgb, ours, targets, content_layer, style_layers, report, style_loss
+        )
         check(
             weights_path,
             x,
@@ -101,22 +120,27 @@ def compare(
             content_layer,
             style_layers,
             ours,
-            _grads64(params, model, pooling, targets, x),
+            _grads64(params, model, pooling, targets, x, style_loss),
             report,
+            style_loss,
         )
     elif "torch" in frameworks:
-        _torch(weights_path, params, model, pooling, targets, x, ours, report)
+        _torch(weights_path, params, model, pooling, targets, x, ours, report, style_loss)
     if "keras" in frameworks and pooling == "max" and report["reference"] == "torch":
         from .keras_vgg import keras_layers
 
-        report["keras"] = keras_layers(weights_path, model, x_rgb, ours["acts"], get(model).layers, targets)
+        report["keras"] = keras_layers(
+            weights_path, model, x_rgb, ours["acts"], get(model).layers, targets, style_loss
+        )
         if "timing" in report["keras"]:
             report["timing"]["keras"] = report["keras"].pop("timing")
-    report["finite_differences"] = _finite_differences(params, model, pooling, targets, x, rng, fd_directions)
+    report["finite_differences"] = _finite_differences(
+        params, model, pooling, targets, x, rng, fd_directions, style_loss
+    )
     return report
 
 
-def _inputs(content, style, params, model, size, pooling, frameworks, rng):
+def _inputs(content, style, params, model, size, pooling, frameworks, rng, style_loss="gram"):
     """(x_rgb, x preprocessed, targets, (h, w)): the image compared and the targets."""
     import jax
     import jax.numpy as jnp
@@ -153,10 +177,16 @@ def _inputs(content, style, params, model, size, pooling, frameworks, rng):
     fc = features(jparams, im.preprocess(c), [CONTENT], pooling)
     fs = features(jparams, im.preprocess(s), STYLE, pooling)
     targets = {"content": np.asarray(fc[CONTENT]), "style": {k: np.asarray(gram(v)) for k, v in fs.items()}}
+    if style_loss != "gram":  # the distance's target: at the compared image's M = h*w positions
+        target, out = _distance(model, style_loss).target, get(model).feature_shapes(hw)
+        targets["style"] = {
+            k: jax.tree.map(np.asarray, target(v, out[k][0] * out[k][1], list(STYLE).index(k)))
+            for k, v in fs.items()
+        }
     return x_rgb, x, targets, hw
 
 
-def _ours(params, model, pooling, targets, x, report) -> Dict:
+def _ours(params, model, pooling, targets, x, report, style_loss="gram") -> Dict:
     """Our activations, terms and per-term gradients at x; our timings into the report."""
     import time
 
@@ -164,7 +194,7 @@ def _ours(params, model, pooling, targets, x, report) -> Dict:
     import jax.numpy as jnp
 
     jparams = jax.tree.map(jnp.asarray, params)
-    terms_fn = jax_terms_fn(jparams, model, pooling, targets)
+    terms_fn = jax_terms_fn(jparams, model, pooling, targets, style_loss)
     feats = jax.jit(lambda x: get(model).features(jparams, x, get(model).layers, pooling))
     out = {
         "acts": {k: np.asarray(v) for k, v in feats(x).items()},
@@ -183,7 +213,7 @@ def _ours(params, model, pooling, targets, x, report) -> Dict:
     return out
 
 
-def _torch(weights_path, params, model, pooling, targets, x, ours, report) -> None:
+def _torch(weights_path, params, model, pooling, targets, x, ours, report, style_loss="gram") -> None:
     """PyTorch's activations, terms and gradients (float32 and float64) against ours."""
 
     try:
@@ -194,7 +224,7 @@ def _torch(weights_path, params, model, pooling, targets, x, ours, report) -> No
 
     layers = get(model).layers
     ref_w, ref_t = torch_inputs(read_h5(weights_path), targets, torch.float32)
-    xt, acts, terms = torch_terms(ref_w, x, ref_t, model, pooling, last=layers[-1])
+    xt, acts, terms = torch_terms(ref_w, x, ref_t, model, pooling, layers[-1], style_loss)
     for name in layers:
         report["layers"].setdefault(name, {})["torch"] = diff(
             ours["acts"][name], acts[name].detach().permute(1, 2, 0).numpy()
@@ -207,34 +237,36 @@ def _torch(weights_path, params, model, pooling, targets, x, ours, report) -> No
 
     # float64 in both: rounding ~1e-15 cannot flip a max-pooling winner (see `worst`)
     ref_w64, ref_t64 = torch_inputs(read_h5(weights_path), targets, torch.float64)
-    xt64, _, terms64 = torch_terms(ref_w64, x.astype(np.float64), ref_t64, model, pooling)
-    ours64 = _grads64(params, model, pooling, targets, x)
+    xt64, _, terms64 = torch_terms(ref_w64, x.astype(np.float64), ref_t64, model, pooling, None, style_loss)
+    ours64 = _grads64(params, model, pooling, targets, x, style_loss)
     for k, v in terms64.items():
         (g,) = torch.autograd.grad(v, xt64, retain_graph=True)
         report["terms"][k]["torch_grad64"] = diff(ours64[k], g[0].permute(1, 2, 0).numpy())
 
     def fwd():
         with torch.no_grad():
-            sum(torch_terms(ref_w, x, ref_t, model, pooling)[2].values())
+            sum(torch_terms(ref_w, x, ref_t, model, pooling, None, style_loss)[2].values())
 
     def fwd_bwd():
-        sum(torch_terms(ref_w, x, ref_t, model, pooling)[2].values()).backward()
+        sum(torch_terms(ref_w, x, ref_t, model, pooling, None, style_loss)[2].values()).backward()
 
     report["timing"]["torch"] = {"forward": median_seconds(fwd), "forward_backward": median_seconds(fwd_bwd)}
 
 
-def _grads64(params, model, pooling, targets, x) -> Dict[str, np.ndarray]:
+def _grads64(params, model, pooling, targets, x, style_loss="gram") -> Dict[str, np.ndarray]:
     """Each term's gradient, ours, in float64."""
     import jax
     import jax.numpy as jnp
 
     with jax.enable_x64(True):
         p64, t64 = _float64(params), _float64(targets)
-        g = jax.jit(jax.jacrev(jax_terms_fn(p64, model, pooling, t64)))(jnp.asarray(x, jnp.float64))
+        g = jax.jit(jax.jacrev(jax_terms_fn(p64, model, pooling, t64, style_loss)))(
+            jnp.asarray(x, jnp.float64)
+        )
         return {k: np.asarray(v) for k, v in g.items()}
 
 
-def _finite_differences(params, model, pooling, targets, x, rng, directions) -> List[Dict]:
+def _finite_differences(params, model, pooling, targets, x, rng, directions, style_loss="gram") -> List[Dict]:
     """Float64 central differences (f(x + e v) - f(x - e v)) / 2e against grad . v."""
     import jax
     import jax.numpy as jnp
@@ -242,7 +274,7 @@ def _finite_differences(params, model, pooling, targets, x, rng, directions) -> 
     out = []
     with jax.enable_x64(True):
         p64, t64 = _float64(params), _float64(targets)
-        f64 = jax.jit(lambda x: sum(jax_terms_fn(p64, model, pooling, t64)(x).values()))
+        f64 = jax.jit(lambda x: sum(jax_terms_fn(p64, model, pooling, t64, style_loss)(x).values()))
         x64 = jnp.asarray(x, jnp.float64)
         g64 = jax.jit(jax.grad(f64))(x64)
         for _ in range(directions):
@@ -264,7 +296,8 @@ def _finite_differences(params, model, pooling, targets, x, rng, directions) -> 
 def table(report: Dict) -> str:
     ref = report.get("reference", "torch")  # the framework of the terms and gradients
     lines = [
-        f"{report['model']} {report['size'][0]}x{report['size'][1]}, {report['pooling']} pooling",
+        f"{report['model']} {report['size'][0]}x{report['size'][1]}, {report['pooling']} pooling, "
+        f"{report.get('style_loss', 'gram')} style loss",
         "",
         f"| layer | {ref} max abs | {ref} max rel | {'torch' if ref == 'keras' else 'keras'} max rel |",
         "| --- | --- | --- | --- |",

@@ -5,7 +5,8 @@ gradients by torch's autograd, on Keras' torch backend.
 Keras builds `keras.applications.<Backbone.keras_app>(weights=FILE, include_top=False)`
 and preprocesses with its own `preprocess_input` ("caffe" for VGG and ResNet50); the
 terms are written again here in torch from the paper (Eq. 1, Eq. 4 with Gatys'
-normalisation, total variation), apart from losses.py. What is compared: per layer the
+normalisation, total variation), apart from losses.py; the other style losses
+(--style-loss w2, sliced, meanstd) from theirs in torch_distances.py. What is compared: per layer the
 largest difference of the activations, per term the values and the gradient's relative
 L2 error (compare.py's report, with "keras" where the VGG report has "torch").
 """
@@ -18,6 +19,7 @@ import numpy as np
 from ..errors import NstError
 from ..image import StrPath
 from .measure import diff, median_seconds
+from .torch_distances import to_torch, torch_style_term
 
 
 def keras_model(weights_path: StrPath, keras_app: str, input_shape: Sequence[int]) -> Any:
@@ -37,11 +39,22 @@ def keras_model(weights_path: StrPath, keras_app: str, input_shape: Sequence[int
     )
 
 
-def torch_terms(acts: Dict[str, Any], x: Any, targets: Dict[str, Any], content: str, style: Sequence[str]):
-    """The paper's terms in torch from (1, h, w, C) activations and the (1, H, W, 3) image."""
+def torch_terms(
+    acts: Dict[str, Any],
+    x: Any,
+    targets: Dict[str, Any],
+    content: str,
+    style: Sequence[str],
+    style_loss: str = "gram",
+):
+    """The paper's terms in torch from (1, h, w, C) activations and the (1, H, W, 3) image;
+    the style terms under `style_loss` (gram: Eq. 4; the others: torch_distances.py)."""
     terms = {"content": 0.5 * ((acts[content][0] - targets["content"]) ** 2).sum()}  # Eq. 1
     for name in style:
         f = acts[name][0].reshape(-1, acts[name].shape[-1])  # (M, N)
+        if style_loss != "gram":
+            terms[f"style {name}"] = torch_style_term(f, targets["style"][name], style_loss)
+            continue
         m_, n_ = f.shape
         g = f.T @ f  # (N, N), Eq. 3
         terms[f"style {name}"] = ((g - targets["style"][name]) ** 2).sum() / (4.0 * n_**2 * m_**2)  # Eq. 4
@@ -58,8 +71,10 @@ def keras_reference(
     content: str,
     style: Sequence[str],
     report: Dict,
+    style_loss: str = "gram",
 ) -> None:
-    """Keras' activations at every layer, the terms and their gradients against ours."""
+    """Keras' activations at every layer, the terms (`style_loss`'s style terms) and their
+    gradients against ours."""
     import torch
 
     keras, net = keras_model(weights_path, bb.keras_app, x_rgb.shape)
@@ -78,14 +93,14 @@ def keras_reference(
     loss_net = keras.Model(net.input, [net.get_layer(bb.keras_name(n)).output for n in wanted])
     tg = {
         "content": torch.tensor(targets["content"]),
-        "style": {k: torch.tensor(v) for k, v in targets["style"].items()},
+        "style": {k: to_torch(v) for k, v in targets["style"].items()},
     }
 
     def terms(grad: bool):
         xt = torch.tensor(np.ascontiguousarray(pre), dtype=torch.float32, requires_grad=grad)
         with torch.set_grad_enabled(grad):
             o = loss_net(xt)
-            return xt, torch_terms(dict(zip(wanted, o)), xt, tg, content, style)
+            return xt, torch_terms(dict(zip(wanted, o)), xt, tg, content, style, style_loss)
 
     xt, values = terms(True)
     for k, v in values.items():

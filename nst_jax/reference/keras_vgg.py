@@ -25,9 +25,11 @@ def keras_layers(
     ours_acts: Dict[str, np.ndarray],
     names: Sequence[str],
     targets: Dict[str, Any],
+    style_loss: str = "gram",
 ) -> Dict:
     """Keras' activations of the (H, W, 3) RGB image x_rgb at `names` against ours
-    (`ours_acts`), and on the torch backend the timings of the loss (`targets`)."""
+    (`ours_acts`), and on the torch backend the timings of the loss (`targets`, under
+    `style_loss`)."""
     os.environ.setdefault("KERAS_BACKEND", "torch")
     try:
         import keras
@@ -56,7 +58,7 @@ def keras_layers(
             with torch.set_grad_enabled(grad):
                 o = loss_net(xt)
                 acts = {n: o[i][0].permute(2, 0, 1) for i, n in enumerate(wanted)}
-                total = sum(torch_loss(acts, xt.permute(0, 3, 1, 2), ref_t).values())
+                total = sum(torch_loss(acts, xt.permute(0, 3, 1, 2), ref_t, style_loss).values())
                 if grad:
                     total.backward()
 

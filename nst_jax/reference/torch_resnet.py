@@ -5,7 +5,8 @@ torch.nn.functional in NCHW: conv2d (7x7 stride 2 on 3 px of zero padding; 3x3 w
 padding 1; 1x1), batch_norm in inference mode on the stored statistics (not folded),
 relu, max_pool2d 3x3 stride 2 on 1 px of zero padding; the stride of each stage in its
 first block's first 1x1 convolution, as Keras' ResNet50. Its own few lines of h5py read
-the weights file (legacy and Keras 3 layouts). Only Keras' layer names are shared.
+the weights file (legacy and Keras 3 layouts). Only Keras' layer names are shared. The
+other style losses (--style-loss w2, sliced, meanstd): torch_distances.py.
 """
 
 from typing import Any, Dict, Sequence, Tuple
@@ -13,6 +14,7 @@ from typing import Any, Dict, Sequence, Tuple
 import numpy as np
 
 from ..image import StrPath
+from .torch_distances import to_torch, torch_style_term
 
 STAGES = ((2, 3, 1), (3, 4, 2), (4, 6, 2), (5, 3, 2))  # (stage, blocks, stride): He et al., Table 1
 EPS = 1.001e-5
@@ -84,14 +86,23 @@ def features(w: Dict[str, Tuple[Any, ...]], x: Any, names: Sequence[str]) -> Dic
 
 
 def torch_terms(
-    w: Dict[str, Tuple[Any, ...]], x: Any, targets: Dict[str, Any], content: str, style: Sequence[str]
+    w: Dict[str, Tuple[Any, ...]],
+    x: Any,
+    targets: Dict[str, Any],
+    content: str,
+    style: Sequence[str],
+    style_loss: str = "gram",
 ) -> Dict[str, Any]:
     """The paper's terms (Eq. 1, Eq. 4 with Gatys' normalisation, total variation) of a
-    (1, 3, H, W) image, targets as tensors: content (C, h, w), style {layer: (C, C)}."""
+    (1, 3, H, W) image, targets as tensors: content (C, h, w), style {layer: (C, C)} (or
+    under another `style_loss`, its target: torch_distances.py)."""
     f = features(w, x, [content, *style])
     terms = {"content": 0.5 * ((f[content][0] - targets["content"]) ** 2).sum()}
     for name in style:
         a = f[name][0].reshape(f[name].shape[1], -1)  # (N, M)
+        if style_loss != "gram":
+            terms[f"style {name}"] = torch_style_term(a.T, targets["style"][name], style_loss)
+            continue
         n_, m_ = a.shape
         terms[f"style {name}"] = ((a @ a.T - targets["style"][name]) ** 2).sum() / (4.0 * n_**2 * m_**2)
     terms["tv"] = ((x[..., 1:, :] - x[..., :-1, :]) ** 2).sum() + (
@@ -109,6 +120,7 @@ def check(
     ours: Dict[str, Any],
     ours64: Dict[str, np.ndarray],
     report: Dict,
+    style_loss: str = "gram",
 ) -> None:
     """Into compare's report: our activations at every layer against these (float32), and
     each term's gradient against autograd's in float64 (`ours64`: ours in float64)."""
@@ -129,8 +141,8 @@ def check(
             continue
         tg = {
             "content": torch.tensor(targets["content"], dtype=dtype).permute(2, 0, 1),
-            "style": {k: torch.tensor(v, dtype=dtype) for k, v in targets["style"].items()},
+            "style": {k: to_torch(v, dtype) for k, v in targets["style"].items()},
         }
-        for k, v in torch_terms(w, xt, tg, content, style).items():
+        for k, v in torch_terms(w, xt, tg, content, style, style_loss).items():
             (g,) = torch.autograd.grad(v, xt, retain_graph=True)
             report["terms"][k]["torch_grad64"] = diff(ours64[k], g[0].permute(1, 2, 0).numpy())

@@ -3,7 +3,8 @@
 What `compare` and `bench` hold nst_jax against: torch.nn.functional's conv2d (zero
 padding 1), relu and max/avg pooling in NCHW, the losses of Gatys et al. written again
 from the paper, gradients by autograd, and its own few lines of h5py to read the
-weights file. Only the layer table (vgg.layers: names and order) is shared.
+weights file. Only the layer table (vgg.layers: names and order) is shared. The other
+style losses (--style-loss w2, sliced, meanstd): torch_distances.py.
 """
 
 from typing import Any, Dict, Optional, Tuple
@@ -12,6 +13,7 @@ import numpy as np
 
 from ..image import StrPath
 from ..vgg import layers
+from .torch_distances import to_torch, torch_style_term
 
 STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT = "relu4_2"
@@ -42,7 +44,8 @@ def read_h5(path: StrPath) -> Dict[str, tuple]:
 def torch_inputs(
     weights: Dict[str, Tuple[Any, Any]], targets: Dict[str, Any], dtype: Any
 ) -> Tuple[Dict[str, Tuple[Any, Any]], Dict[str, Any]]:
-    """Convert once: conv weights to OIHW tensors, targets to tensors."""
+    """Convert once: conv weights to OIHW tensors, targets to tensors (a style target
+    of distances.py, a NamedTuple of arrays, as the same NamedTuple of tensors)."""
     import torch
 
     w = {
@@ -54,7 +57,7 @@ def torch_inputs(
     }
     t = {
         "content": torch.tensor(targets["content"], dtype=dtype).permute(2, 0, 1),
-        "style": {k: torch.tensor(v, dtype=dtype) for k, v in targets["style"].items()},
+        "style": {k: to_torch(v, dtype) for k, v in targets["style"].items()},
     }
     return w, t
 
@@ -66,6 +69,7 @@ def torch_terms(
     model: str,
     pooling: str,
     last: Optional[str] = None,
+    style_loss: str = "gram",
 ) -> Tuple[Any, Dict[str, Any], Dict[str, Any]]:
     """PyTorch, written from the paper: activations up to `last` (default: the deepest
     layer the losses need) and the loss terms of a (H, W, 3) preprocessed image."""
@@ -87,14 +91,20 @@ def torch_terms(
         acts[layer.name] = h[0]
         if layer.name == (last or STYLE[-1]):
             break
-    return x, acts, torch_loss(acts, x, targets)
+    return x, acts, torch_loss(acts, x, targets, style_loss)
 
 
-def torch_loss(acts: Dict[str, Any], x: Any, targets: Dict[str, Any]) -> Dict[str, Any]:
-    """The paper's terms from (C, h, w) activations and the (1, 3, H, W) image, in torch."""
+def torch_loss(
+    acts: Dict[str, Any], x: Any, targets: Dict[str, Any], style_loss: str = "gram"
+) -> Dict[str, Any]:
+    """The paper's terms from (C, h, w) activations and the (1, 3, H, W) image, in torch;
+    the style terms under `style_loss` (gram: Eq. 4; the others: torch_distances.py)."""
     terms = {"content": 0.5 * ((acts[CONTENT] - targets["content"]) ** 2).sum()}  # Eq. 1
     for name in STYLE:
         f = acts[name].reshape(acts[name].shape[0], -1)  # (N, M)
+        if style_loss != "gram":
+            terms[f"style {name}"] = torch_style_term(f.T, targets["style"][name], style_loss)
+            continue
         n_, m_ = f.shape
         terms[f"style {name}"] = ((f @ f.T - targets["style"][name]) ** 2).sum() / (4.0 * n_**2 * m_**2)
     terms["tv"] = ((x[..., 1:, :] - x[..., :-1, :]) ** 2).sum() + (
