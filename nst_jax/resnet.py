@@ -328,7 +328,7 @@ def backbone(name: str = "resnet50"):
         # than Eq. 4 (the largest 66% of the style term against 91%), and 3e-5 at 256 px gives
         # VGG16's starting balance of style and content (beta = 127 x beta_eq, as VGG16's 300)
         style_normalization="none",
-        style_weights={"gram": 3e-5, "w2": 5.5e6, "sliced": 6.3e6, "meanstd": 6.1e6},  # (carried)
+        style_weights={"gram": 3e-5, "w2": 8.5e5, "sliced": 6.3e6, "meanstd": 6.1e6},  # (carried)
         min_side=MIN_SIDE,
         family="resnet",
     )

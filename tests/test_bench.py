@@ -55,6 +55,8 @@ def test_bench_speed_cli(tmp_path, capsys):
                 "1",
                 "--conv",
                 "winograd",
+                "--style-loss",
+                "gram,meanstd",
                 "--json",
                 str(out),
                 "--quiet",
@@ -64,14 +66,19 @@ def test_bench_speed_cli(tmp_path, capsys):
     )
     table = capsys.readouterr().out
     rows = json.loads(out.read_text())
-    assert [r["framework"] for r in rows] == ["jax", "jax-direct", "torch"]
+    # each framework with each style loss; PyTorch's reference has the Gram loss only
+    got = [(r["framework"], r["style_loss"]) for r in rows]
+    assert got == [("jax", "gram"), ("jax", "meanstd"), ("jax-direct", "gram"), ("jax-direct", "meanstd")] + [
+        ("torch", "gram")
+    ]
+    rows = [r for r in rows if r["style_loss"] == "gram"]
     # the jax row runs with --conv (Winograd from conv3_2 on), jax-direct never
     assert rows[0]["winograd_layers"][0] == "conv3_2" and rows[1]["winograd_layers"] == []
     for r in rows:
         assert r["seconds"] > 0 and r["peak_bytes"] > 2**20 and r["gflops"] > 0
         assert r["size"] == [48, 32] and r["matmul_gflops"] > 0
     assert "compile_seconds" in rows[0] and "| vgg16 | 48x32 | jax |" in table
-    assert "vs PyTorch" in table and "Matmul peak" in table
+    assert "vs PyTorch" in table and "Matmul peak" in table and "| meanstd |" in table
 
 
 def test_bench_errors_are_one_line(capsys):
@@ -125,21 +132,29 @@ def test_bench_speed_cli_resnet50(tmp_path, capsys):
 
 
 def test_bench_balance(tmp_path, capsys):
-    """`bench balance`: every (model, normalisation), VGG16 at its own beta, the others carried
-    by beta_eq; the numbers are this run's (the README's are at 256 px)."""
+    """`bench balance`: every (model, weights, style loss and normalisation), VGG16 at its own
+    beta (raw: 300, normalised: 1e6), the others carried by beta_eq; the numbers are this
+    run's (the README's are at 256 px)."""
     out = tmp_path / "balance.json"
     assert (
         cli.main(["bench", "balance", "--model", "vgg16,resnet50", "--size", "64", "--json", str(out)]) == 0
     )
     rows = json.loads(out.read_text())
-    assert [(r["model"], r["normalization"]) for r in rows] == [
-        (m, n) for m in ("vgg16", "resnet50") for n in ("gatys", "none", "neural-style")
+    losses = [("gram", n) for n in ("gatys", "none", "neural-style")] + [
+        (k, "—") for k in ("w2", "sliced", "meanstd")
     ]
-    assert rows[0]["beta"] == pytest.approx(300)
-    for r in rows:
+    variants = [("vgg16", False), ("vgg16", True), ("resnet50", False)]
+    got = [(r["model"], r["weights"].endswith("normalised"), r["loss"], r["normalization"]) for r in rows]
+    assert got == [(m, v, k, n) for m, v in variants for k, n in losses]
+    for first, beta in ((rows[0], 300), (rows[6], 1e6)):
+        assert first["beta"] == pytest.approx(beta)
+    for k, r in enumerate(rows):
+        ref = rows[6] if 6 <= k < 12 else rows[0]
         assert r["beta_eq"] == pytest.approx(r["content"] / r["style"])
-        assert r["beta"] == pytest.approx(300 * r["beta_eq"] / rows[0]["beta_eq"]) and 0 < r["share"] <= 1
-    assert "| resnet50 | random, batch norms calibrated | none |" in capsys.readouterr().out
+        assert r["beta"] == pytest.approx(ref["beta"] * r["beta_eq"] / ref["beta_eq"]) and 0 < r["share"] <= 1
+    table = capsys.readouterr().out
+    assert "| resnet50 | random, batch norms calibrated | gram | none |" in table
+    assert "| resnet50 | random, batch norms calibrated | w2 | — |" in table
 
 
 def test_calibrated_batch_norms_normalise_their_convolutions():

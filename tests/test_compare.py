@@ -134,3 +134,60 @@ def test_cli_in_a_fresh_process_uses_keras_on_torch(small_vgg16, photo, painting
     assert report["keras"]["backend"] == "torch"
     assert set(report["timing"]) == {"jax", "torch", "keras"}
     assert "| keras |" in p.stdout and "all figures within tolerance" in p.stdout
+
+
+# Measured on these fixtures (random VGG16, 32x26 px, average pooling, so that float32
+# gradients are the criterion where they can be: compare.worst), the largest over the
+# five style terms: terms' relative difference w2 9e-8, sliced 2e-7, meanstd 2e-7 (bound
+# 3e-6); float32 gradients' relative L2 error w2 1.3e-6, sliced 4.7e-6 (near-equal
+# projections sort in another order), meanstd 2.6e-6; float64 w2 1.3e-8 (the rank
+# thresholds of eigenvalues, theirs, and singular values, ours), sliced 9e-15, meanstd
+# 4e-15 (bound 1e-6). w2's float32 bound is loose: at real weights a singular value under
+# float32's threshold moves it to 1.7e-3 (compare.worst); the others' ~10x the measured.
+# A wrong formula is off by O(1), a 1/M or 1/N slip by 2x or more.
+GRAD32 = {"w2": 5e-3, "sliced": 5e-5, "meanstd": 3e-5}
+
+
+@pytest.mark.parametrize("style_loss", ["w2", "sliced", "meanstd"])
+def test_style_losses_against_torch(small_vgg16, photo, painting, monkeypatch, style_loss):
+    """The distances of distances.py against torch_distances.py's, on the tiny random VGG16
+    and PyTorch only; no timings (median_seconds) and one finite difference: ~20 s each."""
+    monkeypatch.setattr(cp, "median_seconds", lambda fn, repeats=3: 0.0)
+    r = cp.compare(
+        photo,
+        painting,
+        small_vgg16,
+        size=32,
+        pooling="avg",
+        frameworks=("torch",),
+        fd_directions=1,
+        style_loss=style_loss,
+    )
+    assert r["style_loss"] == style_loss and f"{style_loss} style loss" in cp.table(r)
+    assert not cp.within(r), (cp.within(r), cp.worst(r))
+    style = {k: d for k, d in r["terms"].items() if k.startswith("style ")}
+    assert len(style) == 5
+    for k, d in style.items():
+        assert abs(d["jax"] - d["torch"]) <= 3e-6 * abs(d["torch"]), (k, d)
+        assert d["torch_grad"]["rel_l2"] <= GRAD32[style_loss], (k, d["torch_grad"])
+        assert d["torch_grad64"]["rel_l2"] <= 1e-6, (k, d["torch_grad64"])
+
+
+def test_cli_style_loss(monkeypatch, capsys, small_vgg16, photo, painting):
+    from nst_jax.errors import NstError
+
+    seen = {}
+
+    def stop(*args, **kwargs):
+        seen.update(kwargs)
+        raise NstError("stopped here; the test needs only the arguments")
+
+    monkeypatch.setattr(cp, "compare", stop)
+    argv = ["compare", str(photo), str(painting), "--weights", str(small_vgg16), "--framework", "torch"]
+    assert cli.main(argv + ["--style-loss", "sliced"]) == 2
+    assert seen["style_loss"] == "sliced"
+    capsys.readouterr()
+    assert cli.main(argv + ["--style-loss", "gaussian"]) == 2
+    assert "gaussian" in capsys.readouterr().err
+    seen.clear()
+    assert cli.main(argv) == 2 and seen["style_loss"] == "gram"
