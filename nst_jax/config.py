@@ -113,7 +113,8 @@ class Config:
     content_weight: float = option(1.0, "alpha (Eq. 7)")
     style_weight: Optional[float] = option(
         None,
-        f"beta (Eq. 7), as given: Gatys' literal weight; default the model's at 256 px (VGG: "
+        f"beta (Eq. 7), as given: Gatys' literal weight; default the model's at 256 px for the "
+        f"--style-loss (gram, VGG: "
         f"{STYLE_WEIGHT:g}, a sweep with L-BFGS, README; {NORMALIZED_STYLE_WEIGHT:g} with "
         "--normalize-weights; resnet50: README, Backbones) times (size/256)^2 ((256/size)^2 "
         "with --style-normalization none): the same balance at any size (README, Image size)",

@@ -32,6 +32,10 @@ Compared as averages over the region (G/M_r) with the style's average (A/M), wei
 the region's share of the image: one white mask gives Eq. 4 exactly, and a region has
 the strength per pixel that its style would have over the whole image.
 
+Other style distances (`--style-loss w2|sliced|meanstd`: Wasserstein-2 between fitted
+Gaussians, sliced Wasserstein, channel means and deviations) are in distances.py, behind
+the same StyleDistance interface as this Gram loss (`style_distance`).
+
 Total variation (Mahendran & Vedaldi 2015, used by Johnson's neural-style) smooths
 the result: L_tv = sum_ij (x_{i+1,j} - x_ij)^2 + (x_{i,j+1} - x_ij)^2 over all channels.
 It is computed on the optimised image, which differs from the 0..255 RGB image only by
