@@ -69,12 +69,6 @@ def _flat(f: jax.Array) -> jax.Array:
     return f.reshape(-1, f.shape[-1])  # (h, w, N) -> (M, N)
 
 
-def moments(flat: jax.Array, w: Any = None) -> Tuple[jax.Array, jax.Array]:
-    """Weighted mean and covariance of the rows: (M, N), weights (M,) -> (N,), (N, N)."""
-    mu, c = centred(flat, w)
-    return mu, jnp.matmul(c.T, c, precision=HIGH)  # (N, M) (M, N) -> (N, N)
-
-
 def centred(flat: jax.Array, w: Any = None) -> Tuple[jax.Array, jax.Array]:
     """(mu, C): the weighted mean (N,) and the rows centred and scaled, C = diag(sqrt(w /
     sum w)) (F - mu) (M, N), so that the covariance is S = C^T C."""
