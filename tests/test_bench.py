@@ -85,6 +85,7 @@ def test_bench_errors_are_one_line(capsys):
     for argv, message in (
         (["bench", "--framework", "tf"], "unknown --framework tf"),
         (["bench", "--model", "resnet"], "unknown --model resnet"),
+        (["bench", "--style-loss", "l1"], "unknown --style-loss l1"),
         (["bench", "--size", "8"], "--size must be"),
         (["bench", "--repeats", "0"], "--repeats must be"),
     ):
