@@ -1,5 +1,5 @@
 """The commands besides stylize: `batch`, `layers`, `weights`, `bench` (and `bench
-optimizers`, `bench batch`, `bench balance`), `compare`, `score`.
+optimizers`, `bench batch`, `bench balance`, `bench gpu`), `compare`, `score`.
 
 Each parses its own arguments (flags.py; those that are Config fields generated from it)
 and hands over to its module: batch.py, weights.py, bench/, reference/compare.py, score.py.
@@ -75,12 +75,11 @@ def run_weights(argv: typing.List[str]) -> int:
 
 
 def run_bench(argv: typing.List[str]) -> int:
-    if argv and argv[0] == "optimizers":
-        return run_bench_optimizers(argv[1:])
-    if argv and argv[0] == "batch":
-        return run_bench_batch(argv[1:])
-    if argv and argv[0] == "balance":
-        return run_bench_balance(argv[1:])
+    others = dict(
+        optimizers=run_bench_optimizers, batch=run_bench_batch, balance=run_bench_balance, gpu=run_bench_gpu
+    )
+    if argv and argv[0] in others:
+        return others[argv[0]](argv[1:])
     from . import bench
     from .backbones import NAMES as CHANNELS
 
@@ -90,7 +89,7 @@ def run_bench(argv: typing.List[str]) -> int:
         "evaluation of the same objective in nst_jax and in the PyTorch reference "
         "of `compare`, GFLOP/s, fraction of a matmul peak and peak memory, each run "
         "in its own process. `bench optimizers --help`: loss per optimiser against "
-        "evaluations and seconds.",
+        "evaluations and seconds; `bench gpu --help`: the README's GPU table.",
     )
     p.add_argument("what", nargs="?", choices=("speed",), default="speed")
     p.add_argument(
@@ -154,10 +153,17 @@ def run_bench_optimizers(argv: typing.List[str]) -> int:
         help="Adam learning rates tried; the best is reported as 'adam (tuned)'",
     )
     add_config_options(p, ("content_weight", "style_weight", "tv_weight", "lbfgs_memory", "model", "weights"))
+    p.add_argument(
+        "--runs",
+        default=",".join(bench.RUNS),
+        help=f"comma-separated, from {','.join(bench.RUNS)} (default: all; pytorch-lbfgs: PyTorch's "
+        "L-BFGS as neural-style runs it, history 100, step 1, no line search)",
+    )
     p.add_argument("--json", default=None, help="write every run's history as JSON")
     p.add_argument("--plot", default=None, help="write loss curves as PNG (needs matplotlib)")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
+    a.runs = _runs(a.runs, bench.RUNS)
     if a.evals < 1:
         raise NstError(f"--evals must be >= 1, got {a.evals}; e.g. --evals 100")
     if a.json:
@@ -169,6 +175,14 @@ def run_bench_optimizers(argv: typing.List[str]) -> int:
         [("content image", a.content), ("style image", a.style)],
     )
     return bench.main_optimizers(a)
+
+
+def _runs(value: str, known: typing.Sequence[str]) -> typing.Tuple[str, ...]:
+    runs = tuple(v.strip() for v in value.split(",") if v.strip())
+    unknown = [r for r in runs if r not in known]
+    if unknown or not runs:
+        raise NstError(f"unknown --runs {','.join(unknown) or repr(value)}; use some of: {','.join(known)}")
+    return runs
 
 
 def run_bench_batch(argv: typing.List[str]) -> int:
@@ -214,6 +228,56 @@ def run_bench_balance(argv: typing.List[str]) -> int:
     if a.json:
         files.check_output(a.json, "--json", mode=None)
     return main_balance(a)
+
+
+def run_bench_gpu(argv: typing.List[str]) -> int:
+    from .bench.gpu import FULL, QUICK, main_gpu
+
+    show = lambda d: [(k, ",".join(map(str, v)) if isinstance(v, tuple) else v) for k, v in d.items()]
+    p = Parser(
+        prog="python -m nst_jax bench gpu",
+        description="The README's GPU table: seconds per VGG19 evaluation at each size in float32, tf32 "
+        "and bf16; the host-driven loop against the on-device one; a 500-iteration L-BFGS run end to end; "
+        "peak memory. Each cell in a fresh process; under 8 minutes on an H100/H200.",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="CPU-sized, for tests and CI: "
+        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in show(QUICK)),
+    )
+    p.add_argument(
+        "--size",
+        type=ints,
+        default=None,
+        help=f"longest sides, comma-separated (default {dict(show(FULL))['size']})",
+    )
+    p.add_argument("--repeats", type=int, default=None, help="timed evaluations after a warm-up (default 3)")
+    p.add_argument("--loop-iters", type=int, default=None, help="iterations of each loop's run (default 20)")
+    p.add_argument("--iters", type=int, default=None, help="iterations of the end-to-end run (default 500)")
+    p.add_argument(
+        "--run-size", type=int, default=None, help="px of the loop and end-to-end runs (default 512)"
+    )
+    p.add_argument("--json", default=None, help="write every measurement as JSON")
+    p.add_argument("--markdown", default=None, help="write the header line and tables as markdown")
+    p.add_argument("--quiet", action="store_true")
+    a = p.parse_args(argv)
+    for k, v in (QUICK if a.quick else FULL).items():
+        setattr(a, k, v if getattr(a, k) is None else getattr(a, k))
+    if not a.size or min(a.size) < 32 or a.run_size < 32:
+        raise NstError(
+            "--size and --run-size must be sizes >= 32 px; e.g. --size 512,1024,2048 --run-size 512"
+        )
+    if min(a.repeats, a.loop_iters, a.iters) < 1:
+        raise NstError(
+            "--repeats, --loop-iters and --iters must be >= 1; e.g. --repeats 3 --loop-iters 20 --iters 500"
+        )
+    for flag, path in (("--json", a.json), ("--markdown", a.markdown)):
+        if path:
+            files.check_output(path, flag, mode=None)
+    if a.json and a.markdown and Path(a.json).resolve() == Path(a.markdown).resolve():
+        raise NstError(f"--json and --markdown are both {files.show(a.json)}; give them different paths")
+    return main_gpu(a)
 
 
 def run_compare(argv: typing.List[str]) -> int:

@@ -96,7 +96,12 @@ class Config:
         OPTIMIZERS,
     )
     lr: float = option(5.0, "Adam's step size, in 0..255 pixel units")
-    lbfgs_memory: int = option(10, "(s, y) pairs kept by lbfgs, optax-lbfgs and scipy-lbfgsb")
+    lbfgs_memory: Optional[int] = option(
+        None,
+        "(s, y) pairs kept by lbfgs, optax-lbfgs and scipy-lbfgsb; default 100 (PyTorch's L-BFGS history: "
+        "fewer lose to it, README Optimisers), fewer where the pairs would pass 3 GiB (each 24 bytes a "
+        "pixel: 42 at 2048x1536, 10 at 4096x3072)",
+    )
     line_search: str = option(
         "wolfe",
         "line search of --optimizer lbfgs: strong Wolfe (Nocedal & Wright Alg. 3.5) or backtracking Armijo",
@@ -201,6 +206,12 @@ class Config:
         "evaluation (3x faster on CPU); auto: host on CPU, device elsewhere",
         LOOPS,
     )
+    tile: str = option(
+        "auto",
+        "evaluate the loss and gradient in horizontal strips of N rows (exact: Grams summed "
+        "over strips, fast/tiles.py), for images too large for memory whole; VGG with the "
+        "gram loss and no masks; auto: strips only when the whole image's estimate does not fit; off",
+    )
     remat: bool = option(
         False,
         "recompute VGG activations block by block in the backward pass "
@@ -224,6 +235,8 @@ class Config:
             raise NstError(
                 "--conv winograd needs float32 arithmetic; use --precision float32 or --conv direct"
             )
+        if self.tile not in ("auto", "off") and not (self.tile.isdigit() and int(self.tile) > 0):
+            raise NstError(f"--tile takes auto, off or rows per strip, got {self.tile!r}; e.g. --tile 512")
         if self.content_layers == () and self.style_layers == ():
             raise NstError("no content or style layers given; name some, e.g. --style-layers conv1_1,conv2_1")
         if self.style_normalization is not None and self.style_loss != "gram":

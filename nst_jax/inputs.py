@@ -20,8 +20,9 @@ from . import files, lookup
 from . import image as im
 from .config import INITS, Config
 from .errors import NstError
-from .fast import Plan, plan
+from .fast import Plan, plan, tiles
 from .fast.memory import available_memory, estimate_memory
+from .fast.plan import with_tiles
 from .losses import Objective
 from .monitor import intermediate_path, intermediates
 from .normalize import normalize_weights
@@ -63,20 +64,29 @@ class Job(NamedTuple):
         return self.memory_if()
 
     def memory_if(
-        self, style_hw: Optional[HW] = None, pairs: Optional[int] = None, winograd=None, batch: int = 1
+        self,
+        style_hw: Optional[HW] = None,
+        pairs: Optional[int] = None,
+        winograd=None,
+        batch: int = 1,
+        rows: Optional[int] = None,
     ) -> int:
         """The estimate, or what it would be with the largest style at `style_hw`, `pairs`
-        L-BFGS pairs, the convolutions in `winograd` (the advice of a refusal) or `batch`
-        images on the device at once (batch.py)."""
+        L-BFGS pairs, the convolutions in `winograd` (the advice of a refusal), `batch`
+        images on the device at once (batch.py) or strips of `rows` rows (0: whole)."""
         largest = max(self.style_hws(max(self.cfg.sizes())), key=lambda s: s[0] * s[1])
         lbfgs = self.cfg.optimizer != "adam"  # Adam keeps no (s, y) pairs
+        rows = self.plan.tile_rows if rows is None else rows
+        h, w = self.hws[-1]
+        strip = None if not rows or rows >= h else (min(rows + 2 * tiles.halo(self.objective), h), w)
         return estimate_memory(
             self.objective,
             self.hws[-1],
             style_hw or largest,
-            (self.cfg.lbfgs_memory if pairs is None else pairs) if lbfgs else 0,
+            (self.plan.lbfgs_memory if pairs is None else pairs) if lbfgs else 0,
             self.plan.winograd if winograd is None else winograd,
             batch,
+            strip,
         )
 
 
@@ -110,27 +120,20 @@ def prepare(
     _check_sides(model, hws)
     if cfg.normalize_weights:  # mean activation 1 per filter over normalize.py's reference set
         params, _ = normalize_weights(params, model, cfg.pooling)
-    the_plan = plan(cfg, model, max(h * w for h, w in hws))  # (the images optimised)
+    pixels = max(h * w for h, w in hws)  # (of the images optimised)
+    the_plan = plan(cfg, model, pixels, guided=masks is not None)
+    cfg = dataclasses.replace(cfg, lbfgs_memory=the_plan.lbfgs_memory)
     job = Job(
-        cfg=cfg,
-        output=output,
-        log=log,
-        content=content_rgb,
-        alpha=alpha,
-        styles=styles_rgb,
-        masks=masks_rgb,
-        mask_names=names,
-        blend=blend,
-        hws=hws,
-        model=model,
-        weights=path,
-        params=params,
-        objective=cfg.objective(model),
-        plan=the_plan,
+        cfg, output, log, content_rgb, alpha, styles_rgb, masks_rgb, names, blend, hws, model, path, params,
+        objective=cfg.objective(model), plan=the_plan,
+    )  # fmt: skip
+    need = lambda rows: job.memory_if(rows=rows)  # (bytes, in strips of `rows`; 0: whole)
+    job = job._replace(
+        plan=with_tiles(the_plan, cfg, model, hws[-1][0], need, available_memory(), masks is not None)
     )
     _check_memory(job, progress)
     if verbose:
-        print(the_plan.describe(), file=sys.stderr, flush=True)
+        print(job.plan.describe(), file=sys.stderr, flush=True)
         print(_describe_scales(cfg, hws), file=sys.stderr, flush=True)
     return job._replace(params=jax.tree.map(jnp.asarray, the_plan.prepare(params)))
 
@@ -217,9 +220,12 @@ def _memory_advice(job: Job, need: int) -> str:
         ways.append("--style-scale" if cfg.style_scale else "--style-size")
     if job.memory_if(pairs=1) < 0.9 * need:
         ways.append("--lbfgs-memory")
+    passes = []
+    if cfg.tile == "off" and not tiles.supported(job.objective, job.masks is not None, cfg.optimizer):
+        passes.append("--tile auto (strips)")
     if job.memory_if(winograd=()) < 0.9 * need:
-        return " or ".join(ways) + ", or pass --conv direct"
-    return " or ".join(ways)
+        passes.append("--conv direct")
+    return " or ".join(ways) + (f", or pass {' or '.join(passes)}" if passes else "")
 
 
 def _check_memory(job: Job, progress: bool) -> None:

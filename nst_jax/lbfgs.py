@@ -189,10 +189,11 @@ def init(x0: ArrayLike, memory_size: int = 10, aux: Any = None) -> State:
     a pytree shaped like what the function returns besides its value (zeros will do)."""
     x0 = jnp.asarray(x0)
     zero, f, g = jnp.zeros((), jnp.int32), jnp.zeros((), x0.dtype), jnp.zeros_like(x0)
-    buf, rho, one = jnp.zeros((memory_size, *x0.shape), x0.dtype), jnp.zeros((memory_size,), x0.dtype), f + 1
+    buf = lambda: jnp.zeros((memory_size, *x0.shape), x0.dtype)  # (s and y: two buffers, which
+    rho, one = jnp.zeros((memory_size,), x0.dtype), f + 1  # a caller may donate)
     p = _Point(f, f, f, g, aux)
     search = _Search(zero, f, p, p, zero)  # trial step 0 along d = 0: the first ask is x0
-    return State(x0, f, g, aux, buf, buf, rho, zero, zero, one, g, f, search, zero, zero, zero)
+    return State(x0, f, g, aux, buf(), buf(), rho, zero, zero, one, g, f, search, zero, zero, zero)
 
 
 def ask(st: State) -> jax.Array:

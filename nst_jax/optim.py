@@ -40,6 +40,8 @@ class Problem(NamedTuple):
     terms: Tuple[str, ...]  # the names of the terms, in the log's order
     low: Any = None  # the box of valid x, low <= x <= high (broadcastable), or None:
     high: Any = None  # Adam projects onto it, SciPy's L-BFGS-B is bounded by it
+    evaluate: Optional[Callable] = None  # (x, aux) -> ((total, terms), grad) called from
+    #   Python, in place of fun's compiled value and gradient (a tiled evaluation, fast/tiles.py)
 
 
 class Row(NamedTuple):
@@ -217,6 +219,8 @@ def scipy_lbfgsb(
         import scipy.optimize  # noqa: F401
     except ImportError:
         raise NstError("--optimizer scipy-lbfgsb needs SciPy; pip install 'nst_jax[scipy]'") from None
+    if problem.evaluate is not None:
+        return functools.partial(_drive, problem.evaluate, problem, aux, x0)
     vg = jax.jit(jax.value_and_grad(problem.fun, has_aux=True))
     return functools.partial(_drive, vg.lower(jnp.asarray(x0, jnp.float32), aux).compile(), problem, aux, x0)
 

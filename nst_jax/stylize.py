@@ -33,6 +33,7 @@ import numpy as np
 
 from . import color, files, loop, signals
 from . import image as im
+from .fast import tiles
 from .inputs import HW, Images, Job, prepare
 from .losses import TERMS, blend_targets, make_targets, region_targets
 from .monitor import Monitor, log_writer
@@ -144,8 +145,14 @@ def scale_problem(job: Job, content_rgb, styles, hw: HW):
     and the objective, whose content and TV weights keep the final balance: they are
     sums over positions, the Gatys-normalised style loss is not, so a coarse scale
     weights them by the pixel ratio instead of being 4x more stylized at half the size."""
-    ob, ops = job.objective, job.plan.ops
-    each = [make_targets(job.params, ob, im.preprocess(content_rgb), im.preprocess(s), ops) for s in styles]
+    ob, ops, rows = job.objective, job.plan.ops, job.plan.tile_rows
+    c = im.preprocess(content_rgb)
+    each = [  # (in strips when the plan tiles the evaluation: the same targets)
+        tiles.targets(job.params, ob, ops, rows, c, im.preprocess(s))
+        if rows
+        else make_targets(job.params, ob, c, im.preprocess(s), ops)
+        for s in styles
+    ]
     targets = (
         blend_targets(each, job.blend, ob)
         if job.masks is None
@@ -159,7 +166,8 @@ def scale_problem(job: Job, content_rgb, styles, hw: HW):
         terms = loss_terms(aux[0], aux[1], x, ob, ops)
         return terms["total"], terms
 
-    return Problem(fun, TERMS, *im.PIXEL_BOX), (job.params, targets)
+    evaluate = tiles.value_and_grad(ob, ops, rows) if rows else None  # (strips: the plan's choice)
+    return Problem(fun, TERMS, *im.PIXEL_BOX, evaluate), (job.params, targets)
 
 
 def start_image(job: Job, content_rgb, style_rgb, hw: HW) -> np.ndarray:

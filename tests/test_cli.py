@@ -233,12 +233,21 @@ def test_bench_optimizers(capsys, small_vgg16, photo, painting, tmp_path):
         "| scipy-lbfgsb |",
         "| adam lr=5 |",
         "| adam (tuned) |",
+        "| pytorch-lbfgs |",
     ):
         assert name in out, out
+    assert "vs PyTorch @ 6" in out
     data = json.loads((tmp_path / "b.json").read_text())
     assert data["evals"] == 6 and data["results"]["scipy-lbfgsb"]["history"][0]["evaluations"] == 1
+    # PyTorch's L-BFGS: one record per evaluation, and the same objective: at the content
+    # photo (evaluation 1 of every run) its loss is ours (float32, other convolutions: 1e-5)
+    ref, ours = data["results"]["pytorch-lbfgs"]["history"], data["results"]["lbfgs"]["history"]
+    assert [h["evaluations"] for h in ref] == list(range(1, 7))
+    assert ref[0]["total"] == pytest.approx(ours[0]["total"], rel=1e-5)
     assert data["results"]["adam (tuned)"]["best"] in ("adam lr=5", "adam lr=10")
     fails(capsys, ["bench", "optimizers", "--evals", "0"], "--evals must be >= 1")
+    fails(capsys, ["bench", "optimizers", "--runs", "lbfgs,newton"], "unknown --runs newton; use some of:")
+    fails(capsys, ["bench", "optimizers", "--model", "resnet50"], "leave pytorch-lbfgs out of --runs")
 
 
 def test_scales_remat_and_precision_flags(capsys, small_vgg16, photo, painting, tmp_path):

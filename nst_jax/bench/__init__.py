@@ -5,13 +5,15 @@ convergence.py   `python -m nst_jax bench optimizers`: the loss per optimiser
 sizes.py         `python -m nst_jax.bench.sizes`: runs at several sizes, timed and scored
 batch.py         `python -m nst_jax bench batch`: images per second per batch size
 balance.py       `python -m nst_jax bench balance`: style against content per backbone
+gpu.py           `python -m nst_jax bench gpu`: the README's GPU table (evaluations, loops, a run)
 """
 
-from .convergence import check_plot, loss_at, main_optimizers, optimizers, plot, table
+from .convergence import RUNS, check_plot, loss_at, main_optimizers, optimizers, plot, table
 from .speed import FRAMEWORKS, conv_flops, eval_flops, forward_flops, main_speed, speed, speed_table, time_one
 
 __all__ = [
     "FRAMEWORKS",
+    "RUNS",
     "check_plot",
     "conv_flops",
     "eval_flops",

@@ -17,12 +17,13 @@ from ..image import ImageLike, StrPath
 from ..inputs import Images
 from ..stylize import stylize
 
-OPTIMIZER_RUNS = (
-    ("lbfgs", {"optimizer": "lbfgs"}),
-    ("lbfgs (armijo)", {"optimizer": "lbfgs", "line_search": "armijo"}),
-    ("optax-lbfgs", {"optimizer": "optax-lbfgs"}),
-    ("scipy-lbfgsb", {"optimizer": "scipy-lbfgsb"}),
+OPTIMIZER_RUNS = (  # (--runs key, row name, stylize options)
+    ("lbfgs", "lbfgs", {"optimizer": "lbfgs"}),
+    ("armijo", "lbfgs (armijo)", {"optimizer": "lbfgs", "line_search": "armijo"}),
+    ("optax-lbfgs", "optax-lbfgs", {"optimizer": "optax-lbfgs"}),
+    ("scipy-lbfgsb", "scipy-lbfgsb", {"optimizer": "scipy-lbfgsb"}),
 )
+RUNS = tuple(k for k, _, _ in OPTIMIZER_RUNS) + ("adam", "pytorch-lbfgs")  # what --runs names
 
 
 def loss_at(history: List[Dict], evaluations: Optional[int] = None, seconds: Optional[float] = None) -> float:
@@ -43,12 +44,26 @@ def optimizers(
     evals: int = 100,
     adam_lrs: Sequence[float] = (2, 5, 10, 20),
     progress: bool = True,
+    runs: Sequence[str] = RUNS[:-1],
     **options: Any,
 ) -> Dict[str, Dict]:
-    """{name: {"history": [...], "loss": loss after `evals` evaluations, ...}} per optimiser."""
-    runs = list(OPTIMIZER_RUNS) + [(f"adam lr={lr:g}", {"optimizer": "adam", "lr": lr}) for lr in adam_lrs]
+    """{name: {"history": [...], "loss": loss after `evals` evaluations, ...}} per optimiser
+    of `runs` (RUNS' keys); "pytorch-lbfgs" (VGG only): PyTorch's L-BFGS as the classic
+    implementations run it (reference/torch_lbfgs.py: history 100, step 1, no line search)
+    on the same objective."""
+    adams = (
+        [(f"adam lr={lr:g}", {"optimizer": "adam", "lr": lr}) for lr in adam_lrs] if "adam" in runs else []
+    )
+    todo = [(name, extra) for key, name, extra in OPTIMIZER_RUNS if key in runs] + adams
     results = {}
-    for name, extra in runs:
+    if "pytorch-lbfgs" in runs:
+        from ..reference import torch_lbfgs
+
+        if progress:
+            print("-- pytorch-lbfgs", flush=True)
+        ref = torch_lbfgs.run(content, style, evals=evals, **options)
+        results["pytorch-lbfgs"] = dict(ref, loss=loss_at(ref["history"], evals), stop="max_evals")
+    for name, extra in todo:
         if progress:
             print(f"-- {name}", flush=True)
         r = stylize(
@@ -62,26 +77,28 @@ def optimizers(
             "compile_seconds": r.info["compile_seconds"],
             "stop": r.info["stop"],
         }
-    adams = [k for k in results if k.startswith("adam")]
-    if adams:
-        best = min(adams, key=lambda k: results[k]["loss"])
+    tried = [k for k in results if k.startswith("adam")]
+    if tried:
+        best = min(tried, key=lambda k: results[k]["loss"])
         results["adam (tuned)"] = dict(results[best], best=best)
     return results
 
 
 def table(results: Dict[str, Dict], evals: int) -> str:
-    ref = results.get("scipy-lbfgsb", {}).get("loss")
-    checkpoints = [e for e in (10, 25, 50, 100, 200, 500) if e <= evals]
+    ref_name = "pytorch-lbfgs" if "pytorch-lbfgs" in results else "scipy-lbfgsb"
+    ref = results.get(ref_name, {}).get("loss")
+    checkpoints = [e for e in (10, 25, 50, 100, 200, 300, 500) if e <= evals]
     t_mid = min(r["seconds"] for r in results.values())  # every run got this far
+    who = "PyTorch" if ref_name == "pytorch-lbfgs" else "SciPy"
     head = (
         "| optimiser | "
         + " | ".join(f"loss @ {e} evals" for e in checkpoints)
-        + f" | loss @ {t_mid:.0f} s | s / eval | vs SciPy @ {evals} |"
+        + f" | loss @ {t_mid:.0f} s | s / eval | vs {who} @ {evals} |"
     )
     lines = [head, "|" + " --- |" * (len(checkpoints) + 4)]
     for name, r in results.items():
         per_eval = r["seconds"] / max(r["evaluations"], 1)
-        vs = f"{100 * (r['loss'] / ref - 1):+.1f}%" if ref else "n/a"
+        vs = f"{100 * (r['loss'] / ref - 1):+.2f}%" if ref else "n/a"
         cells = [f"{loss_at(r['history'], e):.4g}" for e in checkpoints]
         lines.append(
             f"| {name} | "
@@ -152,9 +169,22 @@ def main_optimizers(a: argparse.Namespace) -> int:
         style_weight=a.style_weight,
         tv_weight=a.tv_weight,
         lbfgs_memory=a.lbfgs_memory,
+        num_scales=1,  # (every run at the one size: coarse to fine is not an optimiser)
     )
+    runs = a.runs
+    if "pytorch-lbfgs" in runs and options["model"] == "resnet50":
+        raise NstError(
+            "the pytorch-lbfgs run is PyTorch's VGG; leave pytorch-lbfgs out of --runs for resnet50"
+        )
+    if "pytorch-lbfgs" in runs:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            raise NstError(
+                "the pytorch-lbfgs run needs torch; pip install 'nst_jax[compare]', or leave it out of --runs"
+            ) from None
     results = optimizers(
-        a.content, a.style, evals=a.evals, adam_lrs=a.adam_lrs, progress=not a.quiet, **options
+        a.content, a.style, evals=a.evals, adam_lrs=a.adam_lrs, progress=not a.quiet, runs=runs, **options
     )
     print(table(results, a.evals))
     writes: List[files.Write] = []

@@ -10,7 +10,7 @@ gradient or two of the largest layer while going back. The estimate below is che
 import math
 import os
 import resource
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 from ..backbones import deepest, get
 from ..losses import Objective
@@ -61,6 +61,7 @@ def estimate_memory(
     lbfgs_memory: int = 10,
     winograd: Sequence[str] = (),
     batch: int = 1,
+    strip: Optional[Tuple[int, int]] = None,
 ) -> int:
     """Rough peak bytes of a run: the weights, the activations kept for the backward pass,
     about two more of the largest layer's size while going back, the optimiser's
@@ -74,16 +75,22 @@ def estimate_memory(
     one layer's Winograd-domain input and product (2.25x its block-3 input each).
     `batch`: images optimised together on the device (batch.py): their activations and
     buffers are BATCH_FACTOR x `batch` times one image's (estimated 1.56 and 2.09 GiB for
-    1.57-1.66 and 2.03 measured there); the style's targets are computed one at a time."""
+    1.57-1.66 and 2.03 measured there); the style's targets are computed one at a time.
+    `strip`: (rows, width) of the largest strip of a tiled evaluation (tiles.py), halos
+    included: the network's activations are a strip's (the style's too, in strips of the
+    same rows), the image-sized buffers the whole image's, plus its gradient being summed
+    and the content target."""
     last = deepest(objective.model, objective.layers)
     images = 1 if batch == 1 else BATCH_FACTOR * batch
+    net_hw = strip or hw
+    style_net = style_hw if strip is None else (min(style_hw[0], strip[0]), style_hw[1])
     acts = max(
-        images * activation_elements(objective.model, hw, last),
-        activation_elements(objective.model, style_hw, last),
+        images * activation_elements(objective.model, net_hw, last),
+        activation_elements(objective.model, style_net, last),
     )
-    sizes = get(objective.model).feature_shapes(hw).values()
+    sizes = get(objective.model).feature_shapes(net_hw).values()
     layer = images * max(h * w * c for h, w, c in sizes)  # the largest single activation
-    image = images * hw[0] * hw[1] * 3 * (2 * lbfgs_memory + 6)
+    image = images * hw[0] * hw[1] * 3 * (2 * lbfgs_memory + 6 + (3 if strip else 0))
     shapes = get(objective.model).param_shapes()
     weights = sum(math.prod(v) for p in shapes.values() for v in p.values())  # VGG19: 20.0 M
     extra = 0.0
