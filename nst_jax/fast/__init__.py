@@ -7,6 +7,7 @@ definition it replaces (tests/test_fast.py, tests/test_winograd.py).
     winograd.py  Winograd's F(4x4, 3x3) convolution, and the module holding its transforms
     pool.py      2x2 max pooling with a written-out (fast) gradient
     remat.py     the objective with each VGG block under jax.checkpoint
+    tiles.py     the exact loss and gradient of a large image, strip by strip
     memory.py    the peak-memory estimate; available and used memory
     xla.py       XLA:CPU's memory-ordered scheduler (`use_memory_scheduler`)
 """
