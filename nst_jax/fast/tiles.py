@@ -99,11 +99,15 @@ def _crop(f: jax.Array, geo: Tuple[int, int, int], block: int) -> jax.Array:
     return f[lo : lo + geo[2] // scale]  # (h_strip, w, N) -> (h_own, w, N)
 
 
+def _block(ob: Objective, name: str) -> int:
+    """The VGG block of layer `name`: its rows stand for 2^(block-1) input rows."""
+    return vgg.layers(ob.model)[vgg.conv_layers(ob.model).index(name)].block
+
+
 def _own_features(params, xs, names, ob: Objective, ops: Ops, geo) -> Dict[str, jax.Array]:
     """The features `names` of a strip, cropped to its own rows."""
     f = vgg.features(params, xs, names, ob.model, ob.pooling, ob.precision, ops)
-    block = {layer.name: layer.block for layer in vgg.layers(ob.model)}
-    return {n: _crop(v, geo, block[n]) for n, v in f.items()}
+    return {n: _crop(v, geo, _block(ob, n)) for n, v in f.items()}
 
 
 def _strip_terms(params, targets: Targets, xs, own, ob: Objective, ops: Ops, geo):
@@ -113,8 +117,9 @@ def _strip_terms(params, targets: Targets, xs, own, ob: Objective, ops: Ops, geo
     mine = _own_features(params, xs, ob.layers, ob, ops, geo)
     content = jnp.zeros((), xs.dtype)
     for n, w in ob.content_layers:  # P^l of the whole image, at this strip's own rows
-        scale = 2 ** (vgg.layers(ob.model)[vgg.conv_layers(ob.model).index(n)].block - 1)
-        p = jax.lax.dynamic_slice_in_dim(targets.content[n], own // scale, mine[n].shape[0])
+        p = jax.lax.dynamic_slice_in_dim(
+            targets.content[n], own // 2 ** (_block(ob, n) - 1), mine[n].shape[0]
+        )
         content = content + w * content_loss(mine[n], p)
     return {n: gram(mine[n]) for n, _ in ob.style_layers}, content
 
