@@ -65,7 +65,8 @@ def stylize_batch(
     todo = [it for it in todo_all if not manifest.finished(it.name)]
     groups = _groups(todo, template, manifest)
     per_device = {hw: mesh.per_device(template, hw, batch_size, len(g), progress) for hw, g in groups.items()}
-    layout = mesh.layout()._replace(compiled={})
+    layout = mesh.layout()
+    memo: Dict = {}  # each style's targets at each size, computed once for every photo
     params = mesh.replicate(template.params, layout)
     ran: set = set()  # the items of the batches run: every process knows them
     with signals.StopFlag() as flag, _bar(groups, template, progress) as bar:
@@ -78,7 +79,9 @@ def stylize_batch(
                 bar.set_description(f"{done}/{len(todo)} images, group {g + 1}/{len(groups)} {hw[1]}x{hw[0]}")
                 chunk = group[first : first + size]
                 ran |= {it.name for it in chunk}
-                _run_batch(template, params, _share(chunk, size), hw, len(chunk), layout, flag, bar, manifest)
+                _run_batch(
+                    template, params, _share(chunk, size), hw, len(chunk), layout, flag, bar, manifest, memo
+                )
                 manifest.save()
         if jax.process_index() == 0:  # (the batches never started; owners record the rest)
             for it in todo:
@@ -193,9 +196,10 @@ def _filler(template: Job, hw: HW) -> Job:
     )
 
 
-def _inputs(jobs: List[Job], k: int, xs, previous, params, layout: mesh.Batch):
-    """Scale k's problem, aux and starting images, each image's computed as alone, stacked
-    and laid over the devices; and the contents at this scale (for the next's start)."""
+def _inputs(jobs: List[Job], k: int, xs, previous, params, layout: mesh.Batch, memo: Dict):
+    """Scale k's problem, aux and starting images, each image's computed as alone (a style's
+    targets once: `memo`), stacked and laid over the devices; and the contents at this
+    scale (for the next's start)."""
     cfg, side, hw = jobs[0].cfg, jobs[0].cfg.sizes()[k], jobs[0].hws[k]
     starts, targets, contents = [], [], []
     for j, job in enumerate(jobs):
@@ -205,7 +209,7 @@ def _inputs(jobs: List[Job], k: int, xs, previous, params, layout: mesh.Batch):
             if xs is None
             else upsample(xs[j], previous[j], content, cfg.init == "content")
         )
-        problem, aux = scale_problem(job, content, styles, hw)
+        problem, aux = scale_problem(job, content, styles, hw, memo)
         starts.append(im.preprocess(start))
         targets.append(jax.tree.map(np.asarray, aux[1]))
         contents.append(content)
@@ -214,7 +218,7 @@ def _inputs(jobs: List[Job], k: int, xs, previous, params, layout: mesh.Batch):
     return problem, (params, mesh.place(stacked, layout)), x0, contents
 
 
-def _run_batch(template, params, slots, hw, real, layout, flag, bar, manifest) -> None:
+def _run_batch(template, params, slots, hw, real, layout, flag, bar, manifest, memo) -> None:
     """One batch of (H, W) = hw, every scale: this process's `slots` (None: padding) of
     `real` images; each image written (with its log) and recorded as it ends."""
     loaded = [_load(s, template, manifest) for s in slots]
@@ -224,13 +228,12 @@ def _run_batch(template, params, slots, hw, real, layout, flag, bar, manifest) -
     off, xs, previous, stops = jax.process_index() * len(jobs), None, None, None
     seconds, compile_seconds = 0.0, 0.0  # (the run's, and the compilations', summed over scales)
     for k in range(len(template.cfg.sizes())):
-        problem, aux, x0, contents = _inputs(jobs, k, xs, previous, params, layout)
+        problem, aux, x0, contents = _inputs(jobs, k, xs, previous, params, layout, memo)
         cfg = dataclasses.replace(
             template.cfg, iters=template.cfg.iterations()[k], size=template.cfg.sizes()[k]
         )
-        at = layout._replace(compiled=layout.compiled.setdefault((hw, k), {}))  # (same group, scale)
         with _Monitor(cfg, flag, bar, len(jobs) * jax.process_count(), real) as monitor:
-            outcome = loop.run(problem, aux, x0, cfg, template.plan.loop, monitor, at)
+            outcome = loop.run(problem, aux, x0, cfg, template.plan.loop, monitor, layout)
         seconds += monitor.elapsed()
         compile_seconds += monitor.compile_seconds
         xs, previous = list(im.deprocess(mesh.local_rows(outcome.x))), contents

@@ -25,7 +25,7 @@ from .files import StrPath, atomic_write, check_input, show
 
 IMAGENET_MEAN_BGR = np.array([103.939, 116.779, 123.68], np.float32)  # Caffe/Keras VGG mean
 # the valid images in preprocessed space: every pixel of every channel in 0..255
-PIXEL_BOX = (-IMAGENET_MEAN_BGR, 255.0 - IMAGENET_MEAN_BGR)  # (low, high), each (3,)
+PIXEL_BOX = (tuple(-IMAGENET_MEAN_BGR), tuple(255.0 - IMAGENET_MEAN_BGR))  # (low, high), each 3 floats
 ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray]
 
 

@@ -32,6 +32,7 @@ Over 300 lines: one loop for every optimiser, scale and batch; split, the single
 and batched paths, which share every line but a vmap, would be read apart.
 """
 
+import functools
 import time
 from typing import Any, Callable, List, NamedTuple, Optional, Tuple
 
@@ -56,13 +57,107 @@ class Outcome(NamedTuple):
     stop: Any  # "iterations", "interrupted" or one of lbfgs.STOP_REASONS (a batch: a list)
 
 
-def optimizer(problem: Problem, cfg: Config) -> Optimizer:
-    """The optimiser that cfg names (SciPy's has its own driver: `run` calls it)."""
-    if cfg.optimizer == "adam":
-        return optim.adam(problem, cfg.lr, cfg.max_evals)
-    if cfg.optimizer == "lbfgs":
-        return optim.lbfgs(problem, cfg.lbfgs_memory or LBFGS_MEMORY, cfg.line_search, cfg.max_evals)
-    return optim.optax_lbfgs(problem, cfg.lbfgs_memory or LBFGS_MEMORY, cfg.max_evals)
+class Settings(NamedTuple):
+    """What the compiled pieces depend on besides the problem: the optimiser's options."""
+
+    optimizer: str  # "lbfgs" | "adam" | "optax-lbfgs" (SciPy's owns its loop)
+    lr: float  # Adam's step size
+    lbfgs_memory: int  # (s, y) pairs
+    line_search: str  # of our L-BFGS
+    max_evals: int  # 0: no limit
+    max_rows: int  # rows a device chunk has room for: chunk + 2 (n + 1 and one write past)
+
+
+def settings(cfg: Config) -> Settings:
+    memory = cfg.lbfgs_memory or LBFGS_MEMORY
+    return Settings(cfg.optimizer, cfg.lr, memory, cfg.line_search, cfg.max_evals, cfg.chunk + 2)
+
+
+def optimizer(problem: Problem, s: Settings) -> Optimizer:
+    """The optimiser that the settings name (SciPy's has its own driver: `run` calls it)."""
+    if s.optimizer == "adam":
+        return optim.adam(problem, s.lr, s.max_evals)
+    if s.optimizer == "lbfgs":
+        return optim.lbfgs(problem, s.lbfgs_memory, s.line_search, s.max_evals)
+    return optim.optax_lbfgs(problem, s.lbfgs_memory, s.max_evals)
+
+
+class Programs(NamedTuple):
+    """Every piece `run` compiles, as jitted functions (not yet compiled): built once per
+    (problem, settings, loop, batch) by `programs`, so that jit's own cache, keyed on the
+    arguments' shapes, dtypes and shardings, serves every later run of the same problem
+    (the next scale of the same size, the next batch, a second stylize() call)."""
+
+    opt: Optimizer
+    init: Callable  # x0 -> state
+    look: Callable  # state -> (iteration, stop), replicated: what Python reads between chunks
+    info: Callable  # state -> (iteration, evaluations), replicated
+    last: Callable  # (state, aux) -> Row of state.x (the last row, when no tell gave it)
+    average: Callable  # (x, aux) -> (total, terms): the loss of ema's average (single images)
+    device: Optional[Callable]  # (state, aux, target) -> (state, (log, count, look)): a chunk
+    ask: Optional[Callable]  # the host loop's three calls
+    value_and_grad: Optional[Callable]
+    tell: Optional[Callable]  # (state, evaluated, target) -> (state, (row, look)), state donated
+
+
+def _memo(build: Callable) -> Callable:
+    """build, returning the same objects for equal arguments (an LRU cache), so that jit's
+    own cache serves every later call. Arguments that cannot be hashed (a problem with its
+    bounds given as arrays) get objects of their own, compiled anew."""
+    cached = functools.lru_cache(maxsize=32)(build)
+
+    @functools.wraps(build)
+    def get(*args):
+        try:
+            hash(args)
+        except TypeError:
+            return build(*args)
+        return cached(*args)
+
+    return get
+
+
+@_memo
+def programs(problem: Problem, s: Settings, loop: str, batch: Optional[Batch] = None) -> Programs:
+    """The pieces of a run of `problem` (Programs), the same objects for equal arguments."""
+    opt = optimizer(problem, s)
+    out, replicated = (None, None) if batch is None else (batch.sharding, batch.replicated)
+    jit = lambda f, out=None, donate=(): jax.jit(f, out_shardings=out, donate_argnums=donate)
+    if batch is None:
+        init, last = jit(opt.init), jit(opt.last)
+    else:
+        init, last = jit(jax.vmap(opt.init), out), jit(jax.vmap(opt.last, (0, batch.aux_axes)), replicated)
+    look, info = jit(_look, replicated), jit(_info, replicated)
+    device = ask = value_and_grad = tell = None
+    if loop == "device":
+        device = jit(
+            _device_loop(opt, problem, s.max_rows, batch), None if batch is None else (out, replicated)
+        )
+    else:
+        # ask and tell are None for optax's L-BFGS only, which the plan runs on the device
+        assert opt.ask is not None and opt.tell is not None, "host chunks need ask and tell"
+        ask_f, vg_f = opt.ask, jax.value_and_grad(problem.fun, has_aux=True)
+        if batch is not None:
+            ask_f, vg_f = jax.vmap(ask_f), jax.vmap(vg_f, (0, batch.aux_axes))
+        ask, value_and_grad = jit(ask_f, out), jit(vg_f, out)
+        # the state donated: tell updates L-BFGS's (m, H, W, 3) pairs in place instead of
+        # copying them each evaluation (measured at 512x384, m = 30: 55 ms against 195 ms)
+        tell = jit(_tell_until(opt, batch), None if batch is None else (out, replicated), donate=(0,))
+    return Programs(opt, init, look, info, last, jax.jit(problem.fun), device, ask, value_and_grad, tell)
+
+
+@_memo
+def _scipy_programs(problem: Problem) -> Tuple[Callable, Callable]:
+    """(value and gradient, loss) of `problem`, jitted: SciPy's driver calls the first."""
+    return jax.jit(jax.value_and_grad(problem.fun, has_aux=True)), jax.jit(problem.fun)
+
+
+def _look(s):
+    return s.iteration, s.stop
+
+
+def _info(s):
+    return s.iteration, s.evaluations
 
 
 def run(
@@ -73,16 +168,13 @@ def run(
     optimised on its own, exactly as alone: the outcome's counts and stops are per image."""
     if cfg.optimizer == "scipy-lbfgsb":
         return _run_scipy(problem, aux, x0, cfg, monitor)
-    opt = optimizer(problem, cfg)
+    p = programs(problem, settings(cfg), loop, batch)
     t = time.perf_counter()
-    init = opt.init if batch is None else jax.vmap(opt.init)
-    state = _aot(init, x0, out=batch and batch.sharding, cache=_cache(batch, "init"))(x0)
-    compile_chunks = _host_chunks if loop == "host" else _device_chunks
+    state = _compiled(p.init, x0)(x0)
     # (no iterations, as when scoring an image: only the last row's forward pass is needed)
-    chunk = compile_chunks(opt, problem, aux, state, cfg.chunk + 2, batch) if cfg.iters else None
-    look = _aot(
-        lambda s: (s.iteration, s.stop), state, out=batch and batch.replicated, cache=_cache(batch, "look")
-    )
+    chunks = _host_chunks if loop == "host" else _device_chunks
+    chunk = chunks(p, problem, aux, state) if cfg.iters else None
+    look = _compiled(p.look, state)
     monitor.started(time.perf_counter() - t)
     ema = ema_init(x0) if cfg.ema else None  # averaged after every iteration (single images)
     shown = lambda x: x if ema is None else ema_value(ema, x0)  # the image a user gets
@@ -111,7 +203,7 @@ def run(
         lb.STOP_REASONS[s] if s != lb.RUNNING else ("interrupted" if interrupted else "iterations")
         for s in np.ravel(stops)
     ]
-    return _last_row(problem, aux, opt, state, ema, x0, monitor, reasons, batch)
+    return _last_row(p, problem, aux, state, ema, x0, monitor, reasons, batch)
 
 
 def _local(a):
@@ -120,28 +212,18 @@ def _local(a):
     return jax.tree.map(lambda v: np.asarray(v.addressable_data(0)), a)
 
 
-def _last_row(problem, aux, opt, state, ema, x0, monitor, reasons, batch) -> Outcome:
+def _last_row(p: Programs, problem, aux, state, ema, x0, monitor, reasons, batch) -> Outcome:
     """The history's last row: the loss of the image returned (the average with ema,
     one more evaluation), unless a row of it is there already."""
-    info = _aot(
-        lambda s: (s.iteration, s.evaluations),
-        state,
-        out=batch and batch.replicated,
-        cache=_cache(batch, "info"),
-    )
-    its, evs = _local(info(state))
+    its, evs = _local(_compiled(p.info, state)(state))
     if ema is not None:
-        return _average(problem, aux, ema, x0, int(its), int(evs), reasons[0], monitor)
+        return _average(p.average, problem, aux, ema, x0, int(its), int(evs), reasons[0], monitor)
     its, evs = np.ravel(its), np.ravel(evs).copy()
     missing = [
         b for b in range(len(its)) if not monitor.rows(b) or monitor.rows(b)[-1]["iteration"] != its[b]
     ]
     if missing:
-        last = opt.last if batch is None else jax.vmap(opt.last, (0, batch.aux_axes))
-        last_c = _compile_late(
-            monitor, last, state, aux, out=batch and batch.replicated, cache=_cache(batch, "last")
-        )
-        rows = _local(last_c(state, aux))
+        rows = _local(_compile_late(monitor, p.last, state, aux)(state, aux))
         for b in missing:
             evs[b] = np.ravel(rows.evaluations)[b]
             terms = np.asarray(rows.terms).reshape(len(its), -1)[b]
@@ -154,30 +236,18 @@ def _last_row(problem, aux, opt, state, ema, x0, monitor, reasons, batch) -> Out
 Rows = List[List[Tuple[int, int, np.ndarray]]]  # per image: (iteration, evaluations, terms) of each row
 
 
-def _aot(f, *args, out=None, cache=None, donate=()):
-    """Compile ahead of time, so that compilation is timed apart from the run (`out`: the
-    outputs' sharding, for batches). `cache`: (dict, label) to keep it in, for the next
-    batch of the same shapes (batch.py keeps one dict per group and scale: the same
-    objective and options). `donate`: arguments whose buffers the outputs may reuse."""
-    build = lambda: jax.jit(f, out_shardings=out, donate_argnums=donate).lower(*args).compile()
-    if cache is None:
-        return build()
-    store, label = cache
-    key = (label, str(jax.tree.map(lambda a: (np.shape(a), str(getattr(a, "dtype", type(a)))), args)))
-    if key not in store:
-        store[key] = build()
-    return store[key]
+def _compiled(jitted, *args):
+    """A jitted function compiled ahead of time for `args`, so that compilation is timed
+    apart from the run. jit's cache answers at once for shapes, dtypes and shardings it has
+    compiled before (the functions come from `programs`: the same objects every run)."""
+    return jitted.lower(*args).compile()
 
 
-def _cache(batch: Optional[Batch], label: str):
-    return None if batch is None or batch.compiled is None else (batch.compiled, label)
-
-
-def _compile_late(monitor: Monitor, f, *args, out=None, cache=None):
+def _compile_late(monitor: Monitor, jitted, *args):
     """f compiled after the run started (the last row's forward pass), its time counted
     as compilation."""
     t = time.perf_counter()
-    compiled = _aot(f, *args, out=out, cache=cache)
+    compiled = _compiled(jitted, *args)
     monitor.compiled(time.perf_counter() - t)
     return compiled
 
@@ -192,8 +262,8 @@ def _rows(log, count) -> Rows:
     ]
 
 
-def _device_chunks(opt: Optimizer, problem, aux, state, max_rows: int, batch: Optional[Batch]) -> Callable:
-    """chunk(state, target): one compiled while_loop of opt.step until iteration `target`
+def _device_loop(opt: Optimizer, problem: Problem, max_rows: int, batch: Optional[Batch]) -> Callable:
+    """run(state, aux, target): one while_loop of opt.step until iteration `target`
     (max_rows: room for the rows of n + 1 images and one write past them). A batch vmaps
     the whole loop: it runs until every image is there, those there already held still."""
 
@@ -217,9 +287,13 @@ def _device_chunks(opt: Optimizer, problem, aux, state, max_rows: int, batch: Op
         st, log, count = jax.lax.while_loop(more, body, (state, empty, jnp.zeros((), jnp.int32)))
         return st, (log, count, (st.iteration, st.stop))
 
-    run = run if batch is None else jax.vmap(run, in_axes=(0, batch.aux_axes, None))
-    out = None if batch is None else (batch.sharding, batch.replicated)
-    compiled = _aot(run, state, aux, 0, out=out, cache=_cache(batch, "device"))
+    return run if batch is None else jax.vmap(run, in_axes=(0, batch.aux_axes, None))
+
+
+def _device_chunks(p: Programs, problem: Problem, aux, state) -> Callable:
+    """chunk(state, target): the compiled while_loop of `_device_loop`."""
+    assert p.device is not None
+    compiled = _compiled(p.device, state, aux, 0)
 
     def chunk(state, target) -> Tuple[object, Rows, Any]:
         state, (log, count, look) = compiled(state, aux, target)
@@ -229,16 +303,10 @@ def _device_chunks(opt: Optimizer, problem, aux, state, max_rows: int, batch: Op
     return chunk
 
 
-def _host_chunks(opt: Optimizer, problem, aux, state, max_rows: int, batch: Optional[Batch]) -> Callable:
-    """chunk(state, target): ask, evaluate and tell, each compiled, from Python, until
-    every image is at iteration `target` (max_rows: the device's bound, unused here). In a
-    batch, an image there already is held still while the others go on."""
-    # ask and tell are None for optax's L-BFGS only, which the plan runs on the device
-    assert opt.ask is not None and opt.tell is not None, "host chunks need ask and tell"
-    ask, value_and_grad, tell = opt.ask, jax.value_and_grad(problem.fun, has_aux=True), opt.tell
-    if batch is not None:
-        ask, value_and_grad = jax.vmap(ask), jax.vmap(value_and_grad, (0, batch.aux_axes))
-        tell = jax.vmap(tell)
+def _tell_until(opt: Optimizer, batch: Optional[Batch]) -> Callable:
+    """tell, holding still (in a batch) the images at iteration `target` already."""
+    assert opt.tell is not None
+    tell = opt.tell if batch is None else jax.vmap(opt.tell)
 
     def tell_until(state, evaluated, target):
         new, row = tell(state, evaluated)
@@ -248,23 +316,20 @@ def _host_chunks(opt: Optimizer, problem, aux, state, max_rows: int, batch: Opti
         )
         return new, (row._replace(valid=row.valid & ~held), (new.iteration, new.stop))
 
-    x = jax.eval_shape(ask, state)
-    out = None if batch is None else batch.sharding
-    ask_c = _aot(ask, state, out=out, cache=_cache(batch, "ask"))
-    vg = problem.evaluate or _aot(value_and_grad, x, aux, out=out, cache=_cache(batch, "vg"))
-    evaluated = jax.eval_shape(value_and_grad, x, aux)
-    # the state donated: tell updates L-BFGS's (m, H, W, 3) pairs in place instead of
-    # copying them each evaluation (measured at 512x384, m = 30: 55 ms against 195 ms)
-    tell_c = _aot(
-        tell_until,
-        state,
-        evaluated,
-        0,
-        out=None if batch is None else (batch.sharding, batch.replicated),
-        cache=_cache(batch, "tell"),
-        donate=(0,),
-    )
-    items = 1 if batch is None else state.x.shape[0]
+    return tell_until
+
+
+def _host_chunks(p: Programs, problem: Problem, aux, state) -> Callable:
+    """chunk(state, target): ask, evaluate and tell, each compiled, from Python, until
+    every image is at iteration `target`. In a batch, an image there already is held
+    still while the others go on."""
+    assert p.ask is not None and p.value_and_grad is not None and p.tell is not None
+    x = jax.eval_shape(p.ask, state)
+    ask_c = _compiled(p.ask, state)
+    vg = problem.evaluate or _compiled(p.value_and_grad, x, aux)
+    evaluated = jax.eval_shape(p.value_and_grad, x, aux)
+    tell_c = _compiled(p.tell, state, evaluated, 0)
+    items = 1 if state.x.ndim == 3 else state.x.shape[0]
 
     def chunk(state, target) -> Tuple[object, Rows, Any]:
         rows: Rows = [[] for _ in range(items)]
@@ -299,7 +364,8 @@ def _unshared(tree):
 def _run_scipy(problem: Problem, aux, x0, cfg: Config, monitor: Monitor) -> Outcome:
     """SciPy's L-BFGS-B, driven from Python (optim.scipy_lbfgsb)."""
     t = time.perf_counter()
-    drive = optim.scipy_lbfgsb(problem, aux, x0)  # compiles the value-and-gradient
+    value_and_grad, fun = _scipy_programs(problem)
+    drive = optim.scipy_lbfgsb(problem, aux, x0, value_and_grad)  # compiles the value-and-gradient
     monitor.started(time.perf_counter() - t)
     ema = [ema_init(x0)] if cfg.ema else None
 
@@ -319,14 +385,14 @@ def _run_scipy(problem: Problem, aux, x0, cfg: Config, monitor: Monitor) -> Outc
     stop = "interrupted" if monitor.flag.set else stop
     if ema is None:
         return Outcome(x, iterations, evaluations, stop)
-    return _average(problem, aux, ema[0], x0, iterations, evaluations, stop, monitor)
+    return _average(fun, problem, aux, ema[0], x0, iterations, evaluations, stop, monitor)
 
 
-def _average(problem, aux, ema, x0, iteration, evaluations, stop, monitor) -> Outcome:
-    """With ema, the image returned is the average: its loss (one more evaluation)
-    replaces the last iterate's row."""
+def _average(fun, problem, aux, ema, x0, iteration, evaluations, stop, monitor) -> Outcome:
+    """With ema, the image returned is the average: its loss (one more evaluation, `fun`:
+    problem.fun jitted) replaces the last iterate's row."""
     x = ema_value(ema, x0)
-    terms = _compile_late(monitor, problem.fun, x, aux)(x, aux)[1]
+    terms = _compile_late(monitor, fun, x, aux)(x, aux)[1]
     monitor.add(
         iteration, evaluations + 1, monitor.elapsed(), {k: float(v) for k, v in terms.items()}, replace=True
     )

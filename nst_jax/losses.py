@@ -49,7 +49,7 @@ the objective's backbone (backbones.py). `ops` says how VGG's operations are com
 
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Dict, NamedTuple, Sequence, Tuple
+from typing import Any, Callable, Dict, NamedTuple, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -163,26 +163,46 @@ class Targets(NamedTuple):
     region_weights: Any = None  # regions only: (R,) b_r
 
 
+@partial(jax.jit, static_argnames=("objective", "ops"))
+def content_targets(params: Any, content_x: ArrayLike, objective: Objective, ops: Ops = Ops()) -> Features:
+    """P^l of the content photo: {layer: (h, w, N)} (none without content layers). Compiled
+    once per objective, ops and size (jit's cache, keyed on the static arguments)."""
+    layers = [n for n, _ in objective.content_layers]
+    if not layers:  # texture synthesis: no content target
+        return {}
+    return get(objective.model).features(
+        params, content_x, layers, objective.pooling, objective.precision, ops
+    )
+
+
+@partial(jax.jit, static_argnames=("out_hw", "objective", "ops"))
+def style_targets(
+    params: Any, style_x: ArrayLike, out_hw: Tuple[int, int], objective: Objective, ops: Ops = Ops()
+) -> Features:
+    """A^l of one style image (preprocessed (h, w, 3), any size) for an output of `out_hw`
+    (H, W): the Gram rescaled to the output's M_l (module docstring), or distances.py's
+    representation. Compiled once per objective, ops and sizes."""
+    ob = objective
+    layers = [n for n, _ in ob.style_layers]
+    if not layers:  # reconstruction: no style target
+        return {}
+    bb = get(ob.model)
+    s = bb.features(params, style_x, layers, ob.pooling, ob.precision, ops)
+    out = bb.feature_shapes(out_hw)
+    target = style_distance(ob).target  # Gram: A^l <- (M_l / M^a_l) A^l
+    return {k: target(v, out[k][0] * out[k][1], layers.index(k)) for k, v in s.items()}
+
+
 def make_targets(
     params: Any, objective: Objective, content_x: ArrayLike, style_x: ArrayLike, ops: Ops = Ops()
 ) -> Targets:
     """Compute P^l and A^l once. content_x, style_x: preprocessed (H, W, 3), any sizes;
     the output has the content's size, and A^l is rescaled to it (module docstring)."""
-
-    def run(params, content_x, style_x):
-        ob = objective
-        c_layers, s_layers = [n for n, _ in ob.content_layers], [n for n, _ in ob.style_layers]
-        bb, net = get(ob.model), (ob.pooling, ob.precision, ops)
-        # no content layers (texture synthesis) or no style layers (reconstruction): no target
-        p = bb.features(params, content_x, c_layers, *net) if c_layers else {}
-        s = bb.features(params, style_x, s_layers, *net) if s_layers else {}
-        out = bb.feature_shapes(content_x.shape[:2])  # the output has the content's size
-        target = style_distance(ob).target  # Gram: A^l <- (M_l / M^a_l) A^l (docstring)
-        return Targets(
-            content=p, style={k: target(v, out[k][0] * out[k][1], s_layers.index(k)) for k, v in s.items()}
-        )
-
-    return jax.jit(run)(params, content_x, style_x)
+    out_hw = tuple(jnp.shape(content_x)[:2])
+    return Targets(
+        content=content_targets(params, content_x, objective, ops),
+        style=style_targets(params, style_x, out_hw, objective, ops),
+    )
 
 
 def region_targets(
@@ -244,3 +264,19 @@ def loss_terms(
     ob = objective
     f = get(ob.model).features(params, x, ob.layers, ob.pooling, ob.precision, ops)
     return combine(*weighted_terms(f, targets, ob, x.dtype), tv_loss(x), ob)
+
+
+@dataclass(frozen=True)
+class Loss:
+    """The objective as an optimiser's `fun(x, aux) -> (total, terms)`, aux = (params,
+    targets): a value (hashable, equal for equal settings), so that the pieces compiled for
+    it serve every later run of the same objective (loop.programs)."""
+
+    objective: Objective
+    ops: Ops = Ops()
+    terms: Callable = loss_terms  # loss_terms, or fast/remat.py's twin with the same values
+
+    def __call__(self, x: jax.Array, aux: Any) -> Tuple[jax.Array, Dict[str, jnp.ndarray]]:
+        params, targets = aux
+        t = self.terms(params, targets, x, self.objective, self.ops)
+        return t["total"], t

@@ -34,12 +34,15 @@ from .errors import NstError
 
 
 class Problem(NamedTuple):
-    """What is minimised, as the optimisers see it."""
+    """What is minimised, as the optimisers see it. Hashable (a function object that
+    compares by value, such as losses.Loss; bounds as tuples), so that loop.py builds and
+    compiles the pieces of an equal problem once (loop.programs)."""
 
     fun: Callable  # (x, aux) -> (total, {term: scalar of x's dtype}), total == terms[terms[0]]
     terms: Tuple[str, ...]  # the names of the terms, in the log's order
-    low: Any = None  # the box of valid x, low <= x <= high (broadcastable), or None:
-    high: Any = None  # Adam projects onto it, SciPy's L-BFGS-B is bounded by it
+    low: Any = None  # the box of valid x, low <= x <= high (broadcastable; tuples keep the
+    high: Any = None  # problem hashable), or None: Adam projects onto it, SciPy's L-BFGS-B
+    #   is bounded by it
     evaluate: Optional[Callable] = None  # (x, aux) -> ((total, terms), grad) called from
     #   Python, in place of fun's compiled value and gradient (a tiled evaluation, fast/tiles.py)
 
@@ -117,7 +120,7 @@ def adam(problem: Problem, learning_rate: float, max_evals: int = 0) -> Optimize
         updates, opt_state = tx.update(g, s.opt_state, s.x)
         x_new = optax.apply_updates(s.x, updates)
         if problem.low is not None:
-            x_new = jnp.clip(x_new, problem.low, problem.high)
+            x_new = jnp.clip(x_new, jnp.asarray(problem.low), jnp.asarray(problem.high))
         row = _row(problem, loss_ok, s.iteration, s.evaluations + 1, terms)  # x's own loss
         # ok: take the step. Finite loss, bad gradient: stay. Bad loss: step back.
         stop = jnp.where(ok, jnp.where(s.evaluations + 1 >= budget, lb.MAX_EVALS, lb.RUNNING), lb.NONFINITE)
@@ -207,11 +210,12 @@ def optax_lbfgs(problem: Problem, memory_size: int = 10, max_evals: int = 0) -> 
 
 # ---------------------------------------------------------------- SciPy L-BFGS-B
 def scipy_lbfgsb(
-    problem: Problem, aux: Any, x0: np.ndarray
+    problem: Problem, aux: Any, x0: np.ndarray, value_and_grad: Optional[Callable] = None
 ) -> Callable[..., Tuple[np.ndarray, int, int, str]]:
     """SciPy's L-BFGS-B (Byrd, Lu, Nocedal & Zhu 1995), bounded by the problem's box,
-    driven by our jitted value-and-gradient: one compiled call per evaluation, SciPy's
-    Fortran in between (so it owns its loop). Returns
+    driven by our jitted value-and-gradient (`value_and_grad`: fun's, jitted, given by a
+    caller that keeps it for the next run; else made here): one compiled call per
+    evaluation, SciPy's Fortran in between (so it owns its loop). Returns
     drive(max_iters, memory_size, max_evals, on_row, on_iterate) ->
     (x, iterations, evaluations, stop); on_row(iteration, evaluations, terms) gets each
     accepted image's loss, on_iterate(iteration, x) may return True to stop."""
@@ -221,7 +225,7 @@ def scipy_lbfgsb(
         raise NstError("--optimizer scipy-lbfgsb needs SciPy; pip install 'nst_jax[scipy]'") from None
     if problem.evaluate is not None:
         return functools.partial(_drive, problem.evaluate, problem, aux, x0)
-    vg = jax.jit(jax.value_and_grad(problem.fun, has_aux=True))
+    vg: Any = value_and_grad or jax.jit(jax.value_and_grad(problem.fun, has_aux=True))
     return functools.partial(_drive, vg.lower(jnp.asarray(x0, jnp.float32), aux).compile(), problem, aux, x0)
 
 

@@ -16,8 +16,10 @@ and `summary.score` in every run's log). Several styles are scored against their
 (masks are not used: the score is of the whole image).
 """
 
+from functools import partial
 from typing import Any, Dict, Optional, Sequence
 
+import jax
 import numpy as np
 
 from . import image as im
@@ -53,8 +55,14 @@ def score(
         for s in styles
     ]  # each style at the same longest side, its Grams rescaled to the result's positions
     targets = blend_targets(each, blend or [1.0 / len(styles)] * len(styles), objective)
-    t = terms(params, targets, x, objective, ops)
+    t = _terms(params, targets, x, objective, ops, terms)
     return {"size": [hw[1], hw[0]], **{k: float(t[k]) for k in ("content", "style", "tv")}}
+
+
+@partial(jax.jit, static_argnames=("objective", "ops", "terms"))
+def _terms(params, targets, x, objective: Objective, ops: Ops, terms):
+    """terms(...) compiled once per objective, ops and size (jit's cache)."""
+    return terms(params, targets, x, objective, ops)
 
 
 def describe(s: Dict[str, Any]) -> str:

@@ -26,6 +26,7 @@ log, the result's size-free score (score.py) is logged too, as `summary.score`.
 """
 
 import dataclasses
+import hashlib
 import warnings
 from typing import Any, Dict, List, NamedTuple, Optional
 
@@ -35,7 +36,7 @@ from . import color, files, loop, signals
 from . import image as im
 from .fast import tiles
 from .inputs import HW, Images, Job, prepare
-from .losses import TERMS, blend_targets, make_targets, region_targets
+from .losses import TERMS, Loss, Targets, blend_targets, content_targets, region_targets, style_targets
 from .monitor import Monitor, log_writer
 from .optim import Problem
 from .score import ANALYSIS_SIZE, score
@@ -140,19 +141,20 @@ def scale_images(job: Job, side: int, hw: HW):
     return content, content, styles
 
 
-def scale_problem(job: Job, content_rgb, styles, hw: HW):
+def scale_problem(job: Job, content_rgb, styles, hw: HW, memo: Optional[Dict] = None):
     """(Problem, aux) of one scale: the targets (each style's, blended or in regions)
     and the objective, whose content and TV weights keep the final balance: they are
     sums over positions, the Gatys-normalised style loss is not, so a coarse scale
-    weights them by the pixel ratio instead of being 4x more stylized at half the size."""
+    weights them by the pixel ratio instead of being 4x more stylized at half the size.
+    `memo`: a dict that keeps each style's targets for the next image of the same size
+    (a batch: one style's targets computed once, not once per photo)."""
     ob, ops, rows = job.objective, job.plan.ops, job.plan.tile_rows
     c = im.preprocess(content_rgb)
-    each = [  # (in strips when the plan tiles the evaluation: the same targets)
-        tiles.targets(job.params, ob, ops, rows, c, im.preprocess(s))
-        if rows
-        else make_targets(job.params, ob, c, im.preprocess(s), ops)
-        for s in styles
-    ]
+    if rows:  # (in strips when the plan tiles the evaluation: the same targets)
+        each = [tiles.targets(job.params, ob, ops, rows, c, im.preprocess(s)) for s in styles]
+    else:
+        content = content_targets(job.params, c, ob, ops)  # P^l, once for every style
+        each = [Targets(content, _style_targets(job, im.preprocess(s), c.shape[:2], memo)) for s in styles]
     targets = (
         blend_targets(each, job.blend, ob)
         if job.masks is None
@@ -160,14 +162,21 @@ def scale_problem(job: Job, content_rgb, styles, hw: HW):
     )
     ratio = (job.hws[-1][0] * job.hws[-1][1]) / (hw[0] * hw[1])
     ob = dataclasses.replace(ob, content_weight=ob.content_weight * ratio, tv_weight=ob.tv_weight * ratio)
-    loss_terms = job.plan.loss_terms
-
-    def fun(x, aux):  # (image, (params, targets)) -> (total, terms)
-        terms = loss_terms(aux[0], aux[1], x, ob, ops)
-        return terms["total"], terms
-
     evaluate = tiles.value_and_grad(ob, ops, rows) if rows else None  # (strips: the plan's choice)
-    return Problem(fun, TERMS, *im.PIXEL_BOX, evaluate), (job.params, targets)
+    return Problem(Loss(ob, ops, job.plan.loss_terms), TERMS, *im.PIXEL_BOX, evaluate), (job.params, targets)
+
+
+def _style_targets(job: Job, style_x: np.ndarray, hw: HW, memo: Optional[Dict]):
+    """A^l of one preprocessed style image for an output of `hw`, from `memo` when the
+    same pixels were seen at the same sizes (keyed on their digest: a style recoloured
+    for each photo is another image)."""
+    key = (hashlib.sha256(style_x.tobytes()).hexdigest(), style_x.shape, hw, job.objective, job.plan.ops)
+    if memo is not None and key in memo:
+        return memo[key]
+    a = style_targets(job.params, style_x, hw, job.objective, job.plan.ops)
+    if memo is not None:
+        memo[key] = a
+    return a
 
 
 def start_image(job: Job, content_rgb, style_rgb, hw: HW) -> np.ndarray:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 from keras_files import WRITERS
@@ -35,6 +36,25 @@ def _need(path: Path):
     if os.environ.get("NST_JAX_REQUIRE_REAL_WEIGHTS") == "1":
         pytest.fail(msg + "; NST_JAX_REQUIRE_REAL_WEIGHTS=1 forbids skipping")
     pytest.skip(msg)
+
+
+# What JAX did in this process: functions traced and programs compiled (jax.monitoring's
+# events; a trace is counted whether or not a persistent cache then serves the compilation).
+_DONE = {"/jax/core/compile/jaxpr_trace_duration": 0, "/jax/core/compile/backend_compile_duration": 0}
+
+
+def _count(event: str, seconds: float, **kw) -> None:
+    if event in _DONE:
+        _DONE[event] += 1
+
+
+jax.monitoring.register_event_duration_secs_listener(_count)
+
+
+@pytest.fixture
+def compilations():
+    """compilations() -> (functions traced, programs compiled) in this process so far."""
+    return lambda: tuple(_DONE.values())
 
 
 @pytest.fixture(scope="session")

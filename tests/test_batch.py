@@ -3,6 +3,7 @@
 Synthetic VGG16 weights and 32 px images keep every compilation small; the multi-device
 and multi-process runs are fresh processes (XLA_FLAGS, jax.distributed)."""
 
+import importlib
 import json
 import os
 import signal
@@ -86,6 +87,27 @@ def test_a_batch_with_another_style_loss_is_each_image_alone(tmp_path, small_vgg
         together = history(tmp_path / "out", f"{c.stem}__{painting.stem}.png")
         assert together[0]["total"] == pytest.approx(alone[0]["total"], rel=1e-6)
         np.testing.assert_allclose([h["total"] for h in together], [h["total"] for h in alone], rtol=1e-3)
+
+
+def test_a_style_s_targets_are_computed_once_per_size(
+    tmp_path, small_vgg16, painting, monkeypatch, compilations
+):
+    """Four photos of one size in two batches, two scales: the style's targets are computed
+    once per scale (not once per photo, scale and batch: 8), each photo's content targets
+    its own; a second command of the same shapes traces and compiles nothing."""
+    st = importlib.import_module("nst_jax.stylize")  # (nst_jax.stylize is the function)
+    sizes, real = [], st.style_targets
+    monkeypatch.setattr(st, "style_targets", lambda p, x, hw, *a: sizes.append(hw) or real(p, x, hw, *a))
+    contents = photos(tmp_path / "in", 4)
+    options = dict(COMMON, weights=str(small_vgg16), size=40, scales=(32, 40), scale_iters=(3, 2))
+    r = nst_jax.stylize_batch(contents, [painting], tmp_path / "out", batch_size=2, progress=False, **options)
+    assert len(r.done) == 4 and not r.failed
+    assert sorted(sizes) == [(26, 32), (32, 40)]  # (h, w) of the output at each scale
+    before = compilations()
+    r = nst_jax.stylize_batch(
+        contents, [painting], tmp_path / "again", batch_size=2, progress=False, **options
+    )
+    assert len(r.done) == 4 and compilations() == before
 
 
 FOUR_DEVICES = """

@@ -18,23 +18,23 @@ PROBLEM = optim.Problem(rosen_image, TERMS)
 
 
 @pytest.mark.parametrize(
-    "make",
+    "settings",
     [
-        lambda: optim.adam(PROBLEM, 0.01),
-        lambda: optim.lbfgs(PROBLEM, 5),
-        lambda: optim.lbfgs(PROBLEM, 5, line_search="armijo", max_evals=30),
+        loop.Settings("adam", 0.01, 5, "wolfe", 0, 8),
+        loop.Settings("lbfgs", 5.0, 5, "wolfe", 0, 8),
+        loop.Settings("lbfgs", 5.0, 5, "armijo", 30, 8),
     ],
     ids=["adam", "lbfgs", "lbfgs-armijo-budget"],
 )
-def test_host_and_device_chunks_agree(make):
+def test_host_and_device_chunks_agree(settings):
     """The host-driven chunks (one compiled call for ask, the evaluation and tell) and the
     compiled while_loop run the same arithmetic: the same iterates, rows and counts."""
     x0 = jnp.asarray(np.random.default_rng(1).uniform(-1, 1, (5, 2, 3)), jnp.float32)
     aux, out = jnp.float32(1.0), {}
     for kind, chunks in (("host", loop._host_chunks), ("device", loop._device_chunks)):
-        opt = make()
-        state = opt.init(x0)
-        chunk, rows = chunks(opt, PROBLEM, aux, state, 8, None), []
+        p = loop.programs(PROBLEM, settings, kind)
+        state = p.opt.init(x0)
+        chunk, rows = chunks(p, PROBLEM, aux, state), []
         for n in (6, 2, 6):  # uneven chunks, one compilation
             state, r, _ = chunk(state, int(state.iteration) + n)
             rows += r[0]
@@ -60,10 +60,10 @@ def test_ema_is_the_debiased_average_of_the_iterates():
         return total, {"total": total, "content": total, "style": 0.0 * total, "tv": total}
 
     problem = optim.Problem(quadratic, TERMS)
-    opt = optim.adam(problem, 3.0)
+    p = loop.programs(problem, loop.Settings("adam", 3.0, 5, "wolfe", 0, 3), "host")
     x0 = jnp.zeros((4, 5, 3))
-    state = opt.init(x0)
-    chunk = loop._host_chunks(opt, problem, aux, state, 3, None)
+    state = p.opt.init(x0)
+    chunk = loop._host_chunks(p, problem, aux, state)
     decay, ema, iterates = 0.8, loop.ema_init(x0), []
     np.testing.assert_array_equal(loop.ema_value(ema, x0), x0)  # no iterate yet: x0
     for _ in range(6):

@@ -476,3 +476,20 @@ def test_ema_returns_the_average_of_the_iterates(small_vgg16, photo, painting, t
     assert np.abs(r.image - ref).max() <= 1.0
     assert np.abs(r.image.astype(int) - xs[-1]).max() > 5  # and it is not the last iterate
     assert r.history[-1]["evaluations"] == r.history[-2]["evaluations"] + 1
+
+
+def test_a_second_run_compiles_nothing(small_vgg16, photo, painting, tmp_path, compilations):
+    """The same run again in the same process (a notebook's second stylize()) traces and
+    compiles nothing: every piece is built once (losses' targets at module level, the
+    loop's from loop.programs) and jit's cache serves it; coarse to fine, with a log (its
+    score) and Adam's box. The result is the first's, bit for bit (the same programs)."""
+    opts = dict(scales=(32, 40), scale_iters=(3, 2), optimizer="adam")
+    first = run(small_vgg16, photo, painting, log=tmp_path / "a.json", **opts)
+    before = compilations()
+    second = run(small_vgg16, photo, painting, log=tmp_path / "b.json", **opts)
+    assert compilations() == before, "(traced, compiled) before and after the second run"
+    assert [{k: v for k, v in h.items() if k != "seconds"} for h in second.history] == [
+        {k: v for k, v in h.items() if k != "seconds"} for h in first.history
+    ]
+    np.testing.assert_array_equal(second.image, first.image)
+    assert second.info["compile_seconds"] < 0.5 * first.info["compile_seconds"]

@@ -42,7 +42,6 @@ class Batch(NamedTuple):
     aux_axes: Any  # vmap's in_axes for aux: (None, 0): the params shared, the targets per image
     sharding: Any  # of every per-image array: the batch axis over the mesh's devices
     replicated: Any  # of what Python reads (rows, iterations, stops): a copy on every device
-    compiled: Optional[dict] = None  # the compiled pieces, kept for the next batch of these shapes
 
 
 def connect(coordinator: Optional[str] = None, num_processes: Optional[int] = None, process_id=None) -> bool:

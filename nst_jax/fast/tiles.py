@@ -27,7 +27,9 @@ the Gram loss without masks on VGG, the objective the large runs use; `supported
 why not otherwise. The run loop calls it from Python (fast/plan.py picks the host loop).
 """
 
-from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
+from dataclasses import dataclass
+from functools import partial
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -130,20 +132,25 @@ def _geometry(height: int, rows: int, ob: Objective):
     return [(s, (s.stop - s.start, s.own - s.start, s.own_stop - s.own)) for s in parts]
 
 
+@partial(jax.jit, static_argnames=("names", "ob", "ops", "geo"))
+def _strip_features(params, xs, names: Tuple[str, ...], ob: Objective, ops: Ops, geo) -> Dict[str, jax.Array]:
+    return _own_features(params, xs, names, ob, ops, geo)
+
+
 def targets(params, ob: Objective, ops: Ops, rows: int, content_x, style_x) -> Targets:
     """losses.make_targets in strips: P^l put together from each strip's own rows, A^l the
     sum of the strips' Grams, rescaled to the output's M_l (losses.py)."""
-    names = [n for n, _ in ob.content_layers], [n for n, _ in ob.style_layers]
-    run = jax.jit(lambda p, xs, geo, k: _own_features(p, xs, names[k], ob, ops, geo), static_argnums=(2, 3))
+    names = tuple(n for n, _ in ob.content_layers), tuple(n for n, _ in ob.style_layers)
     p = {}
     if names[0]:
         parts = [
-            run(params, content_x[s.start : s.stop], geo, 0) for s, geo in _geometry(len(content_x), rows, ob)
+            _strip_features(params, content_x[s.start : s.stop], names[0], ob, ops, geo)
+            for s, geo in _geometry(len(content_x), rows, ob)
         ]
         p = {n: jnp.concatenate([f[n] for f in parts]) for n in names[0]}
     a: Dict[str, jax.Array] = {}
     for s, geo in _geometry(len(style_x), rows, ob) if names[1] else ():
-        f = run(params, style_x[s.start : s.stop], geo, 1)
+        f = _strip_features(params, style_x[s.start : s.stop], names[1], ob, ops, geo)
         a = {n: gram(f[n]) + a.get(n, 0.0) for n in names[1]}
     out, src = (
         vgg.feature_shapes(ob.model, content_x.shape[:2]),
@@ -165,44 +172,61 @@ def _style(grams: Dict[str, jax.Array], targets: Targets, ob: Objective, hw: Tup
     return total
 
 
-def value_and_grad(ob: Objective, ops: Ops, rows: int) -> Callable:
+@partial(jax.jit, static_argnames=("ob", "ops", "geo"))
+def _forward(params, targets, xs, own, ob: Objective, ops: Ops, geo):
+    return _strip_terms(params, targets, xs, own, ob, ops, geo)
+
+
+@partial(jax.jit, static_argnames=("ob", "ops", "geo"))
+def _backward(params, targets, xs, own, d, ob: Objective, ops: Ops, geo):
+    def surrogate(xs):  # its gradient: this strip's share of the whole image's
+        grams, content = _strip_terms(params, targets, xs, own, ob, ops, geo)
+        return ob.content_weight * content + sum(jnp.sum(d[n] * grams[n]) for n in grams)
+
+    return jax.grad(surrogate)(xs)
+
+
+@partial(jax.jit, static_argnames=("ob", "hw"))
+def _style_and_d(grams, targets, ob: Objective, hw: Tuple[int, int]):
+    """(L_style, D^l = beta dL_style/dG^l) from the whole image's Grams."""
+    value, d = jax.value_and_grad(lambda g: _style(g, targets, ob, hw))(grams)
+    return value, jax.tree.map(lambda v: ob.style_weight * v, d)
+
+
+_tv = jax.jit(jax.value_and_grad(tv_loss))
+
+
+@dataclass(frozen=True)
+class Evaluation:
     """evaluate(x, (params, targets)) -> ((total, terms), grad) of losses.loss_terms, strip
-    by strip (module docstring): a Python function of compiled pieces, compiled once per
-    strip geometry (the first, the middle ones, the last)."""
+    by strip (module docstring): a Python function of compiled pieces (module level, each
+    compiled once per strip geometry: the first, the middle ones, the last). A value, so
+    that equal runs share the pieces built for it (loop.programs)."""
 
-    def forward(params, targets, xs, own, geo):
-        return _strip_terms(params, targets, xs, own, ob, ops, geo)
+    ob: Objective
+    ops: Ops
+    rows: int
 
-    def backward(params, targets, xs, own, geo, d):
-        def surrogate(xs):  # its gradient: this strip's share of the whole image's
-            grams, content = _strip_terms(params, targets, xs, own, ob, ops, geo)
-            return ob.content_weight * content + sum(jnp.sum(d[n] * grams[n]) for n in grams)
-
-        return jax.grad(surrogate)(xs)
-
-    def style(grams, targets, hw):  # (L_style, D^l = beta dL_style/dG^l)
-        value, d = jax.value_and_grad(lambda g: _style(g, targets, ob, hw))(grams)
-        return value, jax.tree.map(lambda v: ob.style_weight * v, d)
-
-    forward_c, backward_c = jax.jit(forward, static_argnums=4), jax.jit(backward, static_argnums=4)
-    style_c, tv_c = jax.jit(style, static_argnums=2), jax.jit(jax.value_and_grad(tv_loss))
-
-    def evaluate(x, aux):
+    def __call__(self, x, aux):
+        ob, ops = self.ob, self.ops
         params, targets = aux
-        parts = _geometry(x.shape[0], rows, ob)
+        parts = _geometry(x.shape[0], self.rows, ob)
         grams, content = None, jnp.zeros((), x.dtype)
         for s, geo in parts:  # pass 1: the whole image's Grams and content loss
-            g, c = forward_c(params, targets, x[s.start : s.stop], s.own, geo)
+            g, c = _forward(params, targets, x[s.start : s.stop], s.own, ob, ops, geo)
             grams, content = (g if grams is None else jax.tree.map(jnp.add, grams, g)), content + c
-        style_value, d = style_c(grams, targets, tuple(x.shape[:2]))
+        style_value, d = _style_and_d(grams, targets, ob, tuple(x.shape[:2]))
         grad = jnp.zeros_like(x)
         for s, geo in parts:  # pass 2: each strip's share of the gradient
             grad = grad.at[s.start : s.stop].add(
-                backward_c(params, targets, x[s.start : s.stop], s.own, geo, d)
+                _backward(params, targets, x[s.start : s.stop], s.own, d, ob, ops, geo)
             )
-        tv_value, tv_grad = tv_c(x)
+        tv_value, tv_grad = _tv(x)
         terms = {"content": content, "style": style_value, "tv": tv_value}
         total = ob.content_weight * content + ob.style_weight * style_value + ob.tv_weight * tv_value
         return (total, {"total": total, **terms}), grad + ob.tv_weight * tv_grad
 
-    return evaluate
+
+def value_and_grad(ob: Objective, ops: Ops, rows: int) -> Evaluation:
+    """The tiled evaluation of `ob` in strips of `rows` rows (Evaluation)."""
+    return Evaluation(ob, ops, rows)
