@@ -150,5 +150,25 @@ def painting(tmp_path):
 SLOW_FIRST = ("test_tutorials.py::test_chapter_runs_in_quick_mode", "test_compare.py")
 
 
+_CONFIG = []
+
+
+def pytest_configure(config):
+    _CONFIG.append(config)
+
+
+def pytest_runtest_logreport(report):
+    """A failing test is named the moment it fails (not only in the summary at the end),
+    on the terminal of the run (under xdist: the controller's, which gets every report)."""
+    config = _CONFIG[0] if _CONFIG else None
+    if config is None or hasattr(config, "workerinput") or not report.failed:
+        return
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        what = "FAILED" if report.when == "call" else "ERROR"
+        reporter.write("\n")  # (off the line of progress dots)
+        reporter.write_line(f"{what} {report.nodeid} ({report.when}, {report.duration:.1f} s)", red=True)
+
+
 def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: not any(s in item.nodeid for s in SLOW_FIRST))  # stable sort
