@@ -8,8 +8,10 @@ them. The package itself never looks there.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import jax
@@ -152,9 +154,48 @@ SLOW_FIRST = ("test_tutorials.py::test_chapter_runs_in_quick_mode", "test_compar
 
 _CONFIG = []
 
+# One XLA compilation cache for the whole run, shared by both workers and by every process
+# a test starts (they inherit the environment): a program compiled once (the same HLO, from
+# any test) is read back instead of compiled again. A new, empty folder per run, removed at
+# its end, so that no run depends on another; NST_JAX_TEST_XLA_CACHE=off runs without it.
+CACHE_ENV = {
+    "JAX_COMPILATION_CACHE_DIR": None,  # (the folder)
+    "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",  # every program, however quick
+    "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+}
+
+
+def _share_compilations(config) -> None:
+    if os.environ.get("NST_JAX_TEST_XLA_CACHE") == "off":
+        return
+    if not hasattr(config, "workerinput") and not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        folder = tempfile.mkdtemp(prefix="nst_jax-xla-cache-")  # (the controller, or a run without xdist)
+        config._nst_jax_xla_cache = folder  # removed by pytest_unconfigure
+        os.environ["JAX_COMPILATION_CACHE_DIR"] = folder
+    for key, value in CACHE_ENV.items():
+        if value is not None:
+            os.environ.setdefault(key, value)
+    # (jax was imported above, before these were set: tell its config too)
+    jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+    jax.config.update(
+        "jax_persistent_cache_min_compile_time_secs",
+        float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]),
+    )
+    jax.config.update(
+        "jax_persistent_cache_min_entry_size_bytes",
+        int(os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"]),
+    )
+
 
 def pytest_configure(config):
     _CONFIG.append(config)
+    _share_compilations(config)
+
+
+def pytest_unconfigure(config):
+    folder = getattr(config, "_nst_jax_xla_cache", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def pytest_runtest_logreport(report):

@@ -70,6 +70,7 @@ def test_a_batch_is_each_image_optimised_alone(tmp_path, small_vgg16, painting, 
         assert len(evaluations) > 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("style_loss", ["w2", "sliced"])
 def test_a_batch_with_another_style_loss_is_each_image_alone(tmp_path, small_vgg16, painting, style_loss):
     """The distances' targets (NamedTuples of arrays) batch like the Gram matrices, and the
@@ -124,6 +125,7 @@ print(len(r.done))
 """
 
 
+@pytest.mark.slow
 def test_four_devices_give_what_one_gives(tmp_path, small_vgg16, painting):
     """5 images on 4 simulated CPU devices (a batch of 4, then 1 with 3 padding slots)
     write the same images as one device running all 5 in one batch (measured identical;
@@ -152,6 +154,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_split_a_folder(tmp_path, small_vgg16, painting):
     """Two processes on localhost, joined by jax.distributed into one mesh of 2 devices,
     4 images in batches of 2: three of one size (a full batch, then one image and one
@@ -298,6 +301,7 @@ def test_output_folder_that_is_a_file(tmp_path, painting, capsys):
     assert "is a file; give a folder" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_sigterm_at_the_command_line(tmp_path, small_vgg16, painting):
     """SIGTERM once the first group's image is written: the command finishes its chunk,
     records the second group as pending and exits 143; nothing is lost or half written."""

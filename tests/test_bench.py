@@ -39,6 +39,7 @@ def test_eval_flops_match_xlas_cost_analysis(model):
     assert ours == pytest.approx(cost["flops"], rel=0.05)
 
 
+@pytest.mark.slow
 def test_bench_speed_cli(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert (
@@ -94,6 +95,7 @@ def test_bench_errors_are_one_line(capsys):
         assert len(err) == 1 and message in err[0], err
 
 
+@pytest.mark.slow
 def test_bench_batch_cli(tmp_path, small_vgg16, photo, painting, capsys):
     """`bench batch` runs each batch size and one by one, and its rows agree with
     themselves: images/s is the batch over its seconds, the speed-up their ratio."""
@@ -119,6 +121,7 @@ def test_resnet50_flops_match_the_published_count():
     assert 3.6e9 <= macs <= 4.2e9
 
 
+@pytest.mark.slow
 def test_bench_speed_cli_resnet50(tmp_path, capsys):
     out = tmp_path / "bench.json"
     argv = ["bench", "--size", "64", "--model", "resnet50", "--framework", "jax,torch", "--repeats", "1"]
@@ -132,6 +135,7 @@ def test_bench_speed_cli_resnet50(tmp_path, capsys):
     assert "| resnet50 | 64x4" in table
 
 
+@pytest.mark.slow
 def test_bench_balance(tmp_path, capsys):
     """`bench balance`: every (model, weights, style loss and normalisation), VGG16 at its own
     beta (raw: 300, normalised: 1e6), the others carried by beta_eq; the numbers are this
@@ -158,6 +162,7 @@ def test_bench_balance(tmp_path, capsys):
     assert "| resnet50 | random, batch norms calibrated | w2 | — |" in table
 
 
+@pytest.mark.slow
 def test_calibrated_batch_norms_normalise_their_convolutions():
     """balance.calibrate: each batch norm's output over the calibration images has mean 0
     and variance 1 per channel (gamma 1, beta 0), through the whole network. float32

@@ -7,6 +7,8 @@ No GPU needed: the quick mode is the one CI runs."""
 import json
 import math
 
+import pytest
+
 from nst_jax import cli
 from nst_jax.bench import gpu
 
@@ -15,6 +17,7 @@ def _positive(*values):
     return all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in values)
 
 
+@pytest.mark.slow
 def test_bench_gpu_quick_writes_every_cell(tmp_path, capsys):
     out, md = tmp_path / "gpu.json", tmp_path / "gpu.md"
     assert cli.main(["bench", "gpu", "--quick", "--json", str(out), "--markdown", str(md), "--quiet"]) == 0

@@ -202,6 +202,7 @@ def test_ctrl_c_stops_cleanly_and_writes_the_image(tmp_path, small_vgg16, photo,
     assert Image.open(out).size == (64, 51)
 
 
+@pytest.mark.slow
 def test_bench_optimizers(capsys, small_vgg16, photo, painting, tmp_path):
     assert (
         cli.main(

@@ -2,11 +2,13 @@
 
 import shutil
 
+import numpy as np
 import pytest
 
 from nst_jax import cli
 from nst_jax.reference import compare as cp
 from nst_jax.reference import torch_vgg
+from nst_jax.vgg import layers as vgg_layers
 
 
 def check(report, keras=True):
@@ -17,6 +19,7 @@ def check(report, keras=True):
     assert len(report["finite_differences"]) == 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pooling", ["max", "avg"])
 def test_real_vgg16(real_vgg16, images, pooling):
     # Keras' VGG has no average-pooling option: it is compared for max pooling only
@@ -25,21 +28,36 @@ def test_real_vgg16(real_vgg16, images, pooling):
     assert r["model"] == "vgg16"
 
 
-@pytest.mark.parametrize(
-    "layout, pooling", [("keras1", "max"), ("keras2", "avg"), ("keras2-model", "max"), ("keras3", "max")]
-)
+@pytest.mark.slow
+@pytest.mark.parametrize("layout, pooling", [("keras1", "max"), ("keras2", "avg")])
 def test_synthetic_vgg19(vgg19_files, photo, painting, tmp_path, layout, pooling):
-    path = vgg19_files[layout]
-    if layout == "keras3":  # Keras 3 reads this layout only under its own suffix
-        path = shutil.copy(path, tmp_path / "vgg19.weights.h5")
-    r = cp.compare(photo, painting, path, size=40, pooling=pooling, fd_directions=3)
+    """The whole report on synthetic VGG19 weights, for each pooling. The other layouts hold
+    the same weights (test_independent_reader_matches_ours, test_keras_reads_every_layout):
+    their reports are these, number for number, so they are not computed again."""
+    r = cp.compare(photo, painting, vgg19_files[layout], size=40, pooling=pooling, fd_directions=3)
     check(r, keras=pooling == "max")
     assert r["model"] == "vgg19"
 
 
-def test_independent_reader_matches_ours(vgg19_files, vgg19_params):
-    import numpy as np
+def test_keras_reads_every_layout(vgg19_files, vgg19_params, tmp_path):
+    """Keras' own VGG19 (the report's Keras reference) reads every layout's file to our
+    weights, exactly: what the Keras rows of a report on that layout would check, since the
+    activations are computed from these weights by the same network (test_synthetic_vgg19)."""
+    import os
 
+    os.environ.setdefault("KERAS_BACKEND", "torch")  # (as keras_vgg.py: any backend reads the file)
+    keras = pytest.importorskip("keras", reason="keras is in the [test] extra")
+    for layout, path in vgg19_files.items():
+        if layout == "keras3":  # Keras 3 reads this layout only under its own suffix
+            path = shutil.copy(path, tmp_path / "vgg19.weights.h5")
+        net = keras.applications.VGG19(weights=str(path), include_top=False, input_shape=(32, 32, 3))
+        for layer in vgg_layers("vgg19"):
+            kernel, bias = (keras.ops.convert_to_numpy(w) for w in net.get_layer(layer.keras).weights)
+            assert np.array_equal(kernel, vgg19_params[layer.conv]["kernel"]), (layout, layer.conv)
+            assert np.array_equal(bias, vgg19_params[layer.conv]["bias"]), (layout, layer.conv)
+
+
+def test_independent_reader_matches_ours(vgg19_files, vgg19_params):
     for path in vgg19_files.values():
         theirs = torch_vgg.read_h5(path)
         assert theirs.keys() == vgg19_params.keys()
@@ -48,6 +66,7 @@ def test_independent_reader_matches_ours(vgg19_files, vgg19_params):
             assert np.array_equal(bias, vgg19_params[k]["bias"])
 
 
+@pytest.mark.slow
 def test_cli(capsys, small_vgg16, photo, painting, tmp_path):
     assert (
         cli.main(
@@ -101,6 +120,7 @@ def test_missing_pytorch_says_how_to_install(capsys, small_vgg16, photo, paintin
     assert "pip install 'nst_jax[compare]'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_in_a_fresh_process_uses_keras_on_torch(small_vgg16, photo, painting, tmp_path):
     """In-process tests may meet Keras already on the JAX backend; a user's command starts
     fresh, with Keras on torch, and times Keras too."""
@@ -148,6 +168,7 @@ def test_cli_in_a_fresh_process_uses_keras_on_torch(small_vgg16, photo, painting
 GRAD32 = {"w2": 5e-3, "sliced": 5e-5, "meanstd": 3e-5}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("style_loss", ["w2", "sliced", "meanstd"])
 def test_style_losses_against_torch(small_vgg16, photo, painting, monkeypatch, style_loss):
     """The distances of distances.py against torch_distances.py's, on the tiny random VGG16

@@ -5,9 +5,11 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
 
+@pytest.mark.slow
 def test_real_weights_stylize_and_loss_decreases(real_vgg16, images, tmp_path):
     out, log = tmp_path / "out.png", tmp_path / "log.json"
     p = subprocess.run(
@@ -50,6 +52,7 @@ def test_real_weights_stylize_and_loss_decreases(real_vgg16, images, tmp_path):
     assert "vgg16 64x48: 40 iterations" in p.stdout
 
 
+@pytest.mark.slow
 def test_lbfgs_beats_tuned_adam_at_equal_evaluations(real_vgg16, images):
     """Issue 3 at a small size: our L-BFGS decreases the loss monotonically and, for the
     same number of evaluations, ends lower than Adam at the best of several rates."""

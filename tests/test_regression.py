@@ -20,6 +20,7 @@ import make_histories  # noqa: E402
 KEPT = json.loads((FIXTURES / "histories_64px.json").read_text())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(KEPT))
 def test_history_is_unchanged(name, real_vgg16):
     kept, now = KEPT[name], make_histories.run(name, str(real_vgg16))

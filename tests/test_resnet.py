@@ -137,6 +137,7 @@ def _run(args, **kw):
     )
 
 
+@pytest.mark.slow
 def test_compare_against_keras_on_torch(resnet50_files, photo, painting, tmp_path):
     """`compare --model resnet50`: Keras' own ResNet50 (torch backend) is the reference at
     every one of the 172 layers, and for the terms and their gradients by torch's autograd.
@@ -176,6 +177,7 @@ def test_compare_against_keras_on_torch(resnet50_files, photo, painting, tmp_pat
     assert max(d["rel_error"] for d in report["finite_differences"]) <= 1e-5
 
 
+@pytest.mark.slow
 def test_command_line_end_to_end(resnet50_files, photo, painting, tmp_path):
     """The issue's command on a Keras-written file: the model is the file's, its layers and
     style loss the defaults of resnet50; the loss falls."""

@@ -277,6 +277,7 @@ def test_remat_and_tf32_on_cpu_give_the_same_run(small_vgg16, photo, painting):
         assert np.abs(other.image.astype(int) - plain.image).max() <= 1
 
 
+@pytest.mark.slow
 def test_winograd_run_matches_direct(small_vgg16, photo, painting):
     # the whole run with Winograd convolutions (conv3_2 on) against all direct (the test
     # images are below auto's size threshold, so both are asked for by name). Winograd
@@ -426,6 +427,7 @@ def test_style_mask_errors_are_one_line(small_vgg16, photo, painting, tmp_path):
         run(small_vgg16, photo, painting, style_masks=[black])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["w2", "sliced", "meanstd"])
 def test_each_style_loss_runs_with_every_style_option(small_vgg16, photo, painting, stripes, tmp_path, loss):
     """Regions, blends, colour preservation, normalised weights and coarse to fine with
@@ -451,6 +453,7 @@ def test_each_style_loss_runs_with_every_style_option(small_vgg16, photo, painti
         assert np.isfinite(totals).all() and totals[-1] < totals[0]
 
 
+@pytest.mark.slow
 def test_one_white_mask_is_the_unmasked_run_for_each_style_loss(small_vgg16, photo, painting, tmp_path):
     white = tmp_path / "white.png"
     Image.fromarray(np.full((32, 40), 255, np.uint8)).save(white)

@@ -73,6 +73,7 @@ def test_tiled_targets_are_make_targets(float64_case):
             assert float(jnp.max(jnp.abs(t2.style[k] - t.style[k]))) <= 1e-12 * float(jnp.max(t.style[k]))
 
 
+@pytest.mark.slow
 def test_a_tiled_run_is_the_plain_run(real_vgg16, images):
     """End to end, float32, Winograd off at this size: 5 L-BFGS iterations at 160x120 in
     strips of 48 rows (3 strips with halos) give the plain run's losses to 1e-5 (float32

@@ -35,6 +35,7 @@ def shared_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("tutorial-cache")  # converted weights, shared by chapters
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.stem for c in CHAPTERS])
 def test_chapter_runs_in_quick_mode(chapter, real_vgg16, images, shared_cache, tmp_path):
     env = dict(

@@ -78,6 +78,7 @@ def test_layers_and_their_transformed_parameters(vgg19_params):
         Config(conv="fft").validate()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("remat", [False, True])
 def test_loss_and_gradient_match_direct(vgg19_params, remat):
     # an objective through four Winograd layers (conv3_2 .. conv4_1) against every
