@@ -61,7 +61,8 @@ def test_total_objective_matches_numpy(vgg19_params, pooling):
         tv_weight=1e-2,
     )
     targets = losses.make_targets(vgg19_params, ob, content, style)
-    ours = jax.jit(lambda x: losses.loss_terms(vgg19_params, targets, x, ob))(x)
+    # (the weights an argument: as constants they would be compiled into the program)
+    ours = jax.jit(lambda p, x: losses.loss_terms(p, targets, x, ob))(vgg19_params, x)
 
     fx = numpy_ref.vgg_features(vgg19_params, x, "vgg19", pooling)
     fc = numpy_ref.vgg_features(vgg19_params, content, "vgg19", pooling)
@@ -93,7 +94,7 @@ def test_one_sided_objectives(vgg19_params, which):
     s_layers = (("relu1_1", 0.5), ("relu2_1", 0.5)) if which == "style only" else ()
     ob = losses.Objective("vgg19", "max", c_layers, s_layers, 1.0, 10.0, 0.0)
     targets = losses.make_targets(vgg19_params, ob, content, style)
-    terms = jax.jit(lambda x: losses.loss_terms(vgg19_params, targets, x, ob))(x)
+    terms = jax.jit(lambda p, x: losses.loss_terms(p, targets, x, ob))(vgg19_params, x)
     fx = numpy_ref.vgg_features(vgg19_params, x, "vgg19", "max")
     if which == "content only":
         ref = numpy_ref.content(

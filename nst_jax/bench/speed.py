@@ -60,7 +60,7 @@ def forward_flops(model: str, height: int, width: int, last: str) -> int:
     bb = get(model)
     params = jax.tree.map(jnp.asarray, bb.prepare(bb.init_params(0)))
     x = jax.ShapeDtypeStruct((height, width, 3), jnp.float32)
-    cost: Any = jax.jit(lambda x: bb.features(params, x, [last])).lower(x).cost_analysis()
+    cost: Any = jax.jit(lambda p, x: bb.features(p, x, [last])).lower(params, x).cost_analysis()
     return int((cost[0] if isinstance(cost, list) else cost)["flops"])
 
 

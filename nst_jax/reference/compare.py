@@ -28,6 +28,7 @@ the others), its table and its tolerances in one place.
 
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
+import jax
 import numpy as np
 
 from .. import image as im
@@ -50,24 +51,43 @@ def _distance(model: str, style_loss: str):
     return style_distance(Objective(model, "max", (), (), 1.0, 1.0, 0.0, style_loss=style_loss))
 
 
-def jax_terms_fn(
-    params: Any, model: str, pooling: str, targets: Dict[str, Any], style_loss: str = "gram"
-) -> Callable[[Any], Dict[str, Any]]:
-    """Ours: x -> {term: value}, built from losses.py (and distances.py for `style_loss`)."""
+def terms(params: Any, targets: Dict[str, Any], x: Any, model: str, pooling: str, style_loss: str = "gram"):
+    """Ours: {term: value} of image x, built from losses.py (and distances.py for
+    `style_loss`); params and targets are arguments, so that the compiled programs below
+    hold no weights as constants and serve every call of the same shapes."""
     from ..losses import content_loss, style_layer_loss, tv_loss
 
     CONTENT, STYLE = _layers(model)
-    features = get(model).features
     layer_loss = style_layer_loss if style_loss == "gram" else _distance(model, style_loss).layer
+    f = get(model).features(params, x, (CONTENT,) + tuple(STYLE), pooling)
+    out = {"content": content_loss(f[CONTENT], targets["content"])}
+    out.update({f"style {n}": layer_loss(f[n], targets["style"][n]) for n in STYLE})
+    out["tv"] = tv_loss(x)
+    return out
 
-    def terms(x):
-        f = features(params, x, (CONTENT,) + tuple(STYLE), pooling)
-        out = {"content": content_loss(f[CONTENT], targets["content"])}
-        out.update({f"style {n}": layer_loss(f[n], targets["style"][n]) for n in STYLE})
-        out["tv"] = tv_loss(x)
-        return out
 
-    return terms
+def jax_terms_fn(
+    params: Any, model: str, pooling: str, targets: Dict[str, Any], style_loss: str = "gram"
+) -> Callable[[Any], Dict[str, Any]]:
+    """Ours: x -> {term: value} (`terms` with the rest fixed)."""
+    return lambda x: terms(params, targets, x, model, pooling, style_loss)
+
+
+def _total(params, targets, x, model, pooling, style_loss):
+    return sum(terms(params, targets, x, model, pooling, style_loss).values())
+
+
+# compiled once per model, pooling, style loss, shapes and dtypes (float32, and float64
+# under jax.enable_x64); x is argument 2
+_STATIC = ("model", "pooling", "style_loss")
+_terms = jax.jit(terms, static_argnames=_STATIC)
+_jacobian = jax.jit(jax.jacrev(terms, argnums=2), static_argnames=_STATIC)
+_value = jax.jit(_total, static_argnames=_STATIC)
+_gradient = jax.jit(jax.grad(_total, argnums=2), static_argnames=_STATIC)
+_value_and_gradient = jax.jit(jax.value_and_grad(_total, argnums=2), static_argnames=_STATIC)
+_features = jax.jit(
+    lambda p, x, model, pooling: get(model).features(p, x, get(model).layers, pooling), static_argnums=(2, 3)
+)
 
 
 def _float64(tree):
@@ -195,20 +215,18 @@ def _ours(params, model, pooling, targets, x, report, style_loss="gram") -> Dict
     import jax.numpy as jnp
 
     jparams = jax.tree.map(jnp.asarray, params)
-    terms_fn = jax_terms_fn(jparams, model, pooling, targets, style_loss)
-    feats = jax.jit(lambda x: get(model).features(jparams, x, get(model).layers, pooling))
+    how = dict(model=model, pooling=pooling, style_loss=style_loss)
     out = {
-        "acts": {k: np.asarray(v) for k, v in feats(x).items()},
-        "terms": {k: float(v) for k, v in jax.jit(terms_fn)(x).items()},
-        "grads": {k: np.asarray(v) for k, v in jax.jit(jax.jacrev(terms_fn))(x).items()},
+        "acts": {k: np.asarray(v) for k, v in _features(jparams, x, model, pooling).items()},
+        "terms": {k: float(v) for k, v in _terms(jparams, targets, x, **how).items()},
+        "grads": {k: np.asarray(v) for k, v in _jacobian(jparams, targets, x, **how).items()},
     }
     t = time.perf_counter()
-    total_vg = jax.jit(jax.value_and_grad(lambda x: sum(terms_fn(x).values()))).lower(x).compile()
+    total_vg = _value_and_gradient.lower(jparams, targets, x, **how).compile()
     compile_s = time.perf_counter() - t
-    total_v = jax.jit(lambda x: sum(terms_fn(x).values()))
     report["timing"]["jax"] = {  # the same work in each framework: the loss, then its gradient
-        "forward": median_seconds(lambda: total_v(x).block_until_ready()),
-        "forward_backward": median_seconds(lambda: total_vg(x)[1].block_until_ready()),
+        "forward": median_seconds(lambda: _value(jparams, targets, x, **how).block_until_ready()),
+        "forward_backward": median_seconds(lambda: total_vg(jparams, targets, x)[1].block_until_ready()),
         "compile": compile_s,
     }
     return out
@@ -261,8 +279,8 @@ def _grads64(params, model, pooling, targets, x, style_loss="gram") -> Dict[str,
 
     with jax.enable_x64(True):
         p64, t64 = _float64(params), _float64(targets)
-        g = jax.jit(jax.jacrev(jax_terms_fn(p64, model, pooling, t64, style_loss)))(
-            jnp.asarray(x, jnp.float64)
+        g = _jacobian(
+            p64, t64, jnp.asarray(x, jnp.float64), model=model, pooling=pooling, style_loss=style_loss
         )
         return {k: np.asarray(v) for k, v in g.items()}
 
@@ -275,9 +293,10 @@ def _finite_differences(params, model, pooling, targets, x, rng, directions, sty
     out = []
     with jax.enable_x64(True):
         p64, t64 = _float64(params), _float64(targets)
-        f64 = jax.jit(lambda x: sum(jax_terms_fn(p64, model, pooling, t64, style_loss)(x).values()))
+        how = dict(model=model, pooling=pooling, style_loss=style_loss)
+        f64 = lambda x: _value(p64, t64, x, **how)
         x64 = jnp.asarray(x, jnp.float64)
-        g64 = jax.jit(jax.grad(f64))(x64)
+        g64 = _gradient(p64, t64, x64, **how)
         for _ in range(directions):
             v = jnp.asarray(rng.normal(size=x.shape))
             v = v / jnp.linalg.norm(v)
