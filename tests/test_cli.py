@@ -41,6 +41,7 @@ def test_bad_images(capsys, args, photo, painting, tmp_path):
     fails(capsys, [photo, *args], "give both CONTENT and STYLE")
 
 
+@pytest.mark.slow
 def test_bad_sizes_and_numbers(capsys, args, photo, painting):
     fails(capsys, [photo, painting, *args, "--size", "8"], "at least 16 px")
     fails(capsys, [photo, painting, *args, "--size", "200000"], "GiB is available; lower --size")
@@ -251,6 +252,7 @@ def test_bench_optimizers(capsys, small_vgg16, photo, painting, tmp_path):
     fails(capsys, ["bench", "optimizers", "--model", "resnet50"], "leave pytorch-lbfgs out of --runs")
 
 
+@pytest.mark.slow
 def test_scales_remat_and_precision_flags(capsys, small_vgg16, photo, painting, tmp_path):
     out, log = tmp_path / "out.png", tmp_path / "log.json"
     assert (
@@ -288,6 +290,7 @@ def test_scales_remat_and_precision_flags(capsys, small_vgg16, photo, painting, 
     fails(capsys, [*base, "--precision", "fp8"], "invalid choice")
 
 
+@pytest.mark.slow
 def test_masks_normalized_weights_and_ema_flags(capsys, small_vgg16, photo, painting, tmp_path):
     left = np.zeros((32, 40), np.uint8)
     left[:, :20] = 255

@@ -10,6 +10,7 @@ from nst_jax.fast import remat
 from nst_jax.losses import loss_terms, make_targets
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pooling", ["max"])  # avg: the same code path (vgg.pool)
 def test_remat_gives_the_same_loss_and_gradient(vgg19_params, pooling):
     rng = np.random.default_rng(1)

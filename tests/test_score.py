@@ -67,6 +67,7 @@ def test_score_command_and_the_logged_score(capsys, small_vgg16, photo, painting
     assert cli.main(["score", str(out), str(photo), str(painting), "--analysis-size", "8"]) == 2
 
 
+@pytest.mark.slow
 def test_the_default_ladder_runs_end_to_end(small_vgg16, photo, painting, monkeypatch):
     """The default coarse-to-fine path at a tiny reference size: 3 scales for 4x the pixels,
     iters at the first and iters / 4 at the others, the size-aware beta at the output's."""

@@ -41,6 +41,7 @@ def test_strips_cover_the_rows_once_from_aligned_starts():
         assert all(s.start % 16 == 0 and s.own % 16 == 0 and s.start <= s.own for s in parts)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rows", [16, 96])  # thin strips (halos > rows), and two strips
 def test_tiled_loss_and_gradient_are_the_whole_images(float64_case, rows):
     params, x, _, _, t, whole, g = float64_case
@@ -52,6 +53,7 @@ def test_tiled_loss_and_gradient_are_the_whole_images(float64_case, rows):
         assert float(jnp.max(jnp.abs(grad - g)) / jnp.max(jnp.abs(g))) < 1e-12
 
 
+@pytest.mark.slow
 def test_too_little_context_is_wrong(float64_case, monkeypatch):
     """The test above can fail: one aligned step of halo less changes the gradient."""
     params, x, _, _, t, _, g = float64_case
@@ -61,6 +63,7 @@ def test_too_little_context_is_wrong(float64_case, monkeypatch):
         assert float(jnp.max(jnp.abs(grad - g)) / jnp.max(jnp.abs(g))) > 1e-6
 
 
+@pytest.mark.slow
 def test_tiled_targets_are_make_targets(float64_case):
     params, _, c, s, t, _, _ = float64_case
     with jax.enable_x64(True):

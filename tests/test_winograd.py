@@ -25,6 +25,7 @@ def direct(x, kernel):  # lax's SAME 3x3 convolution, what nn.Conv computes
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [(2, 8, 12), (1, 13, 7)])  # whole tiles, a batch; cut tiles
 def test_equals_direct_convolution_in_float64(shape):
     # Eq. 10 is exact in exact arithmetic: in float64 the two agree to rounding (1e-12)
