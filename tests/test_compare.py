@@ -163,9 +163,12 @@ def test_cli_in_a_fresh_process_uses_keras_on_torch(small_vgg16, photo, painting
 # projections sort in another order), meanstd 2.6e-6; float64 w2 1.3e-8 (the rank
 # thresholds of eigenvalues, theirs, and singular values, ours), sliced 9e-15, meanstd
 # 4e-15 (bound 1e-6). w2's float32 bound is loose: at real weights a singular value under
-# float32's threshold moves it to 1.7e-3 (compare.worst); the others' ~10x the measured.
-# A wrong formula is off by O(1), a 1/M or 1/N slip by 2x or more.
-GRAD32 = {"w2": 5e-3, "sliced": 5e-5, "meanstd": 3e-5}
+# float32's threshold moves it to 1.7e-3 (compare.worst); meanstd's ~10x the measured;
+# sliced's 2e-4: which near-equal projections swap places in the sort depends on the
+# float32 rounding of the machine's kernels, and a run on another machine went past 5e-5
+# (float64's 1e-6 is the strict check of the formula). A wrong formula is off by O(1), a
+# 1/M or 1/N slip by 2x or more.
+GRAD32 = {"w2": 5e-3, "sliced": 2e-4, "meanstd": 3e-5}
 
 
 @pytest.mark.slow
