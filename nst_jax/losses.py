@@ -47,7 +47,7 @@ the objective's backbone (backbones.py). `ops` says how VGG's operations are com
 (vgg.Ops; the plain ones unless the run's plan hands in faster ones with the same values).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, Callable, Dict, NamedTuple, Sequence, Tuple
 
@@ -163,10 +163,42 @@ class Targets(NamedTuple):
     region_weights: Any = None  # regions only: (R,) b_r
 
 
-@partial(jax.jit, static_argnames=("objective", "ops"))
+def features_key(ob: Objective, side: str) -> Objective:
+    """The part of the objective that the "content" or "style" targets depend on: the
+    weights (alpha, beta, TV, each layer's) and the other side's layers dropped, so that
+    objectives differing only there (a sweep over beta, another style loss for the
+    content) share one compiled program in jit's cache."""
+    if side == "content":
+        ob = replace(ob, style_layers=(), style_loss="gram")
+    return replace(
+        ob,
+        content_layers=tuple((n, 1.0) for n, _ in ob.content_layers) if side == "content" else (),
+        style_layers=tuple((n, 1.0) for n, _ in ob.style_layers),
+        content_weight=0.0,
+        style_weight=0.0,
+        tv_weight=0.0,
+        style_normalization="gatys",  # (Eq. 4's denominator: the loss's, not the targets')
+    )
+
+
 def content_targets(params: Any, content_x: ArrayLike, objective: Objective, ops: Ops = Ops()) -> Features:
     """P^l of the content photo: {layer: (h, w, N)} (none without content layers). Compiled
-    once per objective, ops and size (jit's cache, keyed on the static arguments)."""
+    once per network, content layers, ops and size (jit's cache, keyed on the static
+    arguments: features_key)."""
+    return _content_targets(params, content_x, features_key(objective, "content"), ops)
+
+
+def style_targets(
+    params: Any, style_x: ArrayLike, out_hw: Tuple[int, int], objective: Objective, ops: Ops = Ops()
+) -> Features:
+    """A^l of one style image (preprocessed (h, w, 3), any size) for an output of `out_hw`
+    (H, W): the Gram rescaled to the output's M_l (module docstring), or distances.py's
+    representation. Compiled once per network, style layers and loss, ops and sizes."""
+    return _style_targets(params, style_x, tuple(out_hw), features_key(objective, "style"), ops)
+
+
+@partial(jax.jit, static_argnames=("objective", "ops"))
+def _content_targets(params: Any, content_x: ArrayLike, objective: Objective, ops: Ops) -> Features:
     layers = [n for n, _ in objective.content_layers]
     if not layers:  # texture synthesis: no content target
         return {}
@@ -176,12 +208,9 @@ def content_targets(params: Any, content_x: ArrayLike, objective: Objective, ops
 
 
 @partial(jax.jit, static_argnames=("out_hw", "objective", "ops"))
-def style_targets(
-    params: Any, style_x: ArrayLike, out_hw: Tuple[int, int], objective: Objective, ops: Ops = Ops()
+def _style_targets(
+    params: Any, style_x: ArrayLike, out_hw: Tuple[int, int], objective: Objective, ops: Ops
 ) -> Features:
-    """A^l of one style image (preprocessed (h, w, 3), any size) for an output of `out_hw`
-    (H, W): the Gram rescaled to the output's M_l (module docstring), or distances.py's
-    representation. Compiled once per objective, ops and sizes."""
     ob = objective
     layers = [n for n, _ in ob.style_layers]
     if not layers:  # reconstruction: no style target
@@ -198,10 +227,10 @@ def make_targets(
 ) -> Targets:
     """Compute P^l and A^l once. content_x, style_x: preprocessed (H, W, 3), any sizes;
     the output has the content's size, and A^l is rescaled to it (module docstring)."""
-    out_hw = tuple(jnp.shape(content_x)[:2])
+    h, w = jnp.shape(content_x)[:2]
     return Targets(
         content=content_targets(params, content_x, objective, ops),
-        style=style_targets(params, style_x, out_hw, objective, ops),
+        style=style_targets(params, style_x, (h, w), objective, ops),
     )
 
 

@@ -27,6 +27,7 @@ too small: filters that hardly fire on those two get means 20-100x below their
 7-image values (relu2_1: 0.34 vs 8.7), and their 1/c then dominates the style loss.
 """
 
+from functools import partial
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -57,18 +58,23 @@ def reference_images() -> List[np.ndarray]:
 Params = Dict[str, Dict[str, np.ndarray]]
 
 
+@partial(jax.jit, static_argnames=("model", "pooling"))
+def _sums(params: Params, x: jax.Array, model: str, pooling: str) -> Dict:
+    """{layer: ((C,) sum of its activations over the positions, positions)} of one image;
+    compiled once per model, pooling and size."""
+    return {
+        k: (jnp.sum(v, axis=(0, 1)), v.shape[0] * v.shape[1])  # (h, w, C) -> (C,), h w
+        for k, v in features(params, x, conv_layers(model), model, pooling).items()
+    }
+
+
 def mean_activations(
     params: Params, images: Sequence, model: str, pooling: str = "max"
 ) -> Dict[str, np.ndarray]:
     """{'relu1_1': (64,) c^l, ...}: each filter's mean activation over the images
     (preprocessed (H, W, 3), any sizes) and all their positions."""
     layers = conv_layers(model)
-    sums = jax.jit(
-        lambda p, x: {
-            k: (jnp.sum(v, axis=(0, 1)), v.shape[0] * v.shape[1])
-            for k, v in features(p, x, layers, model, pooling).items()
-        }
-    )
+    sums = partial(_sums, model=model, pooling=pooling)
     total: Dict[str, np.ndarray] = {}  # {layer: (C,) sum over the images and positions}
     count: Dict[str, int] = {}  # {layer: positions}
     for x in images:  # one forward pass per image: (H, W, 3) -> {layer: (C,) sum, positions}

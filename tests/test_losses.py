@@ -85,6 +85,36 @@ def test_objective_layers_are_unique_in_order():
     assert set(ob.layers) <= set(conv_layers("vgg16"))
 
 
+def test_targets_are_compiled_once_for_objectives_that_differ_only_in_weights(vgg19_params, compilations):
+    """content_targets and style_targets depend on the network and their own layers, not on
+    alpha, beta, TV or w_l (features_key): a sweep over those (a notebook's second run with
+    another beta) traces and compiles nothing more, and the targets are the same arrays.
+    Another style loss recompiles the style targets only."""
+    import dataclasses
+
+    x, y = (jnp.asarray(rng.uniform(-120, 130, (24, 20, 3)), jnp.float32) for _ in range(2))
+    ob = losses.Objective(
+        "vgg19", "max", (("relu4_2", 1.0),), (("relu1_1", 0.5), ("relu3_1", 0.5)), 1.0, 1e3, 0.0
+    )
+    first = losses.make_targets(vgg19_params, ob, x, y)
+    before = compilations()
+    other = dataclasses.replace(
+        ob,
+        content_weight=3.0,
+        style_weight=7.0,
+        tv_weight=1.0,
+        style_layers=(("relu1_1", 0.1), ("relu3_1", 0.9)),
+    )
+    again = losses.make_targets(vgg19_params, dataclasses.replace(other, style_normalization="none"), x, y)
+    assert compilations() == before
+    for a, b in zip(jax.tree.leaves(first), jax.tree.leaves(again)):
+        np.testing.assert_array_equal(a, b)
+    content_before = losses._content_targets._cache_size()
+    losses.make_targets(vgg19_params, dataclasses.replace(ob, style_loss="meanstd"), x, y)
+    assert losses._content_targets._cache_size() == content_before  # the content's program reused
+    assert compilations() != before  # and the style's compiled anew: it is another representation
+
+
 @pytest.mark.parametrize("which", ["content only", "style only"])
 def test_one_sided_objectives(vgg19_params, which):
     # Content reconstruction (no style layers) and texture synthesis (no content layers),

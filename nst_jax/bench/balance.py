@@ -24,6 +24,7 @@ have the unit scale a trained network's batch norms give them. Measurements of t
 """
 
 import argparse
+import functools
 from typing import Any, Dict, List, Sequence
 
 import numpy as np
@@ -34,25 +35,59 @@ REFERENCE = ("vgg16", "gatys", 3e2)  # the model, normalisation and beta the oth
 NORMALIZED_STYLE_WEIGHT = 1e6  # (config.py's) for VGG16 with normalised weights: their reference
 
 
+def _calibrated_statistics(params, x):
+    """One forward pass of ResNet50 over the batch x (B, H, W, 3) in which every batch norm
+    normalises by its convolution's statistics over the batch (training mode, gamma 1,
+    beta 0): conv k's statistics are then those it has with the batch norms before it
+    calibrated. Returns {convolution's name: (mean, var)}, each (C,)."""
+    import flax.linen as nn
+    import jax.numpy as jnp
+
+    from .. import resnet
+
+    stats = {}
+
+    def batch_statistics(next_fun, args, kwargs, context):
+        if not (isinstance(context.module, resnet.Conv) and context.method_name == "__call__"):
+            return next_fun(*args, **kwargs)
+        y = next_fun(args[0])  # W * x + c, the batch norm not folded in: (B, h, w, C)
+        mean, var = y.mean(axis=(0, 1, 2)), y.var(axis=(0, 1, 2))  # (C,), (C,)
+        stats[context.module.name] = (mean, var)
+        return (y - mean) / jnp.sqrt(var + resnet.EPSILON)  # BN(y) = (y - mu) / sqrt(var + eps)
+
+    with nn.intercept_methods(batch_statistics):
+        resnet.ResNet50((resnet.layer_names()[-1],)).apply({"params": params}, x)
+    return stats
+
+
+@functools.lru_cache(maxsize=None)
+def _jitted(fn, static_argnums=()):
+    """fn jitted once per process (jit then caches per shape and static argument): the same
+    compiled programs serve every row of every run. jax is imported late, as the CLI does."""
+    import jax
+
+    return jax.jit(fn, static_argnums=static_argnums)
+
+
 def calibrate(params: Dict[str, Dict[str, np.ndarray]], images: Sequence[np.ndarray]) -> Dict:
     """ResNet50 stored params with each batch norm's (moving) mean and variance those of
-    its convolution's output over `images` (one shape), gamma 1 and beta 0: in order, as
-    each depends on the ones before. One compiled forward pass serves all 53."""
-    import jax
+    its convolution's output over `images` (one shape), gamma 1 and beta 0: as each depends
+    on the ones before, in one forward pass that normalises as it goes."""
     import jax.numpy as jnp
 
     bb = get("resnet50")
-    convs = [n for n in bb.layers if n.endswith("_conv")]
-    run = jax.jit(jax.vmap(lambda p, x: bb.features(p, x, convs), in_axes=(None, 0)))
     x = jnp.asarray(np.stack(images), jnp.float32)  # (B, H, W, 3)
+    stats = _jitted(_calibrated_statistics)(bb.prepare(params), x)
+    assert len(stats) == sum(n.endswith("_conv") for n in bb.layers)  # all 53
     out = {k: dict(v) for k, v in params.items()}
-    for name in convs:  # conv k's statistics with the batch norms before it calibrated
-        f = np.asarray(run(bb.prepare(out), x)[name], np.float64)  # (B, h, w, C)
-        bn = name[: -len("conv")] + "bn"
-        mean, var = f.mean(axis=(0, 1, 2)), f.var(axis=(0, 1, 2))
+    for name, (mean, var) in stats.items():
         c = mean.shape
-        out[bn] = dict(gamma=np.ones(c), beta=np.zeros(c), moving_mean=mean, moving_variance=var)
-        out[bn] = {k: np.asarray(v, np.float32) for k, v in out[bn].items()}
+        out[name[: -len("conv")] + "bn"] = dict(
+            gamma=np.ones(c, np.float32),
+            beta=np.zeros(c, np.float32),
+            moving_mean=np.asarray(mean, np.float32),
+            moving_variance=np.asarray(var, np.float32),
+        )
     return out
 
 
@@ -108,18 +143,25 @@ def balance(models: Sequence[str], size: int = 256) -> List[Dict]:
     return rows
 
 
+def _distance_terms(ob, f, style_targets):
+    """{layer: w_l E_l} for the objective's style distance (distances.py), all in one program."""
+    from ..losses import style_distance
+
+    layer = style_distance(ob).layer
+    return {n: w * layer(f[n], style_targets[n]) for n, w in ob.style_layers}
+
+
 def _rows(params, model: str, c, s, noise) -> List[Dict]:
     """Content against each style loss (and each Gram normalisation) at the noise image."""
-    import jax
     import jax.numpy as jnp
 
     from ..config import Config
     from ..distances import STYLE_LOSSES
-    from ..losses import make_targets, style_denominator, style_distance
+    from ..losses import make_targets, style_denominator
 
     bb, rows = get(model), []
     ob = Config(model=model, style_weight=1.0).validate().objective(model)
-    f32 = jax.jit(bb.features, static_argnums=2)(params, jnp.asarray(noise), ob.layers)
+    f32 = _jitted(bb.features, 2)(params, jnp.asarray(noise), ob.layers)
     f = {k: np.asarray(v, np.float64).reshape(-1, v.shape[-1]) for k, v in f32.items()}  # (M, N)
     targets = make_targets(params, ob, c, s)  # P^l, and A^l at the noise's size
     content = sum(  # Eq. 1, weighted
@@ -135,8 +177,8 @@ def _rows(params, model: str, c, s, noise) -> List[Dict]:
         per_loss[("gram", norm)] = d
     for loss in STYLE_LOSSES[1:]:
         o = Config(model=model, style_weight=1.0, style_loss=loss).validate().objective(model)
-        t, layer = make_targets(params, o, c, s), style_distance(o).layer
-        per_loss[(loss, "—")] = {n: w * float(layer(f32[n], t.style[n])) for n, w in o.style_layers}
+        t = make_targets(params, o, c, s)
+        per_loss[(loss, "—")] = {n: float(v) for n, v in _jitted(_distance_terms, 0)(o, f32, t.style).items()}
     for (loss, norm), per in per_loss.items():
         style = sum(per.values())
         top = max(per, key=lambda n: per[n])
