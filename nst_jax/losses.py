@@ -32,19 +32,17 @@ Compared as averages over the region (G/M_r) with the style's average (A/M), wei
 the region's share of the image: one white mask gives Eq. 4 exactly, and a region has
 the strength per pixel that its style would have over the whole image.
 
-Other style distances (`--style-loss w2|sliced|meanstd`: Wasserstein-2 between fitted
-Gaussians, sliced Wasserstein, channel means and deviations) are in distances.py, behind
-the same StyleDistance interface as this Gram loss (`style_distance`).
+Other style distances (`--style-loss w2|sliced|meanstd`: W2 between fitted Gaussians, sliced
+Wasserstein, channel means and deviations) are distances.py's StyleDistances (`style_distance`).
 
 Total variation (Mahendran & Vedaldi 2015, used by Johnson's neural-style) smooths
 the result: L_tv = sum_ij (x_{i+1,j} - x_ij)^2 + (x_{i,j+1} - x_ij)^2 over all channels.
 It is computed on the optimised image, which differs from the 0..255 RGB image only by
 a channel permutation and a constant per channel, so the value is the same.
 
-Everything here is a pure function of explicit inputs; the run jits the whole
-evaluation that calls them. The targets (P^l and A^l) are computed once. The network is
-the objective's backbone (backbones.py). `ops` says how VGG's operations are computed
-(vgg.Ops; the plain ones unless the run's plan hands in faster ones with the same values).
+Pure functions of explicit inputs: the run jits the evaluation that calls them, and the
+targets P^l, A^l are computed once. The network is the objective's backbone (backbones.py);
+`ops`, how VGG's operations are computed (vgg.Ops: the plain ones or the plan's faster ones).
 """
 
 from dataclasses import dataclass, replace
@@ -164,27 +162,20 @@ class Targets(NamedTuple):
 
 
 def features_key(ob: Objective, side: str) -> Objective:
-    """The part of the objective that the "content" or "style" targets depend on: the
-    weights (alpha, beta, TV, each layer's) and the other side's layers dropped, so that
-    objectives differing only there (a sweep over beta, another style loss for the
-    content) share one compiled program in jit's cache."""
-    if side == "content":
-        ob = replace(ob, style_layers=(), style_loss="gram")
-    return replace(
-        ob,
-        content_layers=tuple((n, 1.0) for n, _ in ob.content_layers) if side == "content" else (),
-        style_layers=tuple((n, 1.0) for n, _ in ob.style_layers),
-        content_weight=0.0,
-        style_weight=0.0,
-        tv_weight=0.0,
-        style_normalization="gatys",  # (Eq. 4's denominator: the loss's, not the targets')
-    )
+    """What the "content" or "style" targets depend on: the objective without the weights
+    (alpha, beta, TV, w_l, Eq. 4's denominator) and the other side's layers, so that
+    objectives differing only there (a sweep over beta; the content under another style
+    loss) share one compiled program in jit's cache."""
+    unit = lambda layers: tuple((n, 1.0) for n, _ in layers)
+    c, s = (unit(ob.content_layers), ()) if side == "content" else ((), unit(ob.style_layers))
+    loss = ob.style_loss if side == "style" else "gram"
+    ob = replace(ob, content_layers=c, style_layers=s, style_loss=loss, style_normalization="gatys")
+    return replace(ob, content_weight=0.0, style_weight=0.0, tv_weight=0.0)
 
 
 def content_targets(params: Any, content_x: ArrayLike, objective: Objective, ops: Ops = Ops()) -> Features:
     """P^l of the content photo: {layer: (h, w, N)} (none without content layers). Compiled
-    once per network, content layers, ops and size (jit's cache, keyed on the static
-    arguments: features_key)."""
+    once per network, content layers, ops and size (jit's cache keyed on features_key)."""
     return _content_targets(params, content_x, features_key(objective, "content"), ops)
 
 
@@ -207,11 +198,8 @@ def _content_targets(params: Any, content_x: ArrayLike, objective: Objective, op
     )
 
 
-@partial(jax.jit, static_argnames=("out_hw", "objective", "ops"))
-def _style_targets(
-    params: Any, style_x: ArrayLike, out_hw: Tuple[int, int], objective: Objective, ops: Ops
-) -> Features:
-    ob = objective
+@partial(jax.jit, static_argnames=("out_hw", "ob", "ops"))
+def _style_targets(params: Any, style_x: ArrayLike, out_hw: Tuple, ob: Objective, ops: Ops) -> Features:
     layers = [n for n, _ in ob.style_layers]
     if not layers:  # reconstruction: no style target
         return {}
