@@ -55,7 +55,7 @@ def run_weights(argv: typing.List[str]) -> int:
             raise NstError(f"--output {files.show(out)} should end in .npz; name it e.g. {out.stem}.npz")
         if a.output is None:
             out.parent.mkdir(parents=True, exist_ok=True)  # (the cache folder)
-        files.check_apart([("--output", files.check_output(out, "--output"))], [("weights file", src)])
+        files.check_outputs([("--output", out, None)], [("weights file", src)])
         model, params = wt.read_keras_h5(src, a.model)
         files.write_kept([("the converted weights", out, wt.npz_writer(model, params, wt.file_hash(src)))])
         print(f"{files.show(src)} ({model.upper()}) -> {files.show(out)}")
@@ -72,6 +72,15 @@ def run_weights(argv: typing.List[str]) -> int:
         found = lk.find_weights(None, a.model)
         print(f"Would use: {found or 'a download'}")
     return 0
+
+
+def _inputs(a) -> typing.List[typing.Tuple[str, typing.Any]]:
+    """What a command's outputs must not overwrite: its content and style images (when it
+    takes them) and the weights file it will read, found as the run finds it."""
+    from . import lookup as lk
+
+    found = [(what, getattr(a, what.split()[0], None)) for what in ("content image", "style image")]
+    return found + [("weights file", lk.find_weights(getattr(a, "weights", None), getattr(a, "model", None)))]
 
 
 def run_bench(argv: typing.List[str]) -> int:
@@ -129,8 +138,7 @@ def run_bench(argv: typing.List[str]) -> int:
         raise NstError("--size must be one or more sizes >= 32 px; e.g. --size 256,512")
     if a.repeats < 1:
         raise NstError(f"--repeats must be >= 1, got {a.repeats}; e.g. --repeats 3")
-    if a.json:
-        files.check_output(a.json, "--json")
+    files.check_outputs([("--json", a.json, None)], [])
     a.models, a.sizes, a.frameworks = a.model, a.size, a.framework
     return bench.main_speed(a)
 
@@ -166,14 +174,9 @@ def run_bench_optimizers(argv: typing.List[str]) -> int:
     a.runs = _runs(a.runs, bench.RUNS)
     if a.evals < 1:
         raise NstError(f"--evals must be >= 1, got {a.evals}; e.g. --evals 100")
-    if a.json:
-        files.check_output(a.json, "--json")
-    if a.plot:
-        bench.check_plot(files.check_output(a.plot, "--plot", mode=None))
-    files.check_apart(
-        [(n, Path(p)) for n, p in (("--json", a.json), ("--plot", a.plot)) if p],
-        [("content image", a.content), ("style image", a.style)],
-    )
+    _, plot = files.check_outputs([("--json", a.json, None), ("--plot", a.plot, None)], _inputs(a))
+    if plot:
+        bench.check_plot(plot)
     return bench.main_optimizers(a)
 
 
@@ -203,8 +206,7 @@ def run_bench_batch(argv: typing.List[str]) -> int:
     a = p.parse_args(argv)
     if not a.batch or min(a.batch) < 1 or a.iters < 1:
         raise NstError("--batch sizes and --iters must be >= 1; e.g. --batch 1,2,4 --iters 10")
-    if a.json:
-        files.check_output(a.json, "--json", mode=None)
+    files.check_outputs([("--json", a.json, None)], _inputs(a))
     return main_batch(a)
 
 
@@ -225,8 +227,7 @@ def run_bench_balance(argv: typing.List[str]) -> int:
         raise NstError(
             f"--model takes {', '.join(NAMES)} and --size at least 32 px; e.g. --model vgg16,resnet50"
         )
-    if a.json:
-        files.check_output(a.json, "--json", mode=None)
+    files.check_outputs([("--json", a.json, None)], [])
     return main_balance(a)
 
 
@@ -272,11 +273,7 @@ def run_bench_gpu(argv: typing.List[str]) -> int:
         raise NstError(
             "--repeats, --loop-iters and --iters must be >= 1; e.g. --repeats 3 --loop-iters 20 --iters 500"
         )
-    for flag, path in (("--json", a.json), ("--markdown", a.markdown)):
-        if path:
-            files.check_output(path, flag, mode=None)
-    if a.json and a.markdown and Path(a.json).resolve() == Path(a.markdown).resolve():
-        raise NstError(f"--json and --markdown are both {files.show(a.json)}; give them different paths")
+    files.check_outputs([("--json", a.json, None), ("--markdown", a.markdown, None)], [])
     return main_gpu(a)
 
 
@@ -309,8 +306,7 @@ def run_compare(argv: typing.List[str]) -> int:
     a = p.parse_args(argv)
     if set(a.framework) - {"torch", "keras"}:
         raise NstError(f"unknown framework in {','.join(a.framework)}; use torch and/or keras")
-    if a.json:
-        files.check_output(a.json, "--json")
+    files.check_outputs([("--json", a.json, None)], _inputs(a))
     path = lk.find_weights(a.weights, a.model)
     if path is None:
         raise NstError("no weights found; pass --weights FILE.h5 (see python -m nst_jax weights)")
@@ -360,9 +356,9 @@ def run_score(argv: typing.List[str]) -> int:
     a = p.parse_args(argv)
     if a.analysis_size < MIN_SIDE:
         raise NstError(f"--analysis-size must be at least {MIN_SIDE} px, got {a.analysis_size}; e.g. 256")
-    if a.json:
-        files.check_output(a.json, "--json")
     styles = [a.style] if files.exists(a.style) else list(names(a.style))
+    scored = [("scored image", a.output), ("content image", a.content), *[("style image", s) for s in styles]]
+    files.check_outputs([("--json", a.json, None)], scored + _inputs(a)[2:])
     images = [im.load_image(path)[0] for path in (a.output, a.content, *styles)]
     options = dict(model=a.model, weights=a.weights, pooling=a.pooling)
     cfg = Config(**options, content_layers=a.content_layers, style_layers=a.style_layers).validate()

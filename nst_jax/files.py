@@ -4,6 +4,8 @@
     check_output(path, what, kind)     folder exists and is writable, name not too long,
                                        the format can be written (a 1x1 image encoded)
     check_apart(outputs, inputs)       no output is an input (resolved path and inode)
+    check_outputs(outputs, inputs)     both, for every output of a command, and no two
+                                       outputs the same file: what each command calls
     atomic_write(path, write)          write(tmp) then rename: the old file or the new one
     write_kept(writes)                 atomic writes; one that fails keeps its result in
                                        a fallback file whose path the error names
@@ -172,7 +174,7 @@ def check_apart(outputs: Iterable[Tuple[str, Path]], inputs: Iterable[Tuple[str,
     ins = [
         (what, Path(src), Path(src).resolve(), _identity(Path(src)))
         for what, src in inputs
-        if isinstance(src, (str, os.PathLike))
+        if isinstance(src, (str, os.PathLike)) and str(src)
     ]
     for out_what, out in outputs:
         resolved, ident = out.resolve(), _identity(out)
@@ -182,6 +184,23 @@ def check_apart(outputs: Iterable[Tuple[str, Path]], inputs: Iterable[Tuple[str,
                     f"{out_what} {show(out)} is the {what} {show(src)}; "
                     "refusing to overwrite it: choose another output path"
                 )
+
+
+def check_outputs(
+    outputs: Sequence[Tuple[str, Optional[StrPath], Optional[str]]], inputs: Iterable[Tuple[str, Any]]
+) -> List[Optional[Path]]:
+    """The one check of a command's outputs, before any work: each (what, path, mode) given
+    (path not None or empty) passes check_output (mode None: any format, e.g. JSON), no two
+    are the same file, and none is an input (check_apart). Returns the paths, in order."""
+    checked = [check_output(path, what, mode) if path else None for what, path, mode in outputs]
+    named = [(what, path) for (what, _, _), path in zip(outputs, checked) if path is not None]
+    for k, (what, path) in enumerate(named):
+        for other, earlier in named[:k]:
+            ident = _identity(path)  # (hard links: one file, two names)
+            if path.resolve() == earlier.resolve() or (ident is not None and ident == _identity(earlier)):
+                raise NstError(f"{other} and {what} are both {show(path)}; give them different paths")
+    check_apart(named, inputs)
+    return checked
 
 
 def atomic_write(path: StrPath, write: Callable[[str], Any]) -> None:

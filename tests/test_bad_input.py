@@ -258,6 +258,7 @@ def _start(argv, **kw):
     return subprocess.Popen([sys.executable, "-m", "nst_jax", *map(str, argv)], env=env, text=True, **kw)
 
 
+@pytest.mark.slow
 def test_11_sigterm_in_the_loop_writes_the_image_and_log(tmp_path, run):
     out, log = tmp_path / "out.png", tmp_path / "log.json"
     argv = [*run[:6], "--iters", "100000", "--quiet", "-o", out, "--log", log, "--save-every", "1"]
@@ -313,6 +314,7 @@ def test_12_no_finite_image_is_not_called_one(capsys, tmp_path, run):
     assert "last finite" not in err and not (tmp_path / "o.png").exists()
 
 
+@pytest.mark.slow
 def test_11_a_signal_between_scales_still_writes_the_result(
     tmp_path, photo, painting, small_vgg16, monkeypatch
 ):

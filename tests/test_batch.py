@@ -45,6 +45,7 @@ def history(out: Path, name: str):
     return json.loads((out / "logs" / (Path(name).stem + ".json")).read_text())["history"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
 def test_a_batch_is_each_image_optimised_alone(tmp_path, small_vgg16, painting, optimizer):
     """Three images of one size in one batch: each loss history equals its single-image
@@ -90,6 +91,7 @@ def test_a_batch_with_another_style_loss_is_each_image_alone(tmp_path, small_vgg
         np.testing.assert_allclose([h["total"] for h in together], [h["total"] for h in alone], rtol=1e-3)
 
 
+@pytest.mark.slow
 def test_a_style_s_targets_are_computed_once_per_size(
     tmp_path, small_vgg16, painting, monkeypatch, compilations
 ):

@@ -23,6 +23,7 @@ def test_vgg16_conv_flops_match_the_published_count():
     assert bench.conv_flops("vgg16", 224, 224, "relu5_3") / 2 == pytest.approx(15.35e9, rel=0.005)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["vgg16", "vgg19"])
 def test_eval_flops_match_xlas_cost_analysis(model):
     ob = Config().objective(model)

@@ -97,6 +97,7 @@ def test_cli(capsys, small_vgg16, photo, painting, tmp_path):
     assert "Keras' VGG needs at least 32 px" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_missing_pytorch_says_how_to_install(capsys, small_vgg16, photo, painting, monkeypatch):
     import sys
 

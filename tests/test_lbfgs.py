@@ -136,6 +136,7 @@ def test_history_is_monotone_and_counts_evaluations():
     assert np.all(np.diff(e[: k + 1]) >= 1)
 
 
+@pytest.mark.slow
 def test_stop_reasons():
     x0 = jnp.array([-1.2, 1.0])
     # (SciPy too needs ~690 iterations for max|g| <= 1e-5 here, ftol off)

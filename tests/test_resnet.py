@@ -32,6 +32,7 @@ def keras_resnet():
     return keras, m, params
 
 
+@pytest.mark.slow
 def test_params_are_the_models_own_shapes(keras_resnet):
     _, _, params = keras_resnet
     shapes = resnet.flax_shapes()
@@ -42,6 +43,7 @@ def test_params_are_the_models_own_shapes(keras_resnet):
     assert stored["conv5_block3_3_conv"] == {"kernel": (1, 1, 512, 2048), "bias": (2048,)}
 
 
+@pytest.mark.slow
 def test_features_equal_keras_at_every_named_layer(keras_resnet):
     """Every one of the 172 named outputs, asked for alone and all together (folded and
     unfolded batch norms): float32 against Keras' float32, measured <= 2.1e-6 relative to
@@ -79,6 +81,7 @@ def test_layer_names_are_keras_and_checked():
         )
 
 
+@pytest.mark.slow
 def test_every_layout_keras_writes_is_read(resnet50_files):
     """The three layouts (Keras' own .weights.h5, legacy and whole-model .h5; Keras 1's
     naming written from the same arrays): the model is found without --model and every
@@ -95,6 +98,7 @@ def test_every_layout_keras_writes_is_read(resnet50_files):
             assert all(np.array_equal(g, w) for g, w in zip(got, want)), (layout, name)
 
 
+@pytest.mark.slow
 def test_load_weights_prepares_the_batch_norms(resnet50_files):
     from nst_jax import weights as wt
 
@@ -105,6 +109,7 @@ def test_load_weights_prepares_the_batch_norms(resnet50_files):
     assert model == "resnet50" and set(params["conv1_bn"]) == {"scale", "shift"}
 
 
+@pytest.mark.slow
 def test_broken_files_name_every_problem(resnet50_files, tmp_path, small_vgg16):
     from nst_jax import weights as wt
 

@@ -149,6 +149,7 @@ def test_nonfinite_loss_stops_and_writes_no_nonfinite_image(
     assert not (tmp_path / "o.png").exists() and r.info["wrote"] == []  # so it is not written
 
 
+@pytest.mark.slow
 def test_bad_options_fail_before_any_work(small_vgg16, photo, painting, tmp_path):
     with pytest.raises(NstError, match="unknown option"):
         run(small_vgg16, photo, painting, colour=True)
@@ -268,6 +269,7 @@ def test_style_scale_sizes_the_style_relative_to_the_output(small_vgg16, photo, 
         run(small_vgg16, photo, painting, style_scale=0.0)
 
 
+@pytest.mark.slow
 def test_remat_and_tf32_on_cpu_give_the_same_run(small_vgg16, photo, painting):
     plain = run(small_vgg16, photo, painting, iters=5)
     for options in ({"remat": True}, {"precision": "tf32"}):
@@ -292,6 +294,7 @@ def test_winograd_run_matches_direct(small_vgg16, photo, painting):
     assert np.abs(fast.image.astype(int) - direct.image).max() <= 1
 
 
+@pytest.mark.slow
 def test_bf16_precision_runs_close_to_float32(small_vgg16, photo, painting):
     plain = run(small_vgg16, photo, painting, iters=3, optimizer="adam")
     bf16 = run(small_vgg16, photo, painting, iters=3, optimizer="adam", precision="bf16")
@@ -319,6 +322,7 @@ def test_scale_sizes_and_their_errors(small_vgg16, photo, painting):
             run(small_vgg16, photo, painting, **options)
 
 
+@pytest.mark.slow
 def test_multi_scale_runs_coarse_to_fine(small_vgg16, photo, painting, tmp_path):
     r = run(
         small_vgg16,
@@ -384,6 +388,7 @@ def region_losses(small_vgg16, image, styles, masks):
     return out
 
 
+@pytest.mark.slow
 def test_each_region_carries_its_own_style(small_vgg16, photo, painting, stripes, tmp_path):
     """Two styles in two halves, then swapped: in every run each half is closer to the
     style it was given than to the other one (whatever the photo itself resembles)."""

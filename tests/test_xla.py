@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from nst_jax.fast import xla
 
 PLAN = """
@@ -82,6 +84,7 @@ def test_the_entry_point_orders_programs_for_memory():
     assert 4 * ours["temp"] < default["temp"], (ours, default)
 
 
+@pytest.mark.slow
 def test_the_command_line_runs_with_it(tmp_path, small_vgg16, photo, painting):
     # `python -m nst_jax` itself: its plan reports the scheduler on, which it reads from
     # XLA_FLAGS (fast/plan.py), and the log records it

@@ -1,0 +1,88 @@
+"""The commands added after the single-image one, under hostile input (issue 32): each
+numbered defect class of the issue has a test here, at the command line, that failed on
+the code before. Every case: one line on stderr, a non-zero exit, no traceback, nothing
+lost (the files named as outputs are compared byte for byte afterwards)."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from nst_jax import cli, files
+from nst_jax.errors import NstError
+
+
+def refused(capsys, argv, match="refusing to overwrite it"):
+    assert cli.main([str(a) for a in argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
+    assert match in err, err
+    return err
+
+
+@pytest.fixture
+def kept(tmp_path, photo, painting, small_vgg16):
+    """Copies of the inputs in one folder (a.png the photo, s.png the painting, r.png a
+    result to score, w.h5 the weights), and a check that none of them changed."""
+    names = {"a.png": photo, "s.png": painting, "r.png": photo, "w.h5": small_vgg16}
+    for name, src in names.items():
+        shutil.copy(src, tmp_path / name)
+    before = {name: (tmp_path / name).read_bytes() for name in names}
+    yield tmp_path
+    for name, data in before.items():
+        assert (tmp_path / name).read_bytes() == data, f"{name} was overwritten"
+
+
+# 1 -------------------------------------------------------------------------------------
+# Every output of every command (JSON, plots, markdown, converted weights) goes through
+# files.check_outputs: apart from every input (resolved path and inode) and from the
+# command's other outputs, before any work.
+def cases(d):
+    a, s, r, w = d / "a.png", d / "s.png", d / "r.png", d / "w.h5"
+    score = ["score", r, a, s, "--weights", w, "--analysis-size", 32]
+    compare = ["compare", a, s, "--weights", w, "--size", 32]
+    batch = ["bench", "batch", a, s, "--weights", w, "--size", 32, "--batch", 1, "--iters", 1, "--quiet"]
+    optimizers = ["bench", "optimizers", a, s, "--weights", w, "--size", 32, "--evals", 1, "--quiet"]
+    return {
+        "score --json the photo": [*score, "--json", a],
+        "score --json the scored image": [*score, "--json", r],
+        "score --json a style of several": ["score", r, a, f"{s},{a}", "--weights", w, "--json", s],
+        "score --json the weights": [*score, "--json", w],
+        "compare --json the photo": [*compare, "--json", a],
+        "compare --json the weights": [*compare, "--json", w],
+        "bench batch --json the style": [*batch, "--json", s],
+        "bench optimizers --plot the photo": [*optimizers, "--plot", a],
+        "bench optimizers --json the weights": [*optimizers, "--json", w],
+    }
+
+
+@pytest.mark.parametrize("case", sorted(cases(Path("."))))  # (the names; the paths come per test)
+def test_1_no_output_is_an_input(capsys, kept, case):
+    refused(capsys, cases(kept)[case])
+
+
+def test_1_through_a_hard_link_and_a_symbolic_one(capsys, kept):
+    os.link(kept / "a.png", kept / "hard.json")
+    os.symlink(kept / "s.png", kept / "soft.json")
+    base = ["score", kept / "r.png", kept / "a.png", kept / "s.png", "--weights", kept / "w.h5"]
+    refused(capsys, [*base, "--json", kept / "hard.json"], "is the content image")
+    refused(capsys, [*base, "--json", kept / "soft.json"], "is the style image")
+
+
+def test_1_two_outputs_of_one_command_are_two_files(capsys, tmp_path):
+    same = tmp_path / "gpu.json"
+    refused(
+        capsys, ["bench", "gpu", "--quick", "--json", same, "--markdown", same], "give them different paths"
+    )
+    assert not same.exists()
+
+
+def test_1_the_check_itself(tmp_path, photo):
+    # a report may have any name (it is JSON whatever it is called): no advice to use .png
+    assert files.check_outputs([("--json", tmp_path / "report.txt", None), ("--plot", None, None)], []) == [
+        tmp_path / "report.txt",
+        None,
+    ]
+    with pytest.raises(NstError, match="--json .* is the content image"):
+        files.check_outputs([("--json", photo, None)], [("content image", str(photo)), ("style image", "")])
