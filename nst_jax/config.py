@@ -235,7 +235,7 @@ class Config:
             raise NstError(
                 "--conv winograd needs float32 arithmetic; use --precision float32 or --conv direct"
             )
-        if self.tile not in ("auto", "off") and not (self.tile.isdigit() and int(self.tile) > 0):
+        if self.tile not in ("auto", "off") and not (self.tile.isdecimal() and int(self.tile) > 0):
             raise NstError(f"--tile takes auto, off or rows per strip, got {self.tile!r}; e.g. --tile 512")
         if self.content_layers == () and self.style_layers == ():
             raise NstError("no content or style layers given; name some, e.g. --style-layers conv1_1,conv2_1")

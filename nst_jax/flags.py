@@ -40,7 +40,7 @@ def names(text: str) -> typing.Tuple[str, ...]:
 def batch_size(text: str):
     if text == "auto":
         return text
-    if not text.isdigit() or int(text) < 1:
+    if not text.isdecimal() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a number of images >= 1 or auto, got {text!r}")
     return int(text)
 

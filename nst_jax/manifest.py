@@ -21,6 +21,7 @@ the end. Every write is atomic (files.py).
 import glob
 import hashlib
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -88,6 +89,36 @@ def config_key(config: Dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(decisive, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+STATES = ("done", "failed", "pending")
+
+
+def _entries(path: Path) -> Dict[str, Dict[str, Any]]:
+    """A manifest file's items, checked against the layout above by type, not only by key
+    (an entry an object with a known state and a finite time `updated`): a damaged or
+    foreign file is one line naming what is wrong, never a traceback later."""
+
+    def bad(why: str) -> NstError:
+        return NstError(
+            f"{files.show(path)} is not a batch manifest ({why}); move it away to start the batch afresh"
+        )
+
+    try:
+        body = json.loads(path.read_text())
+    except (ValueError, OSError):  # (UnicodeDecodeError is a ValueError)
+        raise bad("not readable JSON: damaged?") from None
+    items = body.get("items") if isinstance(body, dict) else None
+    if not isinstance(items, dict):
+        raise bad(f"its items are {type(items).__name__ if items is not None else 'missing'}, not an object")
+    for name, e in items.items():
+        t = e.get("updated") if isinstance(e, dict) else None
+        time_ok = isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t)
+        if not (isinstance(e, dict) and e.get("state") in STATES and time_ok):
+            raise bad(
+                f"item {name!r} is not an object with a state ({', '.join(STATES)}) and a time 'updated'"
+            )
+    return items
+
+
 class Manifest:
     """The items' states; `save` writes this process's file."""
 
@@ -104,13 +135,7 @@ class Manifest:
         for path in [self.folder / NAME, *sorted(self.folder.glob(".manifest-*.json"))]:
             if not path.is_file():
                 continue
-            try:
-                entries = json.loads(path.read_text())["items"]
-            except (ValueError, KeyError, TypeError, OSError):
-                raise NstError(
-                    f"{files.show(path)} is not a batch manifest (damaged?); move it away to start the batch afresh"
-                ) from None
-            for name, entry in entries.items():
+            for name, entry in _entries(path).items():
                 if name not in self.items or entry.get("updated", 0) >= self.items[name].get("updated", 0):
                     self.items[name] = entry
         return self
@@ -135,7 +160,7 @@ class Manifest:
 
     def counts(self) -> Dict[str, int]:
         states = [e["state"] for e in self.items.values()]
-        return {s: states.count(s) for s in ("done", "failed", "pending")}
+        return {s: states.count(s) for s in STATES}
 
     def save(self, summary: Optional[Dict[str, Any]] = None) -> None:
         """Write the entries (process p > 0: the ones it set) atomically."""

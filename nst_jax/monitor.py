@@ -37,7 +37,7 @@ def intermediates(output: Path, every: int, iters: int) -> List[Path]:
     found = []
     for p in folder.glob(f"{glob.escape(output.stem)}_*{glob.escape(output.suffix)}"):
         number = p.name[len(output.stem) + 1 : len(p.name) - len(output.suffix)]
-        if number.isdigit() and 0 < int(number) <= iters and int(number) % every == 0:
+        if number.isdecimal() and 0 < int(number) <= iters and int(number) % every == 0:
             if p == intermediate_path(output, int(number)):
                 found.append(p)
     return sorted(found)

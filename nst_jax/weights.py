@@ -75,7 +75,7 @@ def _read_layers(f) -> Tuple[Dict[str, List[np.ndarray]], List[str]]:
             if not isinstance(g, h5py.Group) or "vars" not in g or len(g["vars"]) == 0:
                 continue
             lname, v = _str(g["vars"].attrs.get("name", obj)), g["vars"]
-            keys = sorted((k for k in v if k.isdigit()), key=int)
+            keys = sorted((k for k in v if k.isdecimal()), key=int)
             if (
                 keys != [str(i) for i in range(len(keys))]
                 or len(keys) < 2

@@ -3,6 +3,7 @@ numbered defect class of the issue has a test here, at the command line, that fa
 the code before. Every case: one line on stderr, a non-zero exit, no traceback, nothing
 lost (the files named as outputs are compared byte for byte afterwards)."""
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -86,3 +87,48 @@ def test_1_the_check_itself(tmp_path, photo):
     ]
     with pytest.raises(NstError, match="--json .* is the content image"):
         files.check_outputs([("--json", photo, None)], [("content image", str(photo)), ("style image", "")])
+
+
+# 5 -------------------------------------------------------------------------------------
+# Malformed data that passes a first look: numbers through str.isdecimal (what int()
+# reads: "²" is a digit to str.isdigit, not to int), manifests against their layout.
+def test_5_superscript_digits_are_refused_not_a_traceback(capsys, tmp_path, photo, painting, small_vgg16):
+    base = [photo, painting, "--weights", small_vgg16, "--size", 32, "--iters", 1, "-o", tmp_path / "o.png"]
+    refused(capsys, [*base, "--tile", "²"], "--tile takes auto, off or rows per strip")
+    (tmp_path / "in").mkdir()
+    shutil.copy(photo, tmp_path / "in" / "a.png")
+    batch = ["batch", tmp_path / "in", "--style", painting, "-o", tmp_path / "out"]
+    assert cli.main([str(a) for a in [*batch, "--batch-size", "²"]]) == 2  # argparse's usage line
+    assert "expected a number of images >= 1 or auto, got '²'" in capsys.readouterr().err
+
+
+def test_5_no_isdigit_in_the_package():
+    """The mechanism: str.isdigit says yes to "²", which int() refuses (a traceback)."""
+    root = Path(__file__).resolve().parent.parent / "nst_jax"
+    found = [str(p) for p in root.rglob("*.py") if ".isdigit()" in p.read_text(encoding="utf-8")]
+    assert not found, f"use str.isdecimal (what int() reads): {found}"
+
+
+@pytest.mark.parametrize(
+    "body, why",
+    [
+        ({"items": []}, "its items are list, not an object"),
+        ({"items": {"a__s.png": "done"}}, "item 'a__s.png' is not an object"),
+        ({"items": {"a__s.png": {"state": "done", "updated": None}}}, "a time 'updated'"),
+        ({"items": {"a__s.png": {"state": "finished", "updated": 1.0}}}, "a state (done, failed, pending)"),
+        ([1, 2], "its items are missing"),
+    ],
+)
+def test_5_a_manifest_of_the_wrong_types_is_one_line(
+    capsys, tmp_path, photo, painting, small_vgg16, body, why
+):
+    (tmp_path / "in").mkdir()
+    shutil.copy(photo, tmp_path / "in" / "a.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("manifest.json", ".manifest-1.json"):  # process 0's file, and another process's
+        (out / name).write_text(json.dumps(body))
+        argv = ["batch", tmp_path / "in", "--style", painting, "-o", out, "--weights", small_vgg16]
+        err = refused(capsys, [*argv, "--size", 32, "--iters", 1, "--quiet"], why)
+        assert f"{name} is not a batch manifest (" in err and "move it away" in err
+        (out / name).unlink()
