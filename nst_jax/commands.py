@@ -404,12 +404,11 @@ def run_batch(argv: typing.List[str]) -> int:
         a.process_id is None
     ):
         raise NstError("--coordinator, --num-processes and --process-id go together; give all three or none")
-    if a.num_processes is not None and not 0 <= a.process_id < a.num_processes:
-        raise NstError(
-            f"--process-id must be in 0..{a.num_processes - 1}, got {a.process_id}; number the processes from 0"
-        )
     from .batch import stylize_batch
     from .fast import mesh
+
+    if a.coordinator is not None:  # (before anything is created: connect checks again)
+        mesh.check_coordinator(a.coordinator, a.num_processes, a.process_id)
 
     mesh.connect(a.coordinator, a.num_processes, a.process_id)
     options = {k: v for k, v in config_options(a).items() if k != "size" or v is not None}

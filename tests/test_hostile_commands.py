@@ -89,6 +89,34 @@ def test_1_the_check_itself(tmp_path, photo):
         files.check_outputs([("--json", photo, None)], [("content image", str(photo)), ("style image", "")])
 
 
+# 2 -------------------------------------------------------------------------------------
+# The multi-process flags, checked before JAX waits for other processes (a wrong one
+# waited for minutes, ignored SIGTERM and aborted in C++): and before anything is created.
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (
+            ["--coordinator", "localhost", "--num-processes", 1, "--process-id", 0],
+            "takes HOST:PORT, got 'localhost'",
+        ),
+        (["--coordinator", "localhost:99999", "--num-processes", 1, "--process-id", 0], "takes HOST:PORT"),
+        (["--coordinator", "localhost:29431", "--num-processes", 0, "--process-id", 0], "at least 1, got 0"),
+        (
+            ["--coordinator", "localhost:29431", "--num-processes", 2, "--process-id", 2],
+            "must be in 0..1, got 2",
+        ),
+        (
+            ["--coordinator", "nohost.invalid:29432", "--num-processes", 1, "--process-id", 0],
+            "cannot be resolved",
+        ),
+    ],
+)
+def test_2_coordinator_flags_fail_at_once(capsys, tmp_path, photo, painting, flags, message):
+    argv = ["batch", photo, "--style", painting, "-o", tmp_path / "out", "--quiet", *flags]
+    err = refused(capsys, argv, message)
+    assert "0..-1" not in err and not (tmp_path / "out").exists()
+
+
 # 5 -------------------------------------------------------------------------------------
 # Malformed data that passes a first look: numbers through str.isdecimal (what int()
 # reads: "²" is a digit to str.isdigit, not to int), manifests against their layout.

@@ -51,12 +51,40 @@ def connect(coordinator: Optional[str] = None, num_processes: Optional[int] = No
     detected = int(os.environ.get("SLURM_STEP_NUM_TASKS", "1")) > 1  # (srun's tasks; not salloc's)
     if coordinator is None and not detected:
         return False
+    if coordinator is not None:
+        check_coordinator(coordinator, num_processes, process_id)
     jax.config.update("jax_cpu_collectives_implementation", "gloo")  # (CPU devices' collectives; GPUs: NCCL)
     if coordinator is None:
         jax.distributed.initialize()  # (the cluster's environment names the coordinator)
     else:
         jax.distributed.initialize(coordinator, num_processes, process_id)
     return jax.process_count() > 1
+
+
+def check_coordinator(coordinator: str, num_processes: Any, process_id: Any) -> None:
+    """HOST:PORT, a port in 1..65535, a host that resolves, and 0 <= process_id <
+    num_processes: checked before JAX waits for the others (a wrong one waits for minutes
+    and then aborts in C++), each a one-line error."""
+    import socket
+
+    host, _, port = coordinator.rpartition(":")
+    if not host or not port.isdecimal() or not 0 < int(port) < 65536:
+        raise NstError(
+            f"--coordinator takes HOST:PORT, got {coordinator!r}; e.g. --coordinator localhost:29431"
+        )
+    if not isinstance(num_processes, int) or num_processes < 1:
+        raise NstError(f"--num-processes must be at least 1, got {num_processes}; e.g. --num-processes 2")
+    if not isinstance(process_id, int) or not 0 <= process_id < num_processes:
+        raise NstError(
+            f"--process-id must be in 0..{num_processes - 1}, got {process_id}; number the processes from 0"
+        )
+    try:
+        socket.getaddrinfo(host.strip("[]"), int(port))
+    except (OSError, UnicodeError) as e:
+        raise NstError(
+            f"--coordinator host {host!r} cannot be resolved ({getattr(e, 'strerror', None) or e}); "
+            "check the name, or give the coordinator machine's address"
+        ) from None
 
 
 def layout() -> Batch:
