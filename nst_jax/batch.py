@@ -13,9 +13,8 @@ Why this is free: the loss is a pure function of the pixels and every optimiser'
 a NamedTuple of fixed-shape arrays, so `jax.vmap` makes one optimiser B independent ones,
 each image its own L-BFGS history and line search (tutorial chapter 6, "vmap").
 
-An image that cannot be read fails alone (its one-line error in the manifest); the
-others go on and the command exits 1. Ctrl-C or SIGTERM stops after the current chunk:
-the batches done are written, the rest recorded as pending.
+An image that cannot be read fails alone (its error in the manifest; the command exits 1).
+Ctrl-C or SIGTERM stops after the current chunk: the rest is recorded as pending.
 """
 
 import dataclasses
@@ -105,18 +104,19 @@ def _prepare(contents, styles, output_dir, options, allow_download, verbose) -> 
         )
     if options.get("optimizer") == "scipy-lbfgsb":
         raise NstError("SciPy's L-BFGS-B drives one image from Python; use --optimizer lbfgs in a batch")
-    out = Path(output_dir)
-    if out.exists() and not out.is_dir():
-        raise NstError(f"{files.show(out)} is a file; give a folder for the batch's images (-o OUTDIR)")
-    out.mkdir(parents=True, exist_ok=True)
-    found = items(collect(contents, "content"), collect(styles, "style"), out)
-    files.check_output(out / "manifest.json", "manifest")
+    out, empty = Path(output_dir), not str(output_dir).strip()
+    if empty or (out.exists() and not out.is_dir()):  # ("" would be the current folder)
+        what = "the output folder is an empty name" if empty else f"{files.show(out)} is a file"
+        raise NstError(f"{what}; give a folder for the batch's images (-o OUTDIR)")
+    with files.tentative_folder(out):  # (made for the checks; removed again if one refuses)
+        found = items(collect(contents, "content"), collect(styles, "style"), out)
+        files.check_output(out / "manifest.json", "manifest")
+        outputs = [("output", files.check_output(out / it.name, "output")) for it in found]
+        inputs = [("content image", it.content) for it in found] + [("style image", it.style) for it in found]
+        files.check_apart(outputs, inputs)
+        gray = np.full((64, 64, 3), 128.0, np.float32)  # (the options, weights and plan: no image needed)
+        job = prepare(gray, gray, None, None, None, options, allow_download, False, verbose)
     (out / "logs").mkdir(exist_ok=True)
-    outputs = [("output", files.check_output(out / it.name, "output")) for it in found]
-    inputs = [("content image", it.content) for it in found] + [("style image", it.style) for it in found]
-    files.check_apart(outputs, inputs)
-    gray = np.full((64, 64, 3), 128.0, np.float32)  # (the options, weights and plan: no image needed)
-    job = prepare(gray, gray, None, None, None, options, allow_download, False, verbose)
     return job, out, found
 
 

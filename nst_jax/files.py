@@ -9,11 +9,13 @@
     atomic_write(path, write)          write(tmp) then rename: the old file or the new one
     write_kept(writes)                 atomic writes; one that fails keeps its result in
                                        a fallback file whose path the error names
+    tentative_folder(path)             a folder made for the checks, removed if they refuse
 
 Errors are one-line `NstError`s: what is wrong with which path (`show`: quoted when it
 holds a newline or other control character), then what to do.
 """
 
+import contextlib
 import errno
 import io
 import json
@@ -21,7 +23,7 @@ import os
 import stat
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from .errors import NstError
 
@@ -106,6 +108,8 @@ def check_output(path: StrPath, what: str = "output", mode: Optional[str] = "RGB
     writable, its name is not too long, it is no folder or special file, and its
     format can be written (.json, .npz; an image: a 1x1 `mode` image is encoded;
     mode None: the caller checks the format)."""
+    if not str(path).strip():
+        raise NstError(f"{what} is an empty name; give a file name, e.g. out{'.png' if mode else '.json'}")
     p = Path(path)
     _check_name(p, what)
     try:
@@ -201,6 +205,27 @@ def check_outputs(
                 raise NstError(f"{other} and {what} are both {show(path)}; give them different paths")
     check_apart(named, inputs)
     return checked
+
+
+@contextlib.contextmanager
+def tentative_folder(path: Path) -> Iterator[Path]:
+    """Make the folder `path` (and its missing parents) for the checks that need it to
+    exist; if they refuse (an exception leaves the block), remove the folders made here
+    again, so that a refused command leaves no trace. Nothing is written inside meanwhile."""
+    made, p = [], path
+    while not exists(p) and p != p.parent:  # the missing ones, deepest first
+        made.append(p)
+        p = p.parent
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        yield path
+    except BaseException:
+        for folder in made:
+            try:
+                folder.rmdir()  # (empty: never one the user had)
+            except OSError:
+                break
+        raise
 
 
 def atomic_write(path: StrPath, write: Callable[[str], Any]) -> None:

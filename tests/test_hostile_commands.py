@@ -117,6 +117,43 @@ def test_2_coordinator_flags_fail_at_once(capsys, tmp_path, photo, painting, fla
     assert "0..-1" not in err and not (tmp_path / "out").exists()
 
 
+# 6 -------------------------------------------------------------------------------------
+# A refused batch leaves no trace: the output folder (and logs/) only once every check passed.
+def test_6_refused_batches_create_nothing(capsys, tmp_path, photo, painting, small_vgg16):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "b").mkdir()
+    shutil.copy(photo, tmp_path / "in" / "a.png")
+    shutil.copy(photo, tmp_path / "b" / "a.png")  # another a.png: both would write a__painting.png
+    broken = tmp_path / "broken.h5"
+    broken.write_bytes(b"not HDF5")
+    out = tmp_path / "new" / "out"  # two levels missing
+    common = ["-o", out, "--weights", small_vgg16, "--size", 32, "--iters", 1, "--quiet"]
+    for argv, message in [
+        (["batch", tmp_path / "empty", "--style", painting, *common], "no content images"),
+        (["batch", tmp_path / "nothing*.png", "--style", painting, *common], "no content images in"),
+        (["batch", tmp_path / "in", "--style", "", *common], "no style images"),
+        (["batch", tmp_path / "in", tmp_path / "b", "--style", painting, *common], "would both write"),
+        (["batch", tmp_path / "in", "--style", painting, *common, "--weights", broken], "not an HDF5 file"),
+    ]:
+        refused(capsys, argv, message)
+        assert not (tmp_path / "new").exists(), argv
+    (tmp_path / "new").mkdir()  # a folder the user made is kept, and so is what is in it
+    refused(capsys, ["batch", tmp_path / "empty", "--style", painting, *common], "no content images")
+    assert (tmp_path / "new").is_dir() and not out.exists()
+
+
+def test_6_an_empty_output_name_is_refused(capsys, tmp_path, photo, painting, small_vgg16):
+    base = ["--weights", small_vgg16, "--size", 32, "--iters", 1, "--quiet"]
+    refused(
+        capsys, ["batch", photo, "--style", painting, "-o", "", *base], "the output folder is an empty name"
+    )
+    refused(capsys, [photo, painting, "-o", "", *base], "output is an empty name")
+    refused(
+        capsys, ["score", photo, photo, painting, "--json", " ", "--weights", small_vgg16], "is an empty name"
+    )
+
+
 # 5 -------------------------------------------------------------------------------------
 # Malformed data that passes a first look: numbers through str.isdecimal (what int()
 # reads: "²" is a digit to str.isdigit, not to int), manifests against their layout.
