@@ -30,7 +30,7 @@ from . import image as im
 from .errors import NstError
 from .fast import mesh
 from .inputs import HW, Job, prepare
-from .manifest import Item, Manifest, collect, items
+from .manifest import Item, Manifest, batch_items
 from .monitor import Monitor
 from .stylize import output_image, scale_images, scale_problem, start_image, upsample
 
@@ -109,7 +109,7 @@ def _prepare(contents, styles, output_dir, options, allow_download, verbose) -> 
         what = "the output folder is an empty name" if empty else f"{files.show(out)} is a file"
         raise NstError(f"{what}; give a folder for the batch's images (-o OUTDIR)")
     with files.tentative_folder(out):  # (made for the checks; removed again if one refuses)
-        found = items(collect(contents, "content"), collect(styles, "style"), out)
+        found = batch_items(contents, styles, out)  # (less the batch's own outputs)
         files.check_output(out / "manifest.json", "manifest")
         outputs = [("output", files.check_output(out / it.name, "output")) for it in found]
         inputs = [("content image", it.content) for it in found] + [("style image", it.style) for it in found]

@@ -82,6 +82,27 @@ def items(contents: List[Path], styles: List[Path], folder: Path, ext: str = ".p
     return list(made.values())
 
 
+def batch_items(contents: Any, styles: Any, folder: Path) -> List[Item]:
+    """`items` of what `collect` finds, less the batch's own outputs among the contents:
+    in `folder`, the images its manifests name and those the naming rule gives
+    (<stem>__<style-stem>.png for one of the styles), so that a batch whose output folder
+    is among its inputs can be run again without taking its results for photos."""
+    style_paths = collect(styles, "style")
+    manifests = [folder / NAME, *sorted(folder.glob(".manifest-*.json"))] if folder.is_dir() else []
+    recorded = {name for path in manifests if path.is_file() for name in _entries(path)}
+    rule = tuple(f"__{s.stem}.png" for s in style_paths)
+    here = folder.resolve()
+    own = lambda p: p.parent.resolve() == here and (p.name in recorded or p.name.endswith(rule))
+    found = [p for p in collect(contents, "content") if not own(p)]
+    if not found:
+        sources = [contents] if isinstance(contents, (str, os.PathLike)) else list(contents)
+        raise NstError(
+            f"the only images in {', '.join(map(files.show, sources))} are this batch's own outputs; "
+            "give the photos to stylize"
+        )
+    return items(found, style_paths, folder)
+
+
 def config_key(config: Dict[str, Any]) -> str:
     """A short hash of the options that decide the images (the ones that only decide
     how fast they come, such as the chunk size, left out)."""

@@ -154,6 +154,26 @@ def test_6_an_empty_output_name_is_refused(capsys, tmp_path, photo, painting, sm
     )
 
 
+# 4 -------------------------------------------------------------------------------------
+def test_4_a_batch_into_its_own_input_folder_runs_again(capsys, tmp_path, photo, painting, small_vgg16):
+    """`batch photos --style s.png -o photos`, twice: the second run finds its image done,
+    and takes neither it (named in the manifest) nor one the naming rule gives as a photo."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(photo, photos / "a.png")
+    argv = ["batch", photos, "--style", painting, "-o", photos, "--weights", small_vgg16]
+    argv = [str(a) for a in [*argv, "--size", 32, "--iters", 1, "--quiet"]]
+    assert cli.main(argv) == 0
+    done = (photos / "a__painting.png").read_bytes()
+    shutil.copy(photo, photos / "old__painting.png")  # an output of the rule, in no manifest
+    assert cli.main(argv) == 0, capsys.readouterr().err
+    assert "1 of 1 images done (0 this run" in capsys.readouterr().out
+    assert (photos / "a__painting.png").read_bytes() == done
+    assert sorted(p.name for p in photos.glob("*.png")) == ["a.png", "a__painting.png", "old__painting.png"]
+    assert list(json.loads((photos / "manifest.json").read_text())["items"]) == ["a__painting.png"]
+    refused(capsys, [*argv[:1], str(photos / "a__painting.png"), *argv[2:]], "are this batch's own outputs")
+
+
 # 5 -------------------------------------------------------------------------------------
 # Malformed data that passes a first look: numbers through str.isdecimal (what int()
 # reads: "²" is a digit to str.isdigit, not to int), manifests against their layout.
