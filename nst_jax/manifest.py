@@ -60,9 +60,10 @@ def collect(sources: Sequence[Any], what: str) -> List[Path]:
         else:
             found.append(p)  # (a file, or one that fails as its item: manifest names why)
     if not found:
-        raise NstError(
-            f"no {what} images in {', '.join(map(files.show, sources))}; give image files or folders"
+        where = (
+            ", ".join(map(files.show, sources)) if any(str(v).strip() for v in sources) else "an empty list"
         )
+        raise NstError(f"no {what} images in {where}; give image files or folders")
     return found
 
 
@@ -73,9 +74,10 @@ def items(contents: List[Path], styles: List[Path], folder: Path, ext: str = ".p
         for s in styles:
             item = Item(f"{c.stem}__{s.stem}{ext}", c, s)
             if item.name in made and made[item.name][1:] != item[1:]:
-                other = made[item.name]
+                other = made[item.name]  # (the two differ in their content, their style, or both)
+                a, b = (other.content, c) if other.content != c else (other.style, s)
                 raise NstError(
-                    f"{files.show(other.content)} and {files.show(c)} would both write "
+                    f"{files.show(a)} and {files.show(b)} would both write "
                     f"{files.show(folder / item.name)}; rename one of them"
                 )
             made[item.name] = item

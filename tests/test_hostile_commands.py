@@ -217,3 +217,18 @@ def test_5_a_manifest_of_the_wrong_types_is_one_line(
         err = refused(capsys, [*argv, "--size", 32, "--iters", 1, "--quiet"], why)
         assert f"{name} is not a batch manifest (" in err and "move it away" in err
         (out / name).unlink()
+
+
+# 7 -------------------------------------------------------------------------------------
+def test_7_messages_name_what_differs(capsys, tmp_path, photo, painting, small_vgg16):
+    # two styles of one name in two folders: the two styles are named, not the photo twice
+    for d in ("x", "y"):
+        (tmp_path / d).mkdir()
+        shutil.copy(painting, tmp_path / d / "s.png")
+    base = ["-o", tmp_path / "out", "--weights", small_vgg16, "--quiet"]
+    style = f"{tmp_path / 'x' / 's.png'},{tmp_path / 'y' / 's.png'}"
+    err = refused(capsys, ["batch", photo, "--style", style, *base], "would both write")
+    assert str(tmp_path / "x" / "s.png") in err and str(tmp_path / "y" / "s.png") in err
+    assert err.count(str(photo)) == 0
+    # an empty --style says so, not "no style images in ;"
+    refused(capsys, ["batch", photo, "--style", "", *base], "no style images in an empty list")
