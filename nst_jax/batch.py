@@ -104,10 +104,10 @@ def _prepare(contents, styles, output_dir, options, allow_download, verbose) -> 
         )
     if options.get("optimizer") == "scipy-lbfgsb":
         raise NstError("SciPy's L-BFGS-B drives one image from Python; use --optimizer lbfgs in a batch")
-    out, empty = Path(output_dir), not str(output_dir).strip()
-    if empty or (out.exists() and not out.is_dir()):  # ("" would be the current folder)
-        what = "the output folder is an empty name" if empty else f"{files.show(out)} is a file"
-        raise NstError(f"{what}; give a folder for the batch's images (-o OUTDIR)")
+    if not str(output_dir).strip():  # ("" would be the current folder)
+        raise NstError("the output folder (-o) is an empty name; give a folder, e.g. -o stylized")
+    if (out := Path(output_dir)).exists() and not out.is_dir():
+        raise NstError(f"{files.show(out)} is a file; give a folder for the batch's images (-o OUTDIR)")
     with files.tentative_folder(out):  # (made for the checks; removed again if one refuses)
         found = batch_items(contents, styles, out)  # (less the batch's own outputs)
         files.check_output(out / "manifest.json", "manifest")

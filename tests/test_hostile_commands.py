@@ -146,7 +146,9 @@ def test_6_refused_batches_create_nothing(capsys, tmp_path, photo, painting, sma
 def test_6_an_empty_output_name_is_refused(capsys, tmp_path, photo, painting, small_vgg16):
     base = ["--weights", small_vgg16, "--size", 32, "--iters", 1, "--quiet"]
     refused(
-        capsys, ["batch", photo, "--style", painting, "-o", "", *base], "the output folder is an empty name"
+        capsys,
+        ["batch", photo, "--style", painting, "-o", "", *base],
+        "the output folder (-o) is an empty name",
     )
     refused(capsys, [photo, painting, "-o", "", *base], "output is an empty name")
     refused(
