@@ -74,12 +74,13 @@ def run_weights(argv: typing.List[str]) -> int:
     return 0
 
 
-def _inputs(a) -> typing.List[typing.Tuple[str, typing.Any]]:
-    """What a command's outputs must not overwrite: its content and style images (when it
-    takes them) and the weights file it will read, found as the run finds it."""
+def _inputs(a, images: bool = True) -> typing.List[typing.Tuple[str, typing.Any]]:
+    """What a command's outputs must not overwrite: its content and style images (unless
+    images=False: the caller lists its own) and the weights file it will read, found as the
+    run finds it."""
     from . import lookup as lk
 
-    found = [(what, getattr(a, what.split()[0], None)) for what in ("content image", "style image")]
+    found = [(what, getattr(a, what.split()[0], None)) for what in ("content image", "style image") if images]
     return found + [("weights file", lk.find_weights(getattr(a, "weights", None), getattr(a, "model", None)))]
 
 
@@ -358,7 +359,7 @@ def run_score(argv: typing.List[str]) -> int:
         raise NstError(f"--analysis-size must be at least {MIN_SIDE} px, got {a.analysis_size}; e.g. 256")
     styles = [a.style] if files.exists(a.style) else list(names(a.style))
     scored = [("scored image", a.output), ("content image", a.content), *[("style image", s) for s in styles]]
-    files.check_outputs([("--json", a.json, None)], scored + _inputs(a)[2:])
+    files.check_outputs([("--json", a.json, None)], scored + _inputs(a, images=False))
     images = [im.load_image(path)[0] for path in (a.output, a.content, *styles)]
     options = dict(model=a.model, weights=a.weights, pooling=a.pooling)
     cfg = Config(**options, content_layers=a.content_layers, style_layers=a.style_layers).validate()

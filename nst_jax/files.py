@@ -194,9 +194,10 @@ def check_outputs(
     outputs: Sequence[Tuple[str, Optional[StrPath], Optional[str]]], inputs: Iterable[Tuple[str, Any]]
 ) -> List[Optional[Path]]:
     """The one check of a command's outputs, before any work: each (what, path, mode) given
-    (path not None or empty) passes check_output (mode None: any format, e.g. JSON), no two
-    are the same file, and none is an input (check_apart). Returns the paths, in order."""
-    checked = [check_output(path, what, mode) if path else None for what, path, mode in outputs]
+    (path not None; an empty one is refused) passes check_output (mode None: any format,
+    e.g. JSON), no two are the same file, and none is an input (check_apart). Returns the
+    paths, in order."""
+    checked = [None if path is None else check_output(path, what, mode) for what, path, mode in outputs]
     named = [(what, path) for (what, _, _), path in zip(outputs, checked) if path is not None]
     for k, (what, path) in enumerate(named):
         for other, earlier in named[:k]:

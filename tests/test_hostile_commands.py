@@ -154,6 +154,9 @@ def test_6_an_empty_output_name_is_refused(capsys, tmp_path, photo, painting, sm
     refused(
         capsys, ["score", photo, photo, painting, "--json", " ", "--weights", small_vgg16], "is an empty name"
     )
+    refused(
+        capsys, ["score", photo, photo, painting, "--json", "", "--weights", small_vgg16], "is an empty name"
+    )
 
 
 # 4 -------------------------------------------------------------------------------------
