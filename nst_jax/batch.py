@@ -2,7 +2,8 @@
 optimiser.
 
     items = every content x every style            -> OUTDIR/<content>__<style>.png
-    skip what the manifest has done with the same options (manifest.py)
+    skip what the manifest has done with the same options and inputs (manifest.py);
+    say which finished images will be redone; one batch per folder (.batch.lock)
     group the rest by output (H, W); batches of --batch-size (auto: what fits a device)
     for each batch, this process's share of it (fast/mesh.py), for each scale:
         each image's targets and starting image   (stylize.py's pieces, one image each)
@@ -18,6 +19,7 @@ Ctrl-C or SIGTERM stops after the current chunk: the rest is recorded as pending
 """
 
 import dataclasses
+import sys
 import time
 from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
@@ -30,8 +32,8 @@ from . import image as im
 from .errors import NstError
 from .fast import mesh
 from .inputs import HW, Job, prepare
-from .manifest import Item, Manifest, batch_items
-from .monitor import Monitor
+from .manifest import Item, Manifest, batch_items, locked, stamp
+from .monitor import BatchMonitor
 from .stylize import output_image, scale_images, scale_problem, start_image, upsample
 
 
@@ -59,9 +61,22 @@ def stylize_batch(
     With several processes, call fast.mesh.connect first (the command line does)."""
     started = time.perf_counter()
     template, out, todo_all = _prepare(contents, styles, output_dir, options, allow_download, verbose)
+    with locked(out, [it.name for it in todo_all], jax.process_index() == 0) as owner:
+        if mesh.any_process(owner is not None):  # (every process refuses alike)
+            raise NstError(
+                f"another batch ({owner or 'process 0 says'}) is writing into {files.show(out)}; "
+                "wait for it to end, or give another -o"
+            )
+        (out / "logs").mkdir(exist_ok=True)
+        return _stylize(template, out, todo_all, batch_size, progress, started)
+
+
+def _stylize(template: Job, out: Path, todo_all: List[Item], batch_size, progress, started) -> BatchResult:
     config = dict(dataclasses.asdict(template.cfg), model=template.model, weights=str(template.weights))
     manifest = Manifest(out, config, jax.process_index()).load()
-    todo = [it for it in todo_all if not manifest.finished(it.name)]
+    todo = [it for it in todo_all if not manifest.finished(it)]
+    if jax.process_index() == 0 and (note := manifest.replacing(todo)):
+        print(note, file=sys.stderr)  # (before any work: Ctrl-C now keeps them)
     groups = _groups(todo, template, manifest)
     per_device = {hw: mesh.per_device(template, hw, batch_size, len(g), progress) for hw, g in groups.items()}
     layout = mesh.layout()
@@ -114,9 +129,11 @@ def _prepare(contents, styles, output_dir, options, allow_download, verbose) -> 
         outputs = [("output", files.check_output(out / it.name, "output")) for it in found]
         inputs = [("content image", it.content) for it in found] + [("style image", it.style) for it in found]
         files.check_apart(outputs, inputs)
+        for style in dict.fromkeys(it.style for it in found):  # (a missing one would fail every image)
+            files.check_input(style, "style image")
+            im.peek_size(style)
         gray = np.full((64, 64, 3), 128.0, np.float32)  # (the options, weights and plan: no image needed)
         job = prepare(gray, gray, None, None, None, options, allow_download, False, verbose)
-    (out / "logs").mkdir(exist_ok=True)
     return job, out, found
 
 
@@ -141,28 +158,6 @@ def _share(chunk: List[Item], size: int) -> List[Optional[Item]]:
     slots = [*chunk, *[None] * (size - len(chunk))]
     per = mesh.share(size)
     return slots[jax.process_index() * per : (jax.process_index() + 1) * per]
-
-
-class _Monitor(Monitor):
-    """A batch's monitor at one scale: the rows of every image of the (global) batch, and
-    the command's one bar, counted in image-iterations."""
-
-    def __init__(self, cfg, flag: signals.StopFlag, bar, items: int, real: int):
-        super().__init__(cfg, None, None, False, None, flag, items)
-        self.batch_bar, self.real, self.seen = bar, real, 0
-
-    def __enter__(self):
-        self.flag, self.bar = self.given, self.batch_bar
-        return self
-
-    def __exit__(self, *exc):
-        if not self.flag.set:  # (images that stopped early: their share of the bar too)
-            self.bar.update(self.real * (self.cfg.iters - self.seen))
-
-    def reached(self, iteration: int, x: Any) -> bool:
-        self.bar.update(self.real * (iteration - self.seen))
-        self.seen = iteration
-        return mesh.any_process(self.flag.set)
 
 
 def _bar(groups: Dict[HW, List[Item]], template: Job, progress: bool):
@@ -232,7 +227,7 @@ def _run_batch(template, params, slots, hw, real, layout, flag, bar, manifest, m
         cfg = dataclasses.replace(
             template.cfg, iters=template.cfg.iterations()[k], size=template.cfg.sizes()[k]
         )
-        with _Monitor(cfg, flag, bar, len(jobs) * jax.process_count(), real) as monitor:
+        with BatchMonitor(cfg, flag, bar, len(jobs) * jax.process_count(), real) as monitor:
             outcome = loop.run(problem, aux, x0, cfg, template.plan.loop, monitor, layout)
         seconds += monitor.elapsed()
         compile_seconds += monitor.compile_seconds
@@ -251,7 +246,7 @@ def _run_batch(template, params, slots, hw, real, layout, flag, bar, manifest, m
 
 def _record(job: Job, slot: Item, x, history, stop: str, seconds, manifest: Manifest) -> None:
     """One image's end: written with its log (done), failed, or pending (interrupted)."""
-    where = dict(content=str(slot.content), style=str(slot.style))
+    where = dict(content=str(slot.content), style=str(slot.style), inputs=stamp(slot))
     if stop == "interrupted":
         return manifest.set(slot.name, "pending", **where)
     if stop == "nonfinite":

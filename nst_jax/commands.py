@@ -361,6 +361,12 @@ def run_score(argv: typing.List[str]) -> int:
     scored = [("scored image", a.output), ("content image", a.content), *[("style image", s) for s in styles]]
     files.check_outputs([("--json", a.json, None)], scored + _inputs(a, images=False))
     images = [im.load_image(path)[0] for path in (a.output, a.content, *styles)]
+    (h, w), (ph, pw) = images[0].shape[:2], images[1].shape[:2]
+    if abs(h * pw - w * ph) > pw + ph:  # (more than a pixel of rounding per side: another aspect)
+        raise NstError(
+            f"the scored image is {w}x{h} px and the content photo {pw}x{ph} px, another aspect ratio "
+            f"(the photo would be stretched to it); score {files.show(a.output)} against the photo it was made from, cropped alike"
+        )
     options = dict(model=a.model, weights=a.weights, pooling=a.pooling)
     cfg = Config(**options, content_layers=a.content_layers, style_layers=a.style_layers).validate()
     model, params, _ = lk.resolve(cfg.weights, cfg.model, progress=False)

@@ -9,6 +9,7 @@
     atomic_write(path, write)          write(tmp) then rename: the old file or the new one
     write_kept(writes)                 atomic writes; one that fails keeps its result in
                                        a fallback file whose path the error names
+    remove_temporaries(folder, names)  what atomic writes of these names left when killed
     tentative_folder(path)             a folder made for the checks, removed if they refuse
 
 Errors are one-line `NstError`s: what is wrong with which path (`show`: quoted when it
@@ -89,7 +90,8 @@ def check_input(path: StrPath, what: str = "image") -> Path:
     except OSError as e:
         raise _stat_error(e, p, what) from None
     if stat.S_ISDIR(st.st_mode):
-        thing = _a(what if what.endswith("file") else f"{what} file")  # an image file, a weights file
+        thing = what if what.endswith("file") else f"{what} file"  # an image file, a weights file
+        thing = ("an " if thing[:1] in "aeiou" else "a ") + thing
         raise NstError(f"{show(p)} is a folder, not {thing}; give {thing}")
     if not stat.S_ISREG(st.st_mode):
         raise NstError(
@@ -97,10 +99,6 @@ def check_input(path: StrPath, what: str = "image") -> Path:
             "give a file on disk (copy a stream to a file first)"
         )
     return p
-
-
-def _a(what: str) -> str:
-    return ("an " if what[:1] in "aeiou" else "a ") + what
 
 
 def check_output(path: StrPath, what: str = "output", mode: Optional[str] = "RGB") -> Path:
@@ -120,7 +118,7 @@ def check_output(path: StrPath, what: str = "output", mode: Optional[str] = "RGB
         raise _stat_error(e, p, what) from None
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise NstError(
-            f"{what} {show(p)} is a folder; give a file name such as {show(p / ('out' + _ext(p)))}"
+            f"{what} {show(p)} is a folder; give a file name such as {show(p / ('out' + (p.suffix.lower() or '.png')))}"
         )
     if st is not None and not stat.S_ISREG(st.st_mode):
         raise NstError(f"{what} {show(p)} is not a regular file (a pipe or device); choose another path")
@@ -138,10 +136,6 @@ def check_output(path: StrPath, what: str = "output", mode: Optional[str] = "RGB
     if mode is not None:
         _check_format(p, what, mode)
     return p
-
-
-def _ext(p: Path) -> str:
-    return p.suffix.lower() or ".png"
 
 
 def _check_format(p: Path, what: str, mode: str) -> None:
@@ -233,7 +227,8 @@ def atomic_write(path: StrPath, write: Callable[[str], Any]) -> None:
     """Call write(tmp_path) then rename onto `path`, so that a crash or a kill at any
     moment leaves the old file or the new one, never part of one."""
     p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name[:200]}.", suffix=".tmp" + p.suffix, dir=p.parent or ".")
+    prefix, suffix = _temporary(p)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=p.parent or ".")
     os.close(fd)
     try:
         write(tmp)
@@ -247,6 +242,19 @@ def atomic_write(path: StrPath, write: Callable[[str], Any]) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _temporary(path: Path) -> Tuple[str, str]:  # atomic_write's temporary file: (prefix, suffix)
+    return f".{path.name[:200]}.", ".tmp" + path.suffix
+
+
+def remove_temporaries(folder: Path, names: Iterable[str]) -> None:
+    """Remove what atomic_write left in `folder` for these names when killed (SIGKILL runs
+    no cleanup); only while no other process writes them."""
+    wanted = {_temporary(folder / n) for n in names}
+    for p in folder.iterdir() if folder.is_dir() else []:
+        if any(p.name.startswith(a) and p.name.endswith(b) and len(p.name) > len(a + b) for a, b in wanted):
+            p.unlink(missing_ok=True)
 
 
 def fallback_path(path: Path) -> Path:

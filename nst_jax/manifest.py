@@ -8,16 +8,21 @@ each one output, OUTDIR/<content-stem>__<style-stem>.png (`items`).
      "items": {"photo__starry.png": {"state": "done",   # done | failed | pending
                 "content": ..., "style": ..., "config_key": ..., "process": 0,
                 "iterations": 200, "loss": 1.2e10, "log": "logs/photo__starry.json",
+                "inputs": {"content": [size, mtime_ns], "style": [...]},
                 "updated": 1764650000.1}, ...},
      "summary": {...}}                                  # process 0, at the end
 
-Rerunning the same command skips the items that are done with the same config key and
-whose image is still there, and redoes the rest. With several processes, process p > 0
+Rerunning the same command skips the items that are done with the same config key, whose
+image is still there and whose inputs are unchanged (each entry records its photo's and
+style's size and modification time, `inputs`), and redoes the rest. One batch at a time
+writes into a folder: process 0 holds OUTDIR/.batch.lock (`locked`: an flock the kernel
+releases when its process ends, SIGKILL included, so a stale file is simply taken over). With several processes, process p > 0
 keeps its items in `.manifest-<p>.json` beside it; every process reads them all when it
 starts (an entry's latest update wins), and process 0 folds them into manifest.json at
 the end. Every write is atomic (files.py).
 """
 
+import contextlib
 import glob
 import hashlib
 import json
@@ -25,7 +30,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence
 
 from PIL import Image
 
@@ -33,6 +38,7 @@ from . import files
 from .errors import NstError
 
 NAME = "manifest.json"
+LOCK = ".batch.lock"
 
 
 class Item(NamedTuple):
@@ -115,6 +121,63 @@ def config_key(config: Dict[str, Any]) -> str:
 STATES = ("done", "failed", "pending")
 
 
+def stamp(item: Item) -> Dict[str, Any]:
+    """What says an item's inputs changed: each one's [size, mtime_ns] (None: unreadable)."""
+
+    def of(path: Path) -> Optional[List[int]]:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return [st.st_size, st.st_mtime_ns]
+
+    return {"content": of(item.content), "style": of(item.style)}
+
+
+@contextlib.contextmanager
+def locked(folder: Path, names: Sequence[str] = (), hold: bool = True) -> Iterator[Optional[str]]:
+    """Hold OUTDIR/.batch.lock for the block (`hold` False: another process of this job
+    holds it), first removing what a killed run's atomic writes left of the outputs `names`,
+    their logs and the manifests. Yields None, or, when another live batch holds it, its
+    owner ("pid 12 on host"; the caller refuses, in every process alike). The file is
+    removed at the end."""
+    if not hold:
+        yield None
+        return
+    import fcntl
+    import socket
+
+    path = folder / LOCK
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # (BlockingIOError: held by a live process)
+            owner = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            yield owner
+            return
+        if _same_file(fd, path):  # (else the owner removed it meanwhile: take the new one)
+            break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode())
+        files.remove_temporaries(folder, [NAME, *(p.name for p in folder.glob(".manifest-*.json")), *names])
+        files.remove_temporaries(folder / "logs", [Path(n).stem + ".json" for n in names])
+        yield None
+    finally:
+        path.unlink(missing_ok=True)  # (before the unlock: a waiting one then sees a fresh file)
+        os.close(fd)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except OSError:
+        return False
+
+
 def _entries(path: Path) -> Dict[str, Dict[str, Any]]:
     """A manifest file's items, checked against the layout above by type, not only by key
     (an entry an object with a known state and a finite time `updated`): a damaged or
@@ -163,13 +226,27 @@ class Manifest:
                     self.items[name] = entry
         return self
 
-    def finished(self, name: str) -> bool:
-        """Done with the same options, and its image still there."""
-        entry = self.items.get(name, {})
+    def finished(self, item: Item) -> bool:
+        """Done with the same options from the same inputs, and its image still there."""
+        entry = self.items.get(item.name, {})
         return (
             entry.get("state") == "done"
             and entry.get("config_key") == self.key
-            and (self.folder / name).is_file()
+            and entry.get("inputs", stamp(item)) == stamp(item)  # (older manifests: none recorded)
+            and (self.folder / item.name).is_file()
+        )
+
+    def replacing(self, todo: List[Item]) -> Optional[str]:
+        """The line saying which finished images running `todo` will replace, if any."""
+        old = [it.name for it in todo if self.state(it.name) == "done" and (self.folder / it.name).is_file()]
+        return (
+            old
+            and (
+                f"note: {len(old)} finished image(s) in {files.show(self.folder)} were made with other "
+                f"options or from inputs changed since, and will be replaced as they are redone "
+                f"({', '.join(old[:3])}{', ...' if len(old) > 3 else ''}); to keep them, stop now and give another -o"
+            )
+            or None
         )
 
     def state(self, name: str) -> Optional[str]:

@@ -1,5 +1,6 @@
-"""What happens between iterations of a run: history records, the progress bar,
-intermediate images, Ctrl-C, and the JSON log written at the end.
+"""What happens between iterations of a run: history records, the progress bar (a
+batch's one bar over all its images: `BatchMonitor`), intermediate images, Ctrl-C, and
+the JSON log written at the end.
 
 The run loop (loop.py) reports to a `Monitor`, from its compiled chunks or from SciPy's
 callbacks; nothing here touches the optimisation itself.
@@ -140,3 +141,28 @@ def log_writer(info: Dict[str, Any], history: List[Dict[str, float]]) -> Callabl
         "history": history,
     }
     return files.json_writer(body)
+
+
+class BatchMonitor(Monitor):
+    """A batch's monitor at one scale: the rows of every image of the (global) batch, and
+    the command's one bar, counted in image-iterations."""
+
+    def __init__(self, cfg, flag: signals.StopFlag, bar, items: int, real: int):
+        super().__init__(cfg, None, None, False, None, flag, items)
+        from .fast.mesh import any_process  # (a stop in one process stops them all)
+
+        self.any_process = any_process
+        self.batch_bar, self.real, self.seen = bar, real, 0
+
+    def __enter__(self):
+        self.flag, self.bar = self.given, self.batch_bar
+        return self
+
+    def __exit__(self, *exc):
+        if not self.flag.set:  # (images that stopped early: their share of the bar too)
+            self.bar.update(self.real * (self.cfg.iters - self.seen))
+
+    def reached(self, iteration: int, x: Any) -> bool:
+        self.bar.update(self.real * (iteration - self.seen))
+        self.seen = iteration
+        return self.any_process(self.flag.set)

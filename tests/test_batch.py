@@ -21,7 +21,7 @@ import nst_jax
 from nst_jax import batch as bt
 from nst_jax.cli import main
 from nst_jax.errors import NstError
-from nst_jax.manifest import Manifest, collect, items
+from nst_jax.manifest import Item, Manifest, collect, items, stamp
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMON = dict(size=32, iters=6, style_weight=300.0)
@@ -253,17 +253,29 @@ def test_a_corrupt_image_fails_alone(tmp_path, small_vgg16, painting, capsys):
     assert not (out / "broken__painting.png").exists()
 
 
-def test_a_changed_config_redoes_the_items(tmp_path):
-    """Done items count as done only with the same options and their image there."""
-    m = Manifest(tmp_path, {"iters": 10})
+def test_a_changed_config_or_input_redoes_the_items(tmp_path):
+    """Done items count as done only with the same options, their image there and their
+    inputs unchanged (size and modification time); older entries without `inputs` as before."""
     (tmp_path / "a.png").write_bytes(b"x")
-    m.set("a.png", "done")
-    m.set("b.png", "done")  # (its image is missing)
+    (tmp_path / "p.png").write_bytes(b"photo")
+    (tmp_path / "s.png").write_bytes(b"style")
+    a, b = (
+        Item("a.png", tmp_path / "p.png", tmp_path / "s.png"),
+        Item("b.png", tmp_path / "p.png", tmp_path / "s.png"),
+    )
+    m = Manifest(tmp_path, {"iters": 10})
+    m.set("a.png", "done", inputs=stamp(a))
+    m.set("b.png", "done", inputs=stamp(b))  # (its image is missing)
     m.save()
     same, other = Manifest(tmp_path, {"iters": 10}).load(), Manifest(tmp_path, {"iters": 20}).load()
-    assert same.finished("a.png") and not same.finished("b.png")
-    assert not other.finished("a.png")
-    assert Manifest(tmp_path, {"iters": 10, "chunk": 3}).load().finished("a.png")  # (speed only)
+    assert same.finished(a) and not same.finished(b)
+    assert not other.finished(a)
+    assert Manifest(tmp_path, {"iters": 10, "chunk": 3}).load().finished(a)  # (speed only)
+    os.utime(tmp_path / "s.png", ns=(0, 10**18))  # the style edited (a new modification time)
+    assert not Manifest(tmp_path, {"iters": 10}).load().finished(a)
+    m.set("a.png", "done")  # an entry of an older manifest: no inputs recorded
+    m.save()
+    assert Manifest(tmp_path, {"iters": 10}).load().finished(a)
 
 
 def test_items_from_files_folders_and_globs(tmp_path, painting):
@@ -336,3 +348,59 @@ def test_sigterm_at_the_command_line(tmp_path, small_vgg16, painting):
     m = json.loads((out / "manifest.json").read_text())["items"]
     assert sorted(e["state"] for e in m.values()) == ["done", "pending"]
     assert sorted(q.name for q in out.glob("*.png")) == [n for n, e in m.items() if e["state"] == "done"]
+
+
+@pytest.mark.slow
+def test_two_batches_at_once_and_sigkill_then_resume(tmp_path, small_vgg16, painting):
+    """Two batches on one folder at once: the second is refused while the first holds the
+    lock (the first is SIGSTOPped meanwhile, so the overlap is certain). Then the first is
+    SIGKILLed at a random moment (no handler runs) and resumed: the images it had recorded
+    are byte-identical and not redone, every image equals an uninterrupted run's, and no
+    partial or temporary file and no lock is left."""
+    import random
+
+    seed = int(os.environ.get("NST_JAX_TEST_SEED", time.time_ns() % 10**6))  # (a new moment each run)
+    rng = random.Random(seed)
+    photos(tmp_path / "in", 4)
+    argv = [sys.executable, "-m", "nst_jax", "batch", str(tmp_path / "in"), "--style", str(painting)]
+    argv += ["--weights", str(small_vgg16), "--size", "32", "--iters", "40", "--batch-size", "1"]
+    argv += ["--chunk", "5", "--style-weight", "300", "--quiet"]
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    whole, out = tmp_path / "whole", tmp_path / "out"
+    assert (
+        subprocess.run([*argv, "-o", str(whole)], env=env, capture_output=True, timeout=300).returncode == 0
+    )
+    p = subprocess.Popen([*argv, "-o", str(out)], env=env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while not (out / ".batch.lock").exists() and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    p.send_signal(signal.SIGSTOP)  # holding the lock, certainly
+    second = subprocess.run([*argv, "-o", str(out)], env=env, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 2 and "another batch (pid" in second.stderr, second.stderr[-2000:]
+    p.send_signal(signal.SIGCONT)
+    wait_for = rng.randrange(0, 3)  # images written before the kill, then a random moment
+    while len(list(out.glob("*__painting.png"))) < wait_for and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(rng.uniform(0, 0.5))
+    p.kill()
+    p.wait(timeout=60)
+    print(f"killed after {wait_for} image(s) and a moment (NST_JAX_TEST_SEED={seed} repeats it)")
+    m = out / "manifest.json"
+    recorded = json.loads(m.read_text())["items"] if m.exists() else {}
+    kept = {
+        n: ((out / n).read_bytes(), (out / n).stat().st_mtime_ns)
+        for n, e in recorded.items()
+        if e["state"] == "done"
+    }
+    again = subprocess.run([*argv, "-o", str(out)], env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert {n: ((out / n).read_bytes(), (out / n).stat().st_mtime_ns) for n in kept} == kept  # none redone
+    images = sorted(q.name for q in whole.glob("*.png"))
+    assert sorted(q.name for q in out.glob("*.png")) == images and len(images) == 4
+    for name in images:  # the same pixels as without the kill
+        assert np.array_equal(np.asarray(Image.open(out / name)), np.asarray(Image.open(whole / name))), name
+    left = sorted(q.name for q in out.iterdir() if q.name not in images)
+    assert left == ["logs", "manifest.json"], left  # no temporary file, no lock
+    assert sorted(q.name for q in (out / "logs").iterdir()) == sorted(
+        n.replace(".png", ".json") for n in images
+    )

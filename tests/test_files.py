@@ -173,3 +173,6 @@ def test_sigkill_leaves_the_old_file_or_the_new_one(tmp_path):
         if "a.npz" in names:
             with np.load(folder / "a.npz") as z:
                 assert z["k"].shape == (50000,) and len(set(z["k"].tolist())) == 1
+        (folder / ".a.png.notes").write_text("a user's file that only looks like a temporary")
+        files.remove_temporaries(folder, ["a.png", "a.json", "a.npz"])  # what the kill left
+        assert {q.name for q in folder.iterdir()} == names | {".a.png.notes"}

@@ -237,3 +237,73 @@ def test_7_messages_name_what_differs(capsys, tmp_path, photo, painting, small_v
     assert err.count(str(photo)) == 0
     # an empty --style says so, not "no style images in ;"
     refused(capsys, ["batch", photo, "--style", "", *base], "no style images in an empty list")
+
+
+# 8 -------------------------------------------------------------------------------------
+# Risky by design, decided: a missing style refused up front; a finished image redone
+# when its options or inputs changed, said before any work; one batch per folder at a
+# time (an flock, so a SIGKILLed batch's lock is taken over); score refuses to stretch.
+def test_8_a_missing_style_is_refused_before_anything(capsys, tmp_path, photo, small_vgg16):
+    out = tmp_path / "out"
+    base = ["-o", out, "--weights", small_vgg16, "--size", 32, "--iters", 1, "--quiet"]
+    refused(capsys, ["batch", photo, "--style", tmp_path / "nothere.png", *base], "style image not found")
+    refused(capsys, ["batch", photo, "--style", ";", *base], "style image not found: ;")
+    (tmp_path / "text.png").write_text("not an image")
+    refused(capsys, ["batch", photo, "--style", tmp_path / "text.png", *base], "text.png")
+    assert not out.exists()
+
+
+def test_8_changed_options_or_inputs_redo_and_say_so(capsys, tmp_path, photo, painting, small_vgg16):
+    shutil.copy(painting, tmp_path / "s.png")
+    out = tmp_path / "out"
+    argv = ["batch", photo, "--style", tmp_path / "s.png", "-o", out, "--weights", small_vgg16]
+    argv = [str(a) for a in [*argv, "--size", 32, "--iters", 1, "--quiet"]]
+    assert cli.main(argv) == 0
+    assert "note:" not in capsys.readouterr().err
+    assert cli.main(argv) == 0  # the same: nothing redone, nothing said
+    io = capsys.readouterr()
+    assert "(0 this run" in io.out and "note:" not in io.err
+    os.utime(tmp_path / "s.png", ns=(0, 10**18))  # the style edited since
+    assert cli.main(argv) == 0
+    io = capsys.readouterr()
+    assert "(1 this run" in io.out
+    assert "note: 1 finished image(s) in" in io.err and "photo__s.png); to keep them" in io.err
+    assert cli.main([*argv, "--iters", "2"]) == 0  # other options
+    assert "will be replaced as they are redone" in capsys.readouterr().err
+
+
+def test_8_one_batch_per_folder(capsys, tmp_path, photo, painting, small_vgg16):
+    from nst_jax.manifest import LOCK, locked
+
+    out = tmp_path / "out"
+    out.mkdir()
+    argv = ["batch", photo, "--style", painting, "-o", out, "--weights", small_vgg16, "--size", 32]
+    argv = [*argv, "--iters", 1, "--quiet"]
+    with locked(out) as owner:  # another batch, this process: an flock on its own open file
+        assert owner is None
+        err = refused(capsys, argv, "another batch (pid")
+        assert f"pid {os.getpid()} on " in err and "give another -o" in err
+        assert not (out / "manifest.json").exists()
+    assert not (out / LOCK).exists()
+    (out / LOCK).write_text("pid 999999 on gone")  # a batch SIGKILLed: its file, no flock
+    assert cli.main([str(a) for a in argv]) == 0, capsys.readouterr().err
+    assert (out / "photo__painting.png").is_file() and not (out / LOCK).exists()
+
+
+def test_8_score_refuses_to_stretch(capsys, tmp_path, photo, painting, small_vgg16):
+    from PIL import Image
+
+    Image.open(photo).resize((40, 20)).save(tmp_path / "squashed.png")  # 40x32 photo -> 2:1
+    err = refused(
+        capsys,
+        ["score", tmp_path / "squashed.png", photo, painting, "--weights", small_vgg16],
+        "another aspect ratio",
+    )
+    assert "40x20 px and the content photo 40x32 px" in err
+    Image.open(photo).resize((20, 16)).save(tmp_path / "half.png")  # the same aspect: scored
+    assert (
+        cli.main(
+            [str(a) for a in ["score", tmp_path / "half.png", photo, painting, "--weights", small_vgg16]]
+        )
+        == 0
+    )
