@@ -58,7 +58,7 @@ def stylize_batch(
     """Stylize every content image (files, folders, globs) with every style image into
     `output_dir`, `batch_size` images at a time (an int, or "auto": the most the memory
     estimate fits on each device); see Config for options and the module docstring.
-    With several processes, call fast.mesh.connect first (the command line does)."""
+    With several processes, call fast.processes.connect first (the command line does)."""
     started = time.perf_counter()
     template, out, todo_all = _prepare(contents, styles, output_dir, options, allow_download, verbose)
     with locked(out, [it.name for it in todo_all], jax.process_index() == 0) as owner:

@@ -397,27 +397,15 @@ def run_batch(argv: typing.List[str]) -> int:
         help="images optimised together, over all devices; auto: as many per device as the "
         "memory estimate fits, up to 32 (and at most the images of one size)",
     )
-    p.add_argument(
-        "--coordinator", default=None, help="HOST:PORT of process 0, to run over several processes"
-    )
-    p.add_argument("--num-processes", type=int, default=None, help="with --coordinator: how many")
-    p.add_argument("--process-id", type=int, default=None, help="with --coordinator: this one's, 0..N-1")
+    _process_flags(p)
     p.add_argument("--no-download", action="store_true", help="never download weights")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--verbose", action="store_true", help="print the plan")
     add_config_options(p)
     a = p.parse_args(argv)
-    if (a.coordinator is None) != (a.num_processes is None) or (a.num_processes is None) != (
-        a.process_id is None
-    ):
-        raise NstError("--coordinator, --num-processes and --process-id go together; give all three or none")
+    _connect(a)
     from .batch import stylize_batch
-    from .fast import mesh
 
-    if a.coordinator is not None:  # (before anything is created: connect checks again)
-        mesh.check_coordinator(a.coordinator, a.num_processes, a.process_id)
-
-    mesh.connect(a.coordinator, a.num_processes, a.process_id)
     options = {k: v for k, v in config_options(a).items() if k != "size" or v is not None}
     r = stylize_batch(
         a.content, a.style, a.output, a.batch_size, not a.quiet, not a.no_download, a.verbose, **options
@@ -437,6 +425,36 @@ def run_batch(argv: typing.List[str]) -> int:
         )
         return 128 + int(getattr(signal, r.info["signal"]))
     return 1 if r.failed else 0
+
+
+def _process_flags(p: Parser) -> None:
+    p.add_argument(
+        "--coordinator", default=None, help="HOST:PORT of process 0, to run over several processes"
+    )
+    p.add_argument("--num-processes", type=int, default=None, help="with --coordinator: how many")
+    p.add_argument("--process-id", type=int, default=None, help="with --coordinator: this one's, 0..N-1")
+    p.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=None,
+        help="with --coordinator: seconds to wait for every process to come (default 60)",
+    )
+
+
+def _connect(a) -> None:
+    """The multi-process flags checked (before anything is created), then every process met."""
+    if (a.coordinator is None) != (a.num_processes is None) or (a.num_processes is None) != (
+        a.process_id is None
+    ):
+        raise NstError("--coordinator, --num-processes and --process-id go together; give all three or none")
+    if a.connect_timeout is not None and not 0 < a.connect_timeout < float("inf"):
+        raise NstError(
+            f"--connect-timeout must be a positive number of seconds, got {a.connect_timeout}; e.g. 60"
+        )
+    from .fast import processes
+
+    timeout = a.connect_timeout or processes.CONNECT_TIMEOUT  # (connect checks the coordinator first)
+    processes.connect(a.coordinator, a.num_processes, a.process_id, timeout, say=not a.quiet)
 
 
 def run_layers(argv: typing.List[str]) -> int:

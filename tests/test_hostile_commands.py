@@ -6,6 +6,11 @@ lost (the files named as outputs are compared byte for byte afterwards)."""
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -115,6 +120,71 @@ def test_2_coordinator_flags_fail_at_once(capsys, tmp_path, photo, painting, fla
     argv = ["batch", photo, "--style", painting, "-o", tmp_path / "out", "--quiet", *flags]
     err = refused(capsys, argv, message)
     assert "0..-1" not in err and not (tmp_path / "out").exists()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def test_2_a_process_that_never_comes_is_one_line_in_time(capsys, tmp_path, photo, painting):
+    """Process 1 whose process 0 is not there, process 0 whose process 1 is not: each a
+    one-line error naming the coordinator within --connect-timeout (JAX's own wait would
+    abort the process in C++ after five minutes), nothing created."""
+    port = free_port()
+    base = ["batch", photo, "--style", painting, "-o", tmp_path / "out", "--quiet", "--connect-timeout", 1]
+    flags = ["--coordinator", f"localhost:{port}", "--num-processes", 2]
+    started = time.monotonic()
+    refused(
+        capsys, [*base, *flags, "--process-id", 1], f"--coordinator localhost:{port}: process 0 could not"
+    )
+    refused(capsys, [*base, *flags, "--process-id", 0], "process(es) 1 did not connect in time")
+    assert time.monotonic() - started < 20  # (two waits of 1 s each, and their retries)
+    assert not (tmp_path / "out").exists()
+    refused(capsys, [*base, *flags, "--process-id", 0, "--connect-timeout", 0], "--connect-timeout must be")
+
+
+def test_2_the_rendezvous(tmp_path):
+    """Three processes (threads here) meet whatever their order; different counts stop both."""
+    from nst_jax.fast.processes import rendezvous
+
+    def meet(plan):
+        port, said = free_port(), {}
+
+        def one(pid, n):
+            try:
+                rendezvous(f"localhost:{port}", n, pid, 10.0)
+                said[pid] = "go"
+            except NstError as e:
+                said[pid] = str(e)
+
+        threads = [threading.Thread(target=one, args=a) for a in plan]
+        for t in threads:
+            t.start()
+            time.sleep(0.05)
+        for t in threads:
+            t.join(timeout=30)
+        return said
+
+    assert meet([(2, 3), (1, 3), (0, 3)]) == {0: "go", 1: "go", 2: "go"}
+    said = meet([(0, 2), (1, 3)])
+    assert "process 1 was given --num-processes 3, process 0 2" in said[0]
+    assert "was given --num-processes 2, this one 3" in said[1]
+
+
+def test_2_a_signal_ends_the_wait(tmp_path, photo, painting):
+    """SIGTERM while process 0 waits for the others: exit 143, one line, at once."""
+    port = free_port()
+    argv = [sys.executable, "-m", "nst_jax", "batch", photo, "--style", painting, "-o", tmp_path / "out"]
+    argv += ["--coordinator", f"localhost:{port}", "--num-processes", 2, "--process-id", 0]
+    p = subprocess.Popen([str(a) for a in argv], stderr=subprocess.PIPE, text=True)
+    assert p.stderr is not None and "process 0: waiting for processes 1..1" in p.stderr.readline()
+    p.send_signal(signal.SIGTERM)
+    err = p.communicate(timeout=30)[1]
+    assert p.returncode == 143 and "interrupted by SIGTERM" in err and "Traceback" not in err, err
 
 
 # 6 -------------------------------------------------------------------------------------

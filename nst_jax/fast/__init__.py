@@ -1,7 +1,8 @@
 """The speed machinery: the same computation as the paper modules, done faster.
 
 Nothing here changes what is computed, only how: each piece is checked against the plain
-definition it replaces (tests/test_fast.py, tests/test_winograd.py).
+definition it replaces (tests/test_plan.py, test_winograd.py, test_pool.py, test_remat.py,
+test_tiles.py, test_memory.py, test_xla.py, test_batch.py).
 
     plan.py      the plan: every `auto` of a run settled once (conv, loop, scheduler)
     winograd.py  Winograd's F(4x4, 3x3) convolution, and the module holding its transforms
@@ -10,6 +11,8 @@ definition it replaces (tests/test_fast.py, tests/test_winograd.py).
     tiles.py     the exact loss and gradient of a large image, strip by strip
     memory.py    the peak-memory estimate; available and used memory
     xla.py       XLA:CPU's memory-ordered scheduler (`use_memory_scheduler`)
+    mesh.py      a batch over devices and processes: the mesh, its shardings, each share
+    processes.py joining the processes of a multi-process batch (jax.distributed)
 """
 
 from .plan import Plan, plan

@@ -9,17 +9,16 @@ with no communication in the loss at all: only the small things Python reads bet
 chunks (rows, iterations, stops) are gathered, P() again. One device is the same code
 with a mesh of one.
 
-Several processes (`connect`: `jax.distributed.initialize`, given a coordinator or
-detected from the environment, e.g. under Slurm) join one global mesh over all their
+Several processes (joined by fast/processes.py: `jax.distributed.initialize`, given a
+coordinator or detected from the environment, e.g. under Slurm) form one global mesh over all their
 devices. Process p's devices come as one block of the mesh (jax.devices() is ordered by
 process), so process p reads, and writes, only the images of its block: `place` builds
 the global array from each process's own rows (`jax.make_array_from_process_local_data`)
 and `local_rows` reads them back.
 """
 
-import os
 import sys
-from typing import Any, NamedTuple, Optional, Tuple
+from typing import Any, NamedTuple, Tuple
 
 import jax
 import numpy as np
@@ -42,49 +41,6 @@ class Batch(NamedTuple):
     aux_axes: Any  # vmap's in_axes for aux: (None, 0): the params shared, the targets per image
     sharding: Any  # of every per-image array: the batch axis over the mesh's devices
     replicated: Any  # of what Python reads (rows, iterations, stops): a copy on every device
-
-
-def connect(coordinator: Optional[str] = None, num_processes: Optional[int] = None, process_id=None) -> bool:
-    """Join the other processes, when there are any: with a coordinator HOST:PORT, or as
-    the environment tells JAX (a job step of srun with more than one task). Returns
-    whether this is a multi-process run. Must come before JAX's first computation."""
-    detected = int(os.environ.get("SLURM_STEP_NUM_TASKS", "1")) > 1  # (srun's tasks; not salloc's)
-    if coordinator is None and not detected:
-        return False
-    if coordinator is not None:
-        check_coordinator(coordinator, num_processes, process_id)
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")  # (CPU devices' collectives; GPUs: NCCL)
-    if coordinator is None:
-        jax.distributed.initialize()  # (the cluster's environment names the coordinator)
-    else:
-        jax.distributed.initialize(coordinator, num_processes, process_id)
-    return jax.process_count() > 1
-
-
-def check_coordinator(coordinator: str, num_processes: Any, process_id: Any) -> None:
-    """HOST:PORT, a port in 1..65535, a host that resolves, and 0 <= process_id <
-    num_processes: checked before JAX waits for the others (a wrong one waits for minutes
-    and then aborts in C++), each a one-line error."""
-    import socket
-
-    host, _, port = coordinator.rpartition(":")
-    if not host or not port.isdecimal() or not 0 < int(port) < 65536:
-        raise NstError(
-            f"--coordinator takes HOST:PORT, got {coordinator!r}; e.g. --coordinator localhost:29431"
-        )
-    if not isinstance(num_processes, int) or num_processes < 1:
-        raise NstError(f"--num-processes must be at least 1, got {num_processes}; e.g. --num-processes 2")
-    if not isinstance(process_id, int) or not 0 <= process_id < num_processes:
-        raise NstError(
-            f"--process-id must be in 0..{num_processes - 1}, got {process_id}; number the processes from 0"
-        )
-    try:
-        socket.getaddrinfo(host.strip("[]"), int(port))
-    except (OSError, UnicodeError) as e:
-        raise NstError(
-            f"--coordinator host {host!r} cannot be resolved ({getattr(e, 'strerror', None) or e}); "
-            "check the name, or give the coordinator machine's address"
-        ) from None
 
 
 def layout() -> Batch:
