@@ -1,5 +1,4 @@
-"""Many images in one command: every (content, style) pair through one vmapped, sharded
-optimiser.
+"""Many images in one command: every (content, style) pair through one vmapped optimiser.
 
     items = every content x every style            -> OUTDIR/<content>__<style>.png
     skip what the manifest has done with the same options and inputs (manifest.py);
@@ -15,7 +14,8 @@ a NamedTuple of fixed-shape arrays, so `jax.vmap` makes one optimiser B independ
 each image its own L-BFGS history and line search (tutorial chapter 6, "vmap").
 
 An image that cannot be read fails alone (its error in the manifest; the command exits 1).
-Ctrl-C or SIGTERM stops after the current chunk: the rest is recorded as pending.
+Ctrl-C or SIGTERM stops after the current chunk, a write that fails (a full disk: the file
+kept elsewhere, `files.land`) after the current batch: the rest is recorded as pending.
 """
 
 import dataclasses
@@ -33,7 +33,7 @@ from .errors import NstError
 from .fast import mesh
 from .inputs import HW, Job, prepare
 from .manifest import Item, Manifest, batch_items, locked, stamp
-from .monitor import BatchMonitor
+from .monitor import BatchMonitor, batch_bar
 from .stylize import output_image, scale_images, scale_problem, start_image, upsample
 
 
@@ -42,7 +42,7 @@ class BatchResult(NamedTuple):
     failed: Dict[str, str]  # name -> its one-line error
     pending: List[str]  # not run: interrupted (Ctrl-C, SIGTERM)
     manifest: Path  # OUTDIR/manifest.json
-    info: Dict[str, Any]  # seconds, images, batch size, devices, processes, signal
+    info: Dict[str, Any]  # seconds, images, batch size, devices, processes, signal, stopped, kept
 
 
 def stylize_batch(
@@ -83,29 +83,32 @@ def _stylize(template: Job, out: Path, todo_all: List[Item], batch_size, progres
     memo: Dict = {}  # each style's targets at each size, computed once for every photo
     params = mesh.replicate(template.params, layout)
     ran: set = set()  # the items of the batches run: every process knows them
-    with signals.StopFlag() as flag, _bar(groups, template, progress) as bar:
+    full: List[str] = []  # writes that failed (a full disk), each kept: stop after this batch
+    total = sum(len(g) for g in groups.values()) * sum(template.cfg.iterations())  # image-iterations
+    with signals.StopFlag() as flag, batch_bar(total, progress and jax.process_index() == 0) as bar:
         for g, (hw, group) in enumerate(groups.items()):
             size = per_device[hw][0] * jax.device_count()
             for first in range(0, len(group), size):
-                if mesh.any_process(flag.set):
+                if mesh.any_process(flag.set or bool(full)):
                     break
-                done = len(ran)  # (the images of the batches before this one, every process's)
-                bar.set_description(f"{done}/{len(todo)} images, group {g + 1}/{len(groups)} {hw[1]}x{hw[0]}")
+                bar.set_description(
+                    f"{len(ran)}/{len(todo)} images, group {g + 1}/{len(groups)} {hw[1]}x{hw[0]}"
+                )
                 chunk = group[first : first + size]
                 ran |= {it.name for it in chunk}
-                _run_batch(
-                    template, params, _share(chunk, size), hw, len(chunk), layout, flag, bar, manifest, memo
-                )
-                manifest.save()
+                slots = _share(chunk, size)
+                full += _run_batch(template, params, slots, hw, len(chunk), layout, flag, bar, manifest, memo)
+                full += filter(None, [manifest.save()])  # (on disk: the old one, true to the disk)
         if jax.process_index() == 0:  # (the batches never started; owners record the rest)
             for it in todo:
                 if it.name not in ran and manifest.state(it.name) != "failed":
                     manifest.set(it.name, "pending", content=str(it.content), style=str(it.style))
-        manifest.save()
+        lost = manifest.save() if jax.process_index() > 0 else None  # (process 0's: folded)
         mesh.barrier("nst_jax batch: every process's manifest written")
-        info = _summary(todo_all, len(todo), started, per_device, flag)
+        info = dict(_summary(todo_all, len(todo), started, per_device, flag), stopped=bool(full))
         if jax.process_index() == 0:
-            manifest.fold(info)
+            lost = manifest.fold(info)
+        info["kept"] = [lost] if lost else []  # (the manifest kept elsewhere: named)
     return _result(manifest, todo_all, out, info)
 
 
@@ -160,13 +163,6 @@ def _share(chunk: List[Item], size: int) -> List[Optional[Item]]:
     return slots[jax.process_index() * per : (jax.process_index() + 1) * per]
 
 
-def _bar(groups: Dict[HW, List[Item]], template: Job, progress: bool):
-    from tqdm import tqdm
-
-    total = sum(len(g) for g in groups.values()) * sum(template.cfg.iterations())
-    return tqdm(total=total, disable=not progress or jax.process_index() > 0, unit="it", dynamic_ncols=True)
-
-
 def _load(slot: Optional[Item], template: Job, manifest: Manifest) -> Optional[Job]:
     """The job of one slot (None: padding, or an image that failed to load: recorded)."""
     if slot is None:
@@ -213,9 +209,10 @@ def _inputs(jobs: List[Job], k: int, xs, previous, params, layout: mesh.Batch, m
     return problem, (params, mesh.place(stacked, layout)), x0, contents
 
 
-def _run_batch(template, params, slots, hw, real, layout, flag, bar, manifest, memo) -> None:
+def _run_batch(template, params, slots, hw, real, layout, flag, bar, manifest, memo) -> List[str]:
     """One batch of (H, W) = hw, every scale: this process's `slots` (None: padding) of
-    `real` images; each image written (with its log) and recorded as it ends."""
+    `real` images; each image written (with its log) and recorded as it ends. Returns
+    the writes that failed, each kept elsewhere (`files.land`)."""
     loaded = [_load(s, template, manifest) for s in slots]
     filler = next((j for j in loaded if j is not None), None) or _filler(template, hw)
     jobs = [j or filler for j in loaded]
@@ -239,19 +236,22 @@ def _run_batch(template, params, slots, hw, real, layout, flag, bar, manifest, m
         if "interrupted" in outcome.stop:  # (the same in every process: a replicated result)
             break
     assert xs is not None and stops is not None  # (every run has one scale or more)
-    for slot, job, x, history, stop in zip(slots, loaded, xs, histories, stops):
-        if slot is not None and job is not None:
-            _record(job, slot, x, history, stop, (seconds, compile_seconds), manifest)
+    ends = zip(slots, loaded, xs, histories, stops)
+    took = (seconds, compile_seconds)
+    return [p for s, j, x, h, stop in ends if s and j for p in _record(j, s, x, h, stop, took, manifest)]
 
 
-def _record(job: Job, slot: Item, x, history, stop: str, seconds, manifest: Manifest) -> None:
-    """One image's end: written with its log (done), failed, or pending (interrupted)."""
+def _record(job: Job, slot: Item, x, history, stop: str, seconds, manifest: Manifest) -> List[str]:
+    """One image's end: written with its log (done), failed, or pending (interrupted).
+    A write that fails keeps its file elsewhere (returned, and named in the entry)."""
     where = dict(content=str(slot.content), style=str(slot.style), inputs=stamp(slot))
     if stop == "interrupted":
-        return manifest.set(slot.name, "pending", **where)
+        manifest.set(slot.name, "pending", **where)
+        return []
     if stop == "nonfinite":
         why = "the loss became NaN or infinite; lower --style-weight, --content-weight or --tv-weight"
-        return manifest.set(slot.name, "failed", **where, error=why)
+        manifest.set(slot.name, "failed", **where, error=why)
+        return []
     image = output_image(job, im.resize(x, *job.hws[-1]))
     log = manifest.folder / "logs" / (Path(slot.name).stem + ".json")
     last = history[-1]
@@ -259,13 +259,14 @@ def _record(job: Job, slot: Item, x, history, stop: str, seconds, manifest: Mani
     # the batch's optimisation and compilation seconds, every scale (shared by its images)
     summary.update(seconds=round(seconds[0], 3), compile_seconds=round(seconds[1], 3))
     assert job.output is not None  # (a loaded slot's)
-    try:
-        files.atomic_write(job.output, im.image_writer(job.output, image))
-        files.atomic_write(log, files.json_writer(dict(summary=summary, history=history)))
-    except OSError as e:
-        why = f"could not write: {e.strerror}; check free space"
-        return manifest.set(slot.name, "failed", **where, error=why)
-    manifest.set(slot.name, "done", **summary, loss=last["total"], log=str(log.relative_to(manifest.folder)))
+    lost = files.land("the image", job.output, im.image_writer(job.output, image))
+    if lost:  # (the entry says where the image is; a rerun makes it again)
+        manifest.set(slot.name, "failed", **where, error=f"{lost}; free some space, then rerun")
+        return [f"{lost}; free some space, then rerun"]
+    lost = files.land("its log", log, files.json_writer(dict(summary=summary, history=history)))
+    kept = dict(log=str(log.relative_to(manifest.folder))) if not lost else dict(log=None, log_error=lost)
+    manifest.set(slot.name, "done", **summary, loss=last["total"], **kept)
+    return [f"{lost}; free some space"] if lost else []
 
 
 def _summary(found: List[Item], run: int, started: float, per_device, flag) -> Dict[str, Any]:

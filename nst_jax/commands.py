@@ -418,13 +418,21 @@ def run_batch(argv: typing.List[str]) -> int:
         )
         for name, why in r.failed.items():
             print(f"error: {name}: {why}", file=sys.stderr)
+        for why in r.info["kept"]:  # (the manifest, kept elsewhere: the disk is full)
+            print(f"error: {why}", file=sys.stderr)
+        if r.info["stopped"]:  # (a write failed: the batch stopped after the batch it was in)
+            print(
+                f"error: a write failed, so the batch stopped with {len(r.pending)} image(s) pending; "
+                "free some space, then rerun to finish",
+                file=sys.stderr,
+            )
     if r.info["signal"]:
         print(
             f"interrupted by {r.info['signal']}: {len(r.pending)} image(s) pending; rerun to finish",
             file=sys.stderr,
         )
         return 128 + int(getattr(signal, r.info["signal"]))
-    return 1 if r.failed else 0
+    return 1 if r.failed or r.info["stopped"] else 0
 
 
 def _process_flags(p: Parser) -> None:

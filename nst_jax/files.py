@@ -7,8 +7,9 @@
     check_outputs(outputs, inputs)     both, for every output of a command, and no two
                                        outputs the same file: what each command calls
     atomic_write(path, write)          write(tmp) then rename: the old file or the new one
-    write_kept(writes)                 atomic writes; one that fails keeps its result in
-                                       a fallback file whose path the error names
+    land(what, path, write)            an atomic write, or its result kept in a fallback
+    write_kept(writes)                 file: None, or the problem naming where it is kept;
+                                       write_kept raises one error for all that failed
     remove_temporaries(folder, names)  what atomic writes of these names left when killed
     tentative_folder(path)             a folder made for the checks, removed if they refuse
 
@@ -273,25 +274,26 @@ def json_writer(value: Any) -> Callable[[str], Any]:
     return lambda tmp: Path(tmp).write_text(text)
 
 
+def land(what: str, path: Path, write: Callable[[str], Any]) -> Optional[str]:
+    """One atomic write; if it fails (a full disk), the result written to a fallback file
+    instead. None when it landed, else the problem in words, naming where it is kept."""
+    try:
+        atomic_write(path, write)
+        return None
+    except OSError as e:
+        reason = e.strerror or str(e)
+    try:
+        kept = fallback_path(path)
+        atomic_write(kept, write)
+        return f"could not write {what} {show(path)} ({reason}), kept it in {show(kept)}"
+    except OSError as e:
+        return f"could not write {what} {show(path)} ({reason}) nor a copy in {show(tempfile.gettempdir())} ({e.strerror})"
+
+
 def write_kept(writes: Sequence[Write]) -> None:
-    """Every write atomically; one that fails (a full disk) is written to a fallback file
-    instead, and once all were tried one NstError names each failure and where it is."""
-    problems: List[str] = []
-    for what, path, write in writes:
-        try:
-            atomic_write(path, write)
-            continue
-        except OSError as e:
-            reason = e.strerror or str(e)
-        try:
-            kept = fallback_path(path)
-            atomic_write(kept, write)
-            problems.append(f"could not write {what} {show(path)} ({reason}), kept it in {show(kept)}")
-        except OSError as e:
-            problems.append(
-                f"could not write {what} {show(path)} ({reason}) nor a copy in "
-                f"{show(tempfile.gettempdir())} ({e.strerror})"
-            )
+    """Every write `land`ed; once all were tried, one NstError names each that failed and
+    where it is kept."""
+    problems = [p for what, path, write in writes if (p := land(what, path, write)) is not None]
     if problems:
         then = "move the kept files into place" if all("kept it in" in p for p in problems) else "run again"
         raise NstError(f"{'; '.join(problems)}; free some space, then {then}")

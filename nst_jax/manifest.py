@@ -262,20 +262,24 @@ class Manifest:
         states = [e["state"] for e in self.items.values()]
         return {s: states.count(s) for s in STATES}
 
-    def save(self, summary: Optional[Dict[str, Any]] = None) -> None:
-        """Write the entries (process p > 0: the ones it set) atomically."""
+    def save(self, summary: Optional[Dict[str, Any]] = None) -> Optional[str]:
+        """Write the entries (process p > 0: the ones it set) atomically. If that fails (a
+        full disk), the old file stays and this one is kept elsewhere: the problem, in words."""
         items = (
             self.items if self.process == 0 else {k: v for k, v in self.items.items() if k in self.touched}
         )
         body = dict(config=self.config, config_key=self.key, items=dict(sorted(items.items())))
         if summary is not None:
             body["summary"] = summary
-        files.atomic_write(self.path, files.json_writer(body))
+        lost = files.land("the manifest", self.path, files.json_writer(body))
+        return f"{lost}; free some space, then move it into place" if lost else None
 
-    def fold(self, summary: Dict[str, Any]) -> None:
-        """Process 0, at the end: every process's entries into manifest.json, theirs removed."""
+    def fold(self, summary: Dict[str, Any]) -> Optional[str]:
+        """Process 0, at the end: every process's entries into manifest.json, theirs removed
+        once that is written (else the problem, as `save`)."""
         others = sorted(self.folder.glob(".manifest-*.json"))
         self.load()
-        self.save(summary)
-        for path in others:
+        lost = self.save(summary)
+        for path in others if not lost else []:
             path.unlink(missing_ok=True)
+        return lost

@@ -143,6 +143,13 @@ def log_writer(info: Dict[str, Any], history: List[Dict[str, float]]) -> Callabl
     return files.json_writer(body)
 
 
+def batch_bar(total: int, show: bool):
+    """A batch's one bar, over all its images (`total` image-iterations)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, disable=not show, unit="it", dynamic_ncols=True)
+
+
 class BatchMonitor(Monitor):
     """A batch's monitor at one scale: the rows of every image of the (global) batch, and
     the command's one bar, counted in image-iterations."""

@@ -212,10 +212,11 @@ def test_interrupted_batch_resumes_without_redoing(tmp_path, small_vgg16, painti
     out, real, ran = tmp_path / "out", bt._run_batch, []
 
     def run_then_ctrl_c(template, params, slots, *rest):
-        real(template, params, slots, *rest)
+        lost = real(template, params, slots, *rest)
         ran.append([s.name for s in slots if s is not None])
         if len(ran) == 1:
             os.kill(os.getpid(), signal.SIGINT)  # (the stop flag's handler: finish, then stop)
+        return lost
 
     monkeypatch.setattr(bt, "_run_batch", run_then_ctrl_c)
     options = dict(COMMON, weights=str(small_vgg16))

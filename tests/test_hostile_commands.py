@@ -229,6 +229,59 @@ def test_6_an_empty_output_name_is_refused(capsys, tmp_path, photo, painting, sm
     )
 
 
+# 3 -------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_3_a_full_disk_mid_batch_loses_nothing(capsys, tmp_path, painting, small_vgg16, monkeypatch):
+    """The output folder fills up while the second of three images is written: that image
+    is kept in the temporary folder and its entry says where, the batch stops (the third
+    pending), the manifest on disk still says what is on disk (the first image done), the
+    manifest of this run is kept and named; a rerun with space again finishes the rest."""
+    import tempfile
+
+    from PIL import Image
+
+    from tests.test_batch import photos
+
+    photos(tmp_path / "in", 3)
+    out, spare = tmp_path / "out", tmp_path / "spare"
+    spare.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spare))  # (where fallbacks go)
+    real, full = files.atomic_write, [False]
+
+    def filling(path, write):  # the disk is full from the second image on
+        full.append(full[-1] or Path(path).name == "p1__painting.png")
+        if full[-1] and Path(path).resolve().is_relative_to(out.resolve()):
+            raise OSError(28, "No space left on device")
+        real(path, write)
+
+    monkeypatch.setattr(files, "atomic_write", filling)
+    argv = ["batch", tmp_path / "in", "--style", painting, "-o", out, "--weights", small_vgg16, "--size", 32]
+    argv = [str(a) for a in [*argv, "--iters", 2, "--batch-size", 1, "--quiet"]]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert "Traceback" not in "\n".join(err)
+    image = next(line for line in err if "p1__painting.png" in line)
+    assert (
+        f"could not write the image {out / 'p1__painting.png'} (No space left on device), kept it in" in image
+    )
+    kept = [q for q in spare.iterdir() if q.name.startswith("nst_jax.p1__painting")]
+    assert len(kept) == 1 and str(kept[0]) in image and Image.open(kept[0]).size == (32, 26)
+    named = next(line for line in err if "could not write the manifest" in line)
+    kept_manifest = Path(named.split("kept it in ")[1].split(";")[0])  # (the last one written)
+    assert err[-1].startswith("error: a write failed, so the batch stopped with 1 image(s) pending")
+    on_disk = json.loads((out / "manifest.json").read_text())["items"]  # (saved after the first)
+    assert {n: e["state"] for n, e in on_disk.items()} == {"p0__painting.png": "done"}
+    assert sorted(q.name for q in out.glob("*.png")) == ["p0__painting.png"]
+    entries = json.loads(kept_manifest.read_text())["items"]
+    assert str(kept[0]) in entries["p1__painting.png"]["error"]  # (where the image is)
+    states = {n: e["state"] for n, e in entries.items()}
+    assert states == {"p0__painting.png": "done", "p1__painting.png": "failed", "p2__painting.png": "pending"}
+    monkeypatch.setattr(files, "atomic_write", real)  # space again
+    assert cli.main(argv) == 0
+    assert "3 of 3 images done (2 this run" in capsys.readouterr().out
+    assert sorted(q.name for q in out.glob("*.png")) == [f"p{k}__painting.png" for k in range(3)]
+
+
 # 4 -------------------------------------------------------------------------------------
 def test_4_a_batch_into_its_own_input_folder_runs_again(capsys, tmp_path, photo, painting, small_vgg16):
     """`batch photos --style s.png -o photos`, twice: the second run finds its image done,
