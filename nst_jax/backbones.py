@@ -75,7 +75,9 @@ def resolve_layers(name: str, layers: Sequence[str]) -> Tuple[str, ...]:
     """Layer names -> canonical names, in order, each once; none is an NstError."""
     canonical = tuple(dict.fromkeys(get(name).resolve(n) for n in layers))
     if not canonical:
-        raise NstError("no layers requested; name at least one layer, e.g. conv1_1")
+        raise NstError(
+            "no layers requested (an empty --content-layers or --style-layers); name at least one layer, e.g. conv1_1"
+        )
     return canonical
 
 

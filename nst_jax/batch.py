@@ -31,7 +31,7 @@ from . import files, loop, signals
 from . import image as im
 from .errors import NstError
 from .fast import mesh
-from .inputs import HW, Job, prepare
+from .inputs import HW, Job, check_sides, prepare
 from .manifest import Item, Manifest, batch_items, locked, stamp
 from .monitor import BatchMonitor, batch_bar
 from .stylize import output_image, scale_images, scale_problem, start_image, upsample
@@ -60,7 +60,9 @@ def stylize_batch(
     estimate fits on each device); see Config for options and the module docstring.
     With several processes, call fast.processes.connect first (the command line does)."""
     started = time.perf_counter()
-    template, out, todo_all = _prepare(contents, styles, output_dir, options, allow_download, verbose)
+    template, out, todo_all = _prepare(
+        contents, styles, output_dir, options, batch_size, allow_download, verbose
+    )
     with locked(out, [it.name for it in todo_all], jax.process_index() == 0) as owner:
         if mesh.any_process(owner is not None):  # (every process refuses alike)
             raise NstError(
@@ -109,12 +111,17 @@ def _stylize(template: Job, out: Path, todo_all: List[Item], batch_size, progres
         if jax.process_index() == 0:
             lost = manifest.fold(info)
         info["kept"] = [lost] if lost else []  # (the manifest kept elsewhere: named)
-    return _result(manifest, todo_all, out, info)
+    mesh.barrier("nst_jax batch: manifest folded")
+    done, failed, pending = manifest.load().outcome([it.name for it in todo_all])
+    return BatchResult(done, failed, pending, out / "manifest.json", info)
 
 
-def _prepare(contents, styles, output_dir, options, allow_download, verbose) -> Tuple[Job, Path, List[Item]]:
+def _prepare(
+    contents, styles, output_dir, options, batch_size, allow_download, verbose
+) -> Tuple[Job, Path, List[Item]]:
     """The options checked, the output folder made, the items listed and checked apart
-    from their inputs, the weights loaded and the plan made (once for every item)."""
+    from their inputs, the weights loaded and the plan made (once for every item), and
+    each size's memory estimate: every refusal before anything is made."""
     refused = [f"--{n.replace('_', '-')}" for n in ("ema", "save_every", "style_blend") if options.get(n)]
     if refused:  # (one run's average, its intermediate images, a blend of the styles)
         raise NstError(
@@ -136,21 +143,27 @@ def _prepare(contents, styles, output_dir, options, allow_download, verbose) -> 
             files.check_input(style, "style image")
             im.peek_size(style)
         gray = np.full((64, 64, 3), 128.0, np.float32)  # (the options, weights and plan: no image needed)
-        job = prepare(gray, gray, None, None, None, options, allow_download, False, verbose)
+        job = prepare(gray, gray, None, None, None, options, allow_download, False, verbose, template=True)
+        for hw, group in _groups(found, job, None).items():  # (the sizes and memory refusals)
+            mesh.per_device(job, hw, batch_size, len(group), False)
     return job, out, found
 
 
-def _groups(todo: List[Item], template: Job, manifest: Manifest) -> Dict[HW, List[Item]]:
+def _groups(todo: List[Item], template: Job, manifest: Optional[Manifest]) -> Dict[HW, List[Item]]:
     """The items by their output's (H, W), in the order first met; an image whose header
-    cannot be read fails here (every process reads the same headers: the same groups)."""
+    cannot be read, or too small for the model at a scale, fails here (recorded in the
+    manifest; every process reads the same headers: the same groups)."""
     groups: Dict[HW, List[Item]] = {}
     for it in todo:
         try:
             h, w = im.peek_size(it.content)
             im.peek_size(it.style)
-            hw = im.fit_size(h, w, template.cfg.sizes()[-1])
+            hws = [im.fit_size(h, w, side) for side in template.cfg.sizes()]
+            check_sides(template.cfg, template.model, hws)
+            hw = hws[-1]
         except NstError as e:
-            manifest.set(it.name, "failed", content=str(it.content), style=str(it.style), error=str(e))
+            if manifest:
+                manifest.set(it.name, "failed", content=str(it.content), style=str(it.style), error=str(e))
             continue
         groups.setdefault(hw, []).append(it)
     return groups
@@ -280,17 +293,4 @@ def _summary(found: List[Item], run: int, started: float, per_device, flag) -> D
         per_device={f"{w}x{h}": b for (h, w), (b, _) in per_device.items()},
         estimated_bytes={f"{w}x{h}": need for (h, w), (_, need) in per_device.items()},
         signal=flag.name,
-    )
-
-
-def _result(manifest: Manifest, found: List[Item], out: Path, info: Dict[str, Any]) -> BatchResult:
-    mesh.barrier("nst_jax batch: manifest folded")
-    manifest.load()
-    state = {it.name: manifest.items.get(it.name, {}) for it in found}
-    return BatchResult(
-        done=[n for n, e in state.items() if e.get("state") == "done"],
-        failed={n: e.get("error", "") for n, e in state.items() if e.get("state") == "failed"},
-        pending=[n for n, e in state.items() if e.get("state") not in ("done", "failed")],
-        manifest=out / "manifest.json",
-        info=info,
     )

@@ -138,8 +138,11 @@ def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:
             file=sys.stderr,
         )
         return status
-    except MemoryError:
-        print("error: out of memory; lower --size", file=sys.stderr)
+    except MemoryError:  # (what sets the size differs by command)
+        what = {"score": "--analysis-size", "batch": "--size or --batch-size"}.get(
+            argv[0] if argv else "", "--size"
+        )
+        print(f"error: out of memory; lower {what}", file=sys.stderr)
         return 2
     except OSError as e:  # the last net: a file problem no check foresaw (each class has one)
         where = f" ({files.show(e.filename)})" if e.filename else ""

@@ -27,6 +27,7 @@ from .flags import (
     names,
     paths,
 )
+from .signals import Stopped
 
 
 def run_weights(argv: typing.List[str]) -> int:
@@ -407,9 +408,24 @@ def run_batch(argv: typing.List[str]) -> int:
     from .batch import stylize_batch
 
     options = {k: v for k, v in config_options(a).items() if k != "size" or v is not None}
-    r = stylize_batch(
-        a.content, a.style, a.output, a.batch_size, not a.quiet, not a.no_download, a.verbose, **options
-    )
+    try:
+        r = stylize_batch(
+            a.content, a.style, a.output, a.batch_size, not a.quiet, not a.no_download, a.verbose, **options
+        )
+    except Stopped as e:  # (a second signal: at once; what was finished is on disk and recorded)
+        if not (Path(a.output) / "manifest.json").is_file():
+            raise  # (nothing written)
+        manifest = files.show(Path(a.output) / "manifest.json")
+        print(
+            f"interrupted by {e.name}: the images finished are kept, {manifest} says which; rerun to finish",
+            file=sys.stderr,
+        )
+        return e.status
+    return _report(r)
+
+
+def _report(r) -> int:
+    """A batch's end: its summary (process 0), its errors, its exit status."""
     if r.info["processes"] == 1 or r.info["process"] == 0:
         print(
             f"{len(r.done)} of {r.info['items']} images done ({r.info['run']} this run, "

@@ -55,15 +55,16 @@ def _bits(img: Image.Image) -> int:
     return 16 if img.format in ("PNG", "PPM") else 31  # PNG, PGM: at most 16; else int32
 
 
-def _to_rgb_alpha(img: Image.Image) -> Tuple[np.ndarray, Optional[np.ndarray]]:
-    """Any Pillow mode -> ((H, W, 3) float32 RGB in 0..255, (H, W) float32 alpha or None)."""
+def _to_rgb_alpha(img: Image.Image, name: str = "the image") -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """Any Pillow mode -> ((H, W, 3) float32 RGB in 0..255, (H, W) float32 alpha or None);
+    `name`: the image as errors name it (its path)."""
     bits = _bits(img) if img.mode.startswith("I") else 8
     img = ImageOps.exif_transpose(img)  # respect the EXIF orientation tag
     if img.mode.startswith("I"):  # 16/32-bit grayscale: 0..2^bits - 1 -> 0..255
         gray = np.clip(np.asarray(img, np.float64) * (255.0 / (2.0**bits - 1)), 0, 255).astype(np.float32)
         return np.repeat(gray[..., None], 3, axis=2), None
     if img.mode == "F":
-        raise NstError("floating-point images are not supported; save the image as 8-bit PNG")
+        raise NstError(f"{name} is a floating-point image, which is not supported; save it as 8-bit PNG")
     has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
     img = img.convert("RGBA" if has_alpha else "RGB")  # palette, gray, CMYK, ... -> RGB(A)
     a = np.asarray(img, np.float32)
@@ -76,7 +77,7 @@ def load_image(src: ImageLike) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     Arrays: (H, W) gray or (H, W, 3|4); uint8 in 0..255, or float in 0..1 or 0..255.
     """
     if isinstance(src, (str, os.PathLike)):
-        return _to_rgb_alpha(_open(src))
+        return _to_rgb_alpha(_open(src), show(src))
     if isinstance(src, Image.Image):
         return _to_rgb_alpha(src)
     if isinstance(src, np.ndarray) or hasattr(src, "__array__"):

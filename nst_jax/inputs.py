@@ -100,8 +100,10 @@ def prepare(
     allow_download: bool,
     progress: bool,
     verbose: bool,
+    template: bool = False,
 ) -> Job:
-    """Check and load everything; see the module docstring."""
+    """Check and load everything; see the module docstring. `template`: a batch's job for
+    a stand-in image, whose sizes and memory batch.py checks per image and per group."""
     cfg, styles, masks, blend = _check_options(style, style_masks, options)
     output, log = _check_outputs(cfg, output, log, content, styles, masks)
     content_rgb, alpha = im.load_image(content)
@@ -117,7 +119,8 @@ def prepare(
     model, params, path = lookup.resolve(cfg.weights, cfg.model, allow_download, progress)
     # the model's defaults (its beta: as given, else settled again for it) and its checks
     cfg = dataclasses.replace(cfg, model=model, style_weight=options.get("style_weight")).validate()
-    _check_sides(model, hws)
+    if not template:
+        check_sides(cfg, model, hws)
     if cfg.normalize_weights:  # mean activation 1 per filter over normalize.py's reference set
         params, _ = normalize_weights(params, model, cfg.pooling)
     pixels = max(h * w for h, w in hws)  # (of the images optimised)
@@ -131,7 +134,8 @@ def prepare(
     job = job._replace(
         plan=with_tiles(the_plan, cfg, model, hws[-1][0], need, available_memory(), masks is not None)
     )
-    _check_memory(job, progress)
+    if not template:
+        _check_memory(job, progress)
     if verbose:
         print(job.plan.describe(), file=sys.stderr, flush=True)
         print(_describe_scales(cfg, hws), file=sys.stderr, flush=True)
@@ -145,7 +149,9 @@ def _check_options(style, style_masks, options):
     cfg = Config(**options).validate()
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
     if not styles:
-        raise NstError("no style image given; give one or more style images")
+        raise NstError(
+            "no style image given (STYLE, or style= from Python, is an empty list); give one or more style images"
+        )
     blend = cfg.style_blend or (1.0,) * len(styles)
     if len(blend) != len(styles):
         raise NstError(
@@ -202,13 +208,24 @@ def _describe_scales(cfg: Config, hws: List[HW]) -> str:
     return f"scales: {' -> '.join(steps)}; style weight {cfg.beta:g}"
 
 
-def _check_sides(model: str, hws: List[HW]) -> None:
+def check_sides(cfg: Config, model: str, hws: List[HW]) -> None:
+    """Every scale at least the model's smallest input; the advice names the option that
+    made the small one: --size, --scales, or --num-scales (given or automatic)."""
     from .backbones import get
 
     low = get(model).min_side
     if min(min(hw) for hw in hws) < low:
-        h, w = min(hws, key=min)
-        raise NstError(f"{model} needs {low} px per side but a scale is {w}x{h}; raise --size or --scales")
+        (h, w), n = min(hws, key=min), len(hws)
+        if cfg.scales:
+            raise NstError(
+                f"{model} needs {low} px per side but a scale is {w}x{h}; raise the first of --scales"
+            )
+        if n > 1:
+            raise NstError(
+                f"{model} needs {low} px per side but the first of {n} scales is {w}x{h}; "
+                f"give fewer --num-scales (e.g. --num-scales {n - 1}) or raise --size"
+            )
+        raise NstError(f"{model} needs {low} px per side but the output is {w}x{h}; raise --size")
 
 
 def _memory_advice(job: Job, need: int) -> str:

@@ -30,7 +30,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from PIL import Image
 
@@ -258,9 +258,12 @@ class Manifest:
         )
         self.touched.add(name)
 
-    def counts(self) -> Dict[str, int]:
-        states = [e["state"] for e in self.items.values()]
-        return {s: states.count(s) for s in STATES}
+    def outcome(self, names: List[str]) -> Tuple[List[str], Dict[str, str], List[str]]:
+        """(done, failed: {name: its error}, pending or never run) of these items."""
+        state = {n: self.items.get(n, {}) for n in names}
+        done = [n for n, e in state.items() if e.get("state") == "done"]
+        failed = {n: e.get("error", "") for n, e in state.items() if e.get("state") == "failed"}
+        return done, failed, [n for n in names if n not in done and n not in failed]
 
     def save(self, summary: Optional[Dict[str, Any]] = None) -> Optional[str]:
         """Write the entries (process p > 0: the ones it set) atomically. If that fails (a

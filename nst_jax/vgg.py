@@ -221,7 +221,9 @@ def check_request(model: str, pooling: str, precision: str, names: Sequence[str]
         raise NstError(f"unknown precision {precision!r}; use one of: {', '.join(PRECISIONS)}")
     canonical = tuple(dict.fromkeys(resolve_layer(model, n) for n in names))
     if not canonical:
-        raise NstError("no layers requested; name at least one layer, e.g. conv1_1")
+        raise NstError(
+            "no layers requested (an empty --content-layers or --style-layers); name at least one layer, e.g. conv1_1"
+        )
     return canonical
 
 

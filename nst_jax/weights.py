@@ -86,7 +86,7 @@ def _read_layers(f) -> Tuple[Dict[str, List[np.ndarray]], List[str]]:
             out[lname] = [np.asarray(v[k]) for k in keys]
         return out, broken
     raise NstError(
-        "the HDF5 file has neither `layer_names` nor `layers/`: it is not a Keras "
+        f"{show(f.filename)} has neither `layer_names` nor `layers/`: it is not a Keras "
         "weights file; use a Keras VGG16, VGG19 or ResNet50 *_notop.h5 file"
     )
 
@@ -125,10 +125,9 @@ def _guess(names: set) -> str:
 
 def validate(found: Params, model: Optional[str], source: str) -> Tuple[str, Params]:
     """Check layer names and shapes; -> (model, params). Errors name every problem."""
-    names = set(found)
-    model = model or _guess(names)  # the model is the one the file holds: the best match
+    names, other = set(found), _guess(set(found))  # (the model the file holds: the best match)
+    model = model or other
     expected = get(model).param_shapes()  # read off the Flax model itself
-    other = _guess(names)
     if names == set(get(other).param_shapes()) and names != set(expected):
         raise NstError(
             f"{source} holds {other.upper()} weights, not {model.upper()}; "
@@ -138,25 +137,16 @@ def validate(found: Params, model: Optional[str], source: str) -> Tuple[str, Par
     problems = (["missing " + ", ".join(missing)] if missing else []) + (
         ["extra " + ", ".join(extra)] if extra else []
     )
-    problems += [
-        f"{k} has no {part}" for k in expected if k in found for part in expected[k] if part not in found[k]
-    ]
-    problems += [
-        f"{k}/{part} has shape {tuple(found[k][part].shape)}, expected {want}"
-        for k in expected
-        if k in found
-        for part, want in expected[k].items()
-        if part in found[k] and tuple(found[k][part].shape) != want
-    ]
-    problems += [
-        f"{k}/{part} has {bad} NaN or infinite value{'s' * (bad > 1)}"
-        for k in expected
-        if k in found
-        for part in expected[k]
-        if part in found[k]
-        and tuple(found[k][part].shape) == expected[k][part]
-        and (bad := int(np.size(found[k][part]) - np.count_nonzero(np.isfinite(found[k][part])))) > 0
-    ]
+    for layer, part, want in [(k, p, w) for k in expected if k in found for p, w in expected[k].items()]:
+        a = found[layer].get(part)  # each array: there, of its shape, of numbers, finite
+        if a is None:
+            problems.append(f"{layer} has no {part}")
+        elif tuple(a.shape) != want:
+            problems.append(f"{layer}/{part} has shape {tuple(a.shape)}, expected {want}")
+        elif np.asarray(a).dtype.kind not in "fiu":  # (strings, objects, booleans, complex)
+            problems.append(f"{layer}/{part} holds {np.asarray(a).dtype} values, not numbers")
+        elif (bad := int(np.size(a) - np.count_nonzero(np.isfinite(a)))) > 0:
+            problems.append(f"{layer}/{part} has {bad} NaN or infinite value{'s' * (bad > 1)}")
     if problems:
         raise NstError(
             f"{show(source)} is not a valid {model.upper()} weights file: {', '.join(problems)}; "
@@ -175,9 +165,14 @@ def read_keras_h5(path: StrPath, model: Optional[str] = None) -> Tuple[str, Para
             groups, broken = _read_layers(f)
     except (OSError, KeyError, ValueError, TypeError) as e:  # truncated or corrupt HDF5
         raise NstError(f"{show(p)} is damaged or truncated ({e}); download it again") from None
-    if broken:  # the model: as asked, else the best match of the layers read and named
+    if broken:  # the model: the best match of the layers read and named (not the one asked)
         named = {n for b in broken for n in b.split() if n not in groups}  # (the broken ones)
-        m = model or _held({n: [] for n in named} | groups)
+        m = _held({n: [] for n in named} | groups)
+        if model not in (None, m):
+            raise NstError(
+                f"{show(p)} holds {m.upper()} weights (damaged: {', '.join(broken)}), not {model.upper()}; "
+                f"pass --model {m} with a sound {m.upper()} file, or a {model.upper()} weights file"
+            )
         raise NstError(
             f"{show(p)} is not a valid {m.upper()} weights file: {', '.join(broken)}; download it again"
         )

@@ -5,6 +5,7 @@ its text with each `{...}` as a placeholder, so that a new message is checked th
 is written."""
 
 import ast
+import re
 from pathlib import Path
 
 from nst_jax.errors import one_line
@@ -53,6 +54,19 @@ def test_every_message_says_what_is_wrong_and_what_to_do():
         if "{?}" in text or not what.strip(" {}") or len(todo.strip(" {}")) < 4 or "\n" in text:
             bad.append(f"{where}: {text!r}")
     assert not bad, "messages without '<what is wrong>; <what to do>':\n" + "\n".join(bad)
+
+
+# What a message can name its subject by: an option (--size, -o), a value shown ({...}: a
+# path, a number, a layer), a positional argument as --help writes it (CONTENT, STYLE), an
+# array handed in from Python, or the package to install.
+SUBJECT = re.compile(r"--[a-z]|-o\b|\{\}|\b(CONTENT|STYLE|OUTPUT|OUTDIR)\b|\barray\b|pip install")
+
+
+def test_every_message_names_the_option_or_file_it_is_about():
+    """Issue 32, class 7: "no style images in ;", "out of memory" without the option that
+    sets the size: a message must say what it is about, not only what went wrong."""
+    unnamed = [f"{where}: {text!r}" for where, text in messages() if not SUBJECT.search(text)]
+    assert not unnamed, "messages that name no option, file or value:\n" + "\n".join(unnamed)
 
 
 def test_the_reader_flags_a_message_without_advice():

@@ -347,6 +347,28 @@ def test_5_a_manifest_of_the_wrong_types_is_one_line(
         (out / name).unlink()
 
 
+def test_5_weights_of_the_right_shapes_but_not_numbers(capsys, tmp_path, photo, painting, small_vgg16):
+    """A kernel of strings (or booleans) of the right shape: one line naming it, not a
+    TypeError from np.isfinite."""
+    import h5py
+    import numpy as np
+
+    for name, values in [
+        ("strings.h5", lambda s: np.full(s, b"x", "S1")),
+        ("bools.h5", lambda s: np.ones(s, bool)),
+    ]:
+        bad = tmp_path / name
+        shutil.copy(small_vgg16, bad)
+        with h5py.File(bad, "r+") as f:
+            key = next(k for k in f["block1_conv1"] if "W" in k)
+            shape = f["block1_conv1"][key].shape
+            del f["block1_conv1"][key]
+            f["block1_conv1"][key] = values(shape)
+        argv = [photo, painting, "-o", tmp_path / "o.png", "--weights", bad, "--size", 32, "--iters", 1]
+        err = refused(capsys, argv, "conv1_1/kernel holds ")
+        assert "values, not numbers" in err and not (tmp_path / "o.png").exists()
+
+
 # 7 -------------------------------------------------------------------------------------
 def test_7_messages_name_what_differs(capsys, tmp_path, photo, painting, small_vgg16):
     # two styles of one name in two folders: the two styles are named, not the photo twice
@@ -430,3 +452,48 @@ def test_8_score_refuses_to_stretch(capsys, tmp_path, photo, painting, small_vgg
         )
         == 0
     )
+
+
+def test_7_each_refusal_names_what_made_it(capsys, tmp_path, photo, painting, small_vgg16, monkeypatch):
+    from nst_jax import batch as bt
+    from nst_jax import score as sc
+    from nst_jax.config import Config
+    from nst_jax.fast import mesh
+    from nst_jax.inputs import check_sides
+    from nst_jax.signals import Stopped
+
+    # the memory refusal of a batch quotes its photo's own shape (40x32 -> 32x26), not a square
+    monkeypatch.setattr(mesh, "device_memory", lambda: 1000)
+    out = tmp_path / "out"
+    argv = ["batch", photo, "--style", painting, "-o", out, "--weights", small_vgg16, "--size", 32, "--quiet"]
+    err = refused(capsys, argv, "one 32x26 image needs about")
+    assert "32x32" not in err and not out.exists()
+    monkeypatch.undo()
+    # coarse to fine: the option that made the small scale
+    small = [(24, 24), (34, 34), (48, 48)]
+    for cfg, option in [
+        (Config(size=48, num_scales=3), "give fewer --num-scales"),
+        (Config(size=48, scales=(24, 34, 48)), "the first of --scales"),
+    ]:
+        with pytest.raises(NstError, match=option):
+            check_sides(cfg.validate(), "resnet50", small)
+    with pytest.raises(NstError, match="the output is 24x24; raise --size"):
+        check_sides(Config(size=24).validate(), "resnet50", [(24, 24)])
+    # out of memory in score: the option that sets its size
+    monkeypatch.setattr(sc, "score", lambda *a, **k: (_ for _ in ()).throw(MemoryError()))
+    refused(
+        capsys,
+        ["score", photo, photo, painting, "--weights", small_vgg16],
+        "out of memory; lower --analysis-size",
+    )
+
+    # a second SIGTERM in a batch that finished images: not "nothing written"
+    def stopped(*a, **k):
+        out.mkdir()
+        (out / "manifest.json").write_text("{}")
+        raise Stopped(15)
+
+    monkeypatch.setattr(bt, "stylize_batch", stopped)
+    assert cli.main([str(a) for a in argv]) == 143
+    err = capsys.readouterr().err
+    assert "interrupted by SIGTERM: the images finished are kept" in err and "nothing written" not in err

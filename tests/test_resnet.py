@@ -120,6 +120,10 @@ def test_broken_files_name_every_problem(resnet50_files, tmp_path, small_vgg16):
         del f["conv2_block1_1_bn"]["conv2_block1_1_bn"]["moving_variance"]  # a statistic lost
     with pytest.raises(NstError, match="conv2_block1_1_bn has no moving_variance"):
         wt.read_keras_h5(bad)
+    with pytest.raises(
+        NstError, match=r"holds RESNET50 weights \(damaged: .*\), not VGG16; pass --model resnet50"
+    ):
+        wt.read_keras_h5(bad, "vgg16")  # (was: "not a valid VGG16 weights file")
     shutil.copy(paths["keras3"], bad.with_suffix(".weights.h5"))
     with h5py.File(bad.with_suffix(".weights.h5"), "r+") as f:
         v = next(g["vars"] for g in f["layers"].values() if g["vars"].attrs.get("name") == "conv1_conv")
