@@ -16,10 +16,11 @@ Rerunning the same command skips the items that are done with the same config ke
 image is still there and whose inputs are unchanged (each entry records its photo's and
 style's size and modification time, `inputs`), and redoes the rest. One batch at a time
 writes into a folder: process 0 holds OUTDIR/.batch.lock (`locked`: an flock the kernel
-releases when its process ends, SIGKILL included, so a stale file is simply taken over). With several processes, process p > 0
-keeps its items in `.manifest-<p>.json` beside it; every process reads them all when it
-starts (an entry's latest update wins), and process 0 folds them into manifest.json at
-the end. Every write is atomic (files.py).
+releases when its process ends, SIGKILL included, so a stale file is simply taken over).
+With several processes, process p > 0 keeps its items in `.manifest-<p>.json` beside it;
+every process reads them all when it starts (an entry's latest update wins), and process
+0 folds them into manifest.json at the end. Every write is atomic (files.py); one that
+fails (a full disk) keeps its file elsewhere and says where (`save`).
 """
 
 import contextlib
@@ -239,14 +240,12 @@ class Manifest:
     def replacing(self, todo: List[Item]) -> Optional[str]:
         """The line saying which finished images running `todo` will replace, if any."""
         old = [it.name for it in todo if self.state(it.name) == "done" and (self.folder / it.name).is_file()]
+        if not old:
+            return None
         return (
-            old
-            and (
-                f"note: {len(old)} finished image(s) in {files.show(self.folder)} were made with other "
-                f"options or from inputs changed since, and will be replaced as they are redone "
-                f"({', '.join(old[:3])}{', ...' if len(old) > 3 else ''}); to keep them, stop now and give another -o"
-            )
-            or None
+            f"note: {len(old)} finished image(s) in {files.show(self.folder)} were made with other "
+            f"options or from inputs changed since, and will be replaced as they are redone "
+            f"({', '.join(old[:3])}{', ...' if len(old) > 3 else ''}); to keep them, stop now and give another -o"
         )
 
     def state(self, name: str) -> Optional[str]:
