@@ -71,14 +71,24 @@ def get(name: str) -> Backbone:
     return module.backbone(name)
 
 
-def resolve_layers(name: str, layers: Sequence[str]) -> Tuple[str, ...]:
-    """Layer names -> canonical names, in order, each once; none is an NstError."""
-    canonical = tuple(dict.fromkeys(get(name).resolve(n) for n in layers))
-    if not canonical:
-        raise NstError(
-            "no layers requested (an empty --content-layers or --style-layers); name at least one layer, e.g. conv1_1"
-        )
-    return canonical
+def traced_shapes(net: Any, hw: Tuple[int, int]) -> Tuple[Dict, Dict]:
+    """({layer: {part: shape}}, {output: (h, w, C)}) of a Flax network taking a (1, H, W, 3)
+    image: traced (jax.eval_shape), nothing computed. Each network caches its own."""
+    import jax
+    import jax.numpy as jnp
+
+    x = jax.ShapeDtypeStruct((1, *hw, 3), jnp.float32)
+    feats, variables = jax.eval_shape(lambda x: net.init_with_output(jax.random.PRNGKey(0), x), x)
+    params = {k: {p: tuple(v.shape) for p, v in d.items()} for k, d in variables["params"].items()}
+    return params, {k: tuple(v.shape[1:]) for k, v in feats.items()}
+
+
+def conv_parts(arrays: Sequence[Any]) -> Dict[str, Any]:
+    """A Keras convolution's arrays -> {kernel, bias}: the 4-D one and the 1-D one in
+    whatever order the file keeps them, else the first and the last (validate names a
+    misshaped one)."""
+    kernels, biases = [a for a in arrays if a.ndim == 4], [a for a in arrays if a.ndim == 1]
+    return {"kernel": kernels[0] if kernels else arrays[0], "bias": biases[0] if biases else arrays[-1]}
 
 
 def deepest(name: str, layers: Sequence[str]) -> str:

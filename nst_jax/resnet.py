@@ -48,6 +48,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .backbones import conv_parts, traced_shapes
 from .errors import NstError
 from .vgg import PRECISIONS
 
@@ -229,11 +230,7 @@ def features(
 
 @functools.lru_cache(maxsize=None)
 def _shapes(hw: Tuple[int, int]):
-    net = ResNet50(layer_names())
-    x = jax.ShapeDtypeStruct((1, *hw, 3), jnp.float32)
-    feats, variables = jax.eval_shape(lambda x: net.init_with_output(jax.random.PRNGKey(0), x), x)
-    params = {k: {p: tuple(v.shape) for p, v in d.items()} for k, d in variables["params"].items()}
-    return params, {k: tuple(v.shape[1:]) for k, v in feats.items()}
+    return traced_shapes(ResNet50(layer_names()), hw)
 
 
 def flax_shapes() -> Dict[str, Dict[str, Tuple[int, ...]]]:
@@ -283,11 +280,7 @@ def _from_keras(name: str, arrays: Sequence[Any]) -> Optional[Tuple[str, Dict[st
     if name.endswith("_conv") and name in layer_names() and not arrays:
         return name, {}
     if name.endswith("_conv") and name in layer_names():
-        kernels, biases = [a for a in arrays if a.ndim == 4], [a for a in arrays if a.ndim == 1]
-        return name, {
-            "kernel": kernels[0] if kernels else arrays[0],
-            "bias": biases[0] if biases else arrays[-1],
-        }
+        return name, conv_parts(arrays)
     if name.endswith("_bn") and name in layer_names():
         return name, dict(zip(BN_PARTS, arrays))  # fewer than four: named as missing by validate
     return None

@@ -46,6 +46,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from .backbones import conv_parts, traced_shapes
 from .errors import NstError
 
 CHANNELS = {  # output channels of each convolution, block by block (Table 1, D and E)
@@ -255,11 +256,7 @@ def block_params(params: Any, block: int) -> Dict[str, Any]:
 
 @functools.lru_cache(maxsize=None)
 def _shapes(model: str, hw: Tuple[int, int]):
-    net = VGG(model, outputs=conv_layers(model))
-    x = jax.ShapeDtypeStruct((1, *hw, 3), jnp.float32)
-    feats, variables = jax.eval_shape(lambda x: net.init_with_output(jax.random.PRNGKey(0), x), x)
-    params = {k: {p: tuple(v.shape) for p, v in d.items()} for k, d in variables["params"].items()}
-    return params, {k: tuple(v.shape[1:]) for k, v in feats.items()}
+    return traced_shapes(VGG(model, outputs=conv_layers(model)), hw)
 
 
 def param_shapes(model: str) -> Dict[str, Dict[str, Tuple[int, ...]]]:
@@ -302,8 +299,7 @@ def _from_keras(name: str, arrays: Sequence[Any]) -> Any:
     conv = next((layer.conv for layer in layers("vgg19") if layer.keras == name), None)
     if conv is None or not arrays:
         return None if conv is None else (conv, {})
-    kernels, biases = [a for a in arrays if a.ndim == 4], [a for a in arrays if a.ndim == 1]
-    return conv, {"kernel": kernels[0] if kernels else arrays[0], "bias": biases[0] if biases else arrays[-1]}
+    return conv, conv_parts(arrays)
 
 
 def backbone(model: str):
