@@ -111,28 +111,33 @@ def _ours(model: str, groups: Dict[str, List[np.ndarray]]) -> Params:
     return found
 
 
-def _held(groups: Dict[str, List[np.ndarray]]) -> str:
-    """The model a file's layers are, each model naming them its own way (from_keras)."""
+def _best(names_as: Callable[[str], set]) -> str:
+    """The model whose layers the found ones are, each model naming them its own way
+    (`names_as(model)`): the fewest missing and extra, then the smaller (a VGG16 file is
+    not a VGG19 file missing three layers)."""
     shapes = {m: set(get(m).param_shapes()) for m in NAMES}
-    return min(NAMES, key=lambda m: (len(set(_ours(m, groups)) ^ shapes[m]), len(shapes[m])))
+    return min(NAMES, key=lambda m: (len(names_as(m) ^ shapes[m]), len(shapes[m])))
 
 
-def _guess(names: set) -> str:
-    """The model whose layers the found ones are: the fewest missing and extra, then the
-    smaller (a VGG16 file is not a VGG19 file missing three layers)."""
-    return min(NAMES, key=lambda m: (len(names ^ set(get(m).param_shapes())), len(get(m).param_shapes())))
+def _held(groups: Dict[str, List[np.ndarray]]) -> str:  # a file's Keras layers
+    return _best(lambda m: set(_ours(m, groups)))
+
+
+def _wrong_model(source: Any, held: str, model: str) -> NstError:
+    return NstError(
+        f"{show(source)} holds {held.upper()} weights, not {model.upper()}; "
+        f"pass --model {held} or a {model.upper()} weights file"
+    )
 
 
 def validate(found: Params, model: Optional[str], source: str) -> Tuple[str, Params]:
     """Check layer names and shapes; -> (model, params). Errors name every problem."""
-    names, other = set(found), _guess(set(found))  # (the model the file holds: the best match)
+    names = set(found)
+    other = _best(lambda m: names)  # (the model the file holds: the best match)
     model = model or other
     expected = get(model).param_shapes()  # read off the Flax model itself
     if names == set(get(other).param_shapes()) and names != set(expected):
-        raise NstError(
-            f"{source} holds {other.upper()} weights, not {model.upper()}; "
-            f"pass --model {other} or a {model.upper()} weights file"
-        )
+        raise _wrong_model(source, other, model)
     missing, extra = [k for k in expected if k not in found], sorted(names - set(expected))
     problems = (["missing " + ", ".join(missing)] if missing else []) + (
         ["extra " + ", ".join(extra)] if extra else []
@@ -178,9 +183,7 @@ def read_keras_h5(path: StrPath, model: Optional[str] = None) -> Tuple[str, Para
         )
     held = _held(groups)
     if model not in (None, held) and set(_ours(held, groups)) == set(get(held).param_shapes()):
-        raise NstError(
-            f"{p} holds {held.upper()} weights, not {model.upper()}; pass --model {held} or a {model.upper()} weights file"
-        )
+        raise _wrong_model(p, held, model)
     model = model or held  # the model the file holds: the best match of its layers
     return validate(_ours(model, groups), model, str(p))
 
@@ -234,10 +237,7 @@ def load_npz(path: StrPath, model: Optional[str] = None) -> Tuple[str, Params, s
     except Exception as e:  # not a zip, truncated, missing keys
         raise NstError(f"{path} is not a readable nst_jax .npz cache ({e}); delete it") from None
     if model is not None and model != file_model:
-        raise NstError(
-            f"{path} holds {file_model.upper()} weights, not {model.upper()}; "
-            f"pass --model {file_model} or a {model.upper()} weights file"
-        )
+        raise _wrong_model(path, file_model, model)
     model, params = validate(found, file_model, str(path))
     return model, params, sha
 
