@@ -320,9 +320,8 @@ class Config:
             (self.content_layers, self.content_layer_weights, "content"),
             (self.style_layers, self.style_layer_weights, "style"),
         ):
-            if layers is None and self.model is not None:  # the model's defaults
-                bb = backbones.get(self.model)
-                layers = bb.content_layers if flag == "content" else bb.style_layers
+            if self.model is not None:  # (as given, else the model's defaults)
+                layers = self.layers(self.model, flag)
             if ws is not None and layers is not None and len(ws) != len(layers):
                 raise NstError(
                     f"--{flag}-layer-weights has {len(ws)} values for "
@@ -377,12 +376,15 @@ class Config:
         finer = max(1, self.iters // FINER_ITERS) if self.iters else 0
         return self.scale_iters or (self.iters,) + (finer,) * (n - 1)
 
+    def layers(self, model: str, kind: str) -> Tuple[str, ...]:
+        """The content or style layers (`kind`): as given, else `model`'s own defaults."""
+        bb, given = backbones.get(model), getattr(self, f"{kind}_layers")
+        return tuple(given if given is not None else getattr(bb, f"{kind}_layers"))
+
     def objective(self, model: str) -> Objective:
-        bb = backbones.get(model)  # (layers not given: the model's own)
-        content = [
-            bb.resolve(n) for n in (bb.content_layers if self.content_layers is None else self.content_layers)
-        ]
-        style = [bb.resolve(n) for n in (bb.style_layers if self.style_layers is None else self.style_layers)]
+        bb = backbones.get(model)
+        content = [bb.resolve(n) for n in self.layers(model, "content")]
+        style = [bb.resolve(n) for n in self.layers(model, "style")]
         cw = self.content_layer_weights or (1.0,) * len(content)
         sw = self.style_layer_weights or (1.0 / max(len(style), 1),) * len(style)
         return Objective(
