@@ -167,11 +167,10 @@ class MeanStd(NamedTuple):
 
 
 def _diag_moments(flat: jax.Array, w: Any = None) -> Tuple[jax.Array, jax.Array]:
-    """Weighted mean and variance per channel: (M, N), (M,) -> (N,), (N,)."""
-    w = jnp.ones(flat.shape[:1], flat.dtype) if w is None else w
-    total = jnp.maximum(jnp.sum(w), 1e-12)
-    mu = jnp.matmul(w, flat, precision=HIGH) / total  # (M,) (M, N) -> (N,)
-    return mu, jnp.matmul(w, (flat - mu) ** 2, precision=HIGH) / total
+    """Weighted mean and variance per channel: (M, N), (M,) -> (N,), (N,): the diagonal
+    of the covariance C^T C, sum_i c_ij^2 (`centred`)."""
+    mu, c = centred(flat, w)  # (N,), (M, N)
+    return mu, jnp.sum(c * c, axis=0)  # (M, N) -> (N,)
 
 
 def _meanstd(mu, var, t: MeanStd) -> jax.Array:
