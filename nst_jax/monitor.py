@@ -57,9 +57,11 @@ class Monitor:
         to_rgb,
         flag: Optional[signals.StopFlag] = None,
         items: int = 1,
+        bar: Any = None,
     ):
         self.cfg, self.output, self.alpha, self.progress = cfg, output, alpha, progress
         self.given = flag  # the caller's stop flag (stylize: one for all scales), else our own
+        self.given_bar = bar  # the caller's progress bar (a batch's: one for all), else our own
         self.to_rgb = to_rgb  # preprocessed image -> RGB 0..255 (colour preservation applied)
         self.histories: List[List[Dict[str, float]]] = [[] for _ in range(items)]  # one per image
         self.compile_seconds = 0.0
@@ -77,11 +79,14 @@ class Monitor:
         from tqdm import tqdm
 
         self.flag = self.given or signals.StopFlag().__enter__()
-        self.bar = tqdm(total=self.cfg.iters, disable=not self.progress, unit="it", dynamic_ncols=True)
+        self.bar = self.given_bar or tqdm(
+            total=self.cfg.iters, disable=not self.progress, unit="it", dynamic_ncols=True
+        )
         return self
 
     def __exit__(self, *exc):
-        self.bar.close()
+        if self.given_bar is None:
+            self.bar.close()
         if self.given is None:
             self.flag.__exit__(*exc)
 
@@ -155,19 +160,16 @@ class BatchMonitor(Monitor):
     the command's one bar, counted in image-iterations."""
 
     def __init__(self, cfg, flag: signals.StopFlag, bar, items: int, real: int):
-        super().__init__(cfg, None, None, False, None, flag, items)
+        super().__init__(cfg, None, None, False, None, flag, items, bar)
         from .fast.mesh import any_process  # (a stop in one process stops them all)
 
         self.any_process = any_process
-        self.batch_bar, self.real, self.seen = bar, real, 0
-
-    def __enter__(self):
-        self.flag, self.bar = self.given, self.batch_bar
-        return self
+        self.real, self.seen = real, 0
 
     def __exit__(self, *exc):
         if not self.flag.set:  # (images that stopped early: their share of the bar too)
             self.bar.update(self.real * (self.cfg.iters - self.seen))
+        super().__exit__(*exc)
 
     def reached(self, iteration: int, x: Any) -> bool:
         self.bar.update(self.real * (iteration - self.seen))
