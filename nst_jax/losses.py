@@ -42,7 +42,7 @@ a channel permutation and a constant per channel, so the value is the same.
 
 Pure functions of explicit inputs: the run jits the evaluation that calls them, and the
 targets P^l, A^l are computed once. The network is the objective's backbone (backbones.py);
-`ops`, how VGG's operations are computed (vgg.Ops: the plain ones or the plan's faster ones).
+`ops`: VGG's operations, the plain ones or the plan's faster ones (vgg.Ops).
 """
 
 from dataclasses import dataclass, replace
@@ -83,12 +83,15 @@ def style_denominator(n: int, m: int, normalization: str = "gatys") -> float:
     return 4.0 * n**2 * m**2  # Gatys et al. 2016, Eq. 4
 
 
+def gram_loss(g: jax.Array, a: jax.Array, n: int, m: int, normalization: str = "gatys") -> jax.Array:
+    """E_l = sum (G - A)^2 / (4 N^2 M^2) (Eq. 4; or another `normalization`) of a layer's
+    Gram g (N, N) over N filters and M positions; a: (N, N). (tiles.py: g summed over strips.)"""
+    return jnp.sum((g - a) ** 2) / style_denominator(n, m, normalization)
+
+
 def style_layer_loss(f: jax.Array, a: jax.Array, normalization: str = "gatys") -> jax.Array:
-    """E_l = sum (G - A)^2 / (4 N^2 M^2) (Eq. 4; or another `normalization`, style_denominator).
-    f: (h, w, N) features, a: (N, N) Gram."""
-    n = f.shape[-1]  # N_l: number of filters
-    m = f.shape[0] * f.shape[1]  # M_l: positions
-    return jnp.sum((gram(f) - a) ** 2) / style_denominator(n, m, normalization)
+    """E_l of features f (h, w, N) against a style Gram a (N, N): N_l filters, M_l = h*w."""
+    return gram_loss(gram(f), a, f.shape[-1], f.shape[0] * f.shape[1], normalization)
 
 
 def guided_style_loss(
@@ -105,11 +108,9 @@ def guided_style_loss(
     for r in range(a.shape[0]):  # R is small and static: one Gram per region
         # G_r = sum_k T_rk^2 F_:k F_:k^T:  (M, N)^T (M, N) -> (N, N)
         g = jnp.matmul((flat * t2[:, r : r + 1]).T, flat, precision=jax.lax.Precision.HIGHEST)
-        # an empty region (a small mask at a deep layer) has M_r = 0 and weight 0
-        # Eq. 4's denominator over M^2: the averages G_r / M_r and A / M stand for G and A
-        e = jnp.sum((g / jnp.maximum(m_r[r], 1e-12) - a[r] / m) ** 2) / (
-            style_denominator(n, m, normalization) / m**2
-        )
+        # the averages G_r / M_r and A / M compared: Eq. 4 of G_r rescaled to M positions,
+        # (M / M_r) G_r (an empty region, a small mask at a deep layer: M_r = 0, weight 0)
+        e = gram_loss(g * (m / jnp.maximum(m_r[r], 1e-12)), a[r], n, m, normalization)
         total = total + weights[r] * (m_r[r] / m) * e
     return total
 

@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 
 from .. import vgg
-from ..losses import Objective, Targets, content_loss, gram, style_denominator, tv_loss
+from ..losses import Objective, Targets, content_loss, gram, gram_loss, tv_loss
 from ..vgg import Ops
 
 
@@ -161,14 +161,13 @@ def targets(params, ob: Objective, ops: Ops, rows: int, content_x, style_x) -> T
 
 
 def _style(grams: Dict[str, jax.Array], targets: Targets, ob: Objective, hw: Tuple[int, int]):
-    """sum_l w_l E_l(G^l) from the whole image's Grams (Eq. 4, 5): M_l of the whole image."""
+    """sum_l w_l E_l(G^l) (Eq. 5) from the whole image's Grams (losses.gram_loss, Eq. 4,
+    with M_l of the whole image)."""
     shapes = vgg.feature_shapes(ob.model, hw)
     total = jnp.zeros((), jnp.float32)
     for n, w in ob.style_layers:
         h, wd, c = shapes[n]
-        total = total + w * jnp.sum((grams[n] - targets.style[n]) ** 2) / style_denominator(
-            c, h * wd, ob.style_normalization
-        )
+        total = total + w * gram_loss(grams[n], targets.style[n], c, h * wd, ob.style_normalization)
     return total
 
 
