@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import image as im
 from ..batch import stylize_batch
-from ..files import atomic_write, json_writer
+from ..files import json_writer, write_kept
 
 
 def _images(content: str, n: int, folder: Path) -> List[Path]:
@@ -97,5 +97,5 @@ def main_batch(a) -> int:
     rows = bench_batch(a.content, a.style, sorted(set(a.batch)), options, a.quiet)
     print(table(rows))
     if a.json:
-        atomic_write(a.json, json_writer(rows))
+        write_kept([("the measurements", Path(a.json), json_writer(rows))])  # (kept if the disk is full)
     return 0
