@@ -240,7 +240,7 @@ def test_3_a_full_disk_mid_batch_loses_nothing(capsys, tmp_path, painting, small
 
     from PIL import Image
 
-    from tests.test_batch import photos
+    from test_batch import photos
 
     photos(tmp_path / "in", 3)
     out, spare = tmp_path / "out", tmp_path / "spare"
