@@ -173,6 +173,9 @@ def test_2_the_rendezvous(tmp_path):
     said = meet([(0, 2), (1, 3)])
     assert "process 1 was given --num-processes 3, process 0 2" in said[0]
     assert "was given --num-processes 2, this one 3" in said[1]
+    said = meet([(0, 3), (1, 3), (1, 3)])  # two processes 1: every one stops, at once
+    assert "a second process 1 came to" in said[0] and "give each process its own --process-id" in said[0]
+    assert "process 0 at localhost" in said[1] and "stopped waiting for the others" in said[1]
 
 
 def test_2_a_signal_ends_the_wait(tmp_path, photo, painting):
@@ -239,7 +242,6 @@ def test_3_a_full_disk_mid_batch_loses_nothing(capsys, tmp_path, painting, small
     import tempfile
 
     from PIL import Image
-
     from test_batch import photos
 
     photos(tmp_path / "in", 3)

@@ -127,13 +127,24 @@ def _gather(port, n, deadline, coordinator, say) -> None:
                         f"process {words[1]} was given --num-processes {words[2]}, process 0 {n}; "
                         "give every process the same --num-processes"
                     )
-                if len(words) == 3 and words[0] == "nst_jax" and words[1].isdecimal():
-                    peers[int(words[1])] = conn
+                if len(words) != 3 or words[0] != "nst_jax" or not words[1].isdecimal():
+                    conn.close()  # (not one of ours)
+                    continue
+                if int(words[1]) in peers or not 0 < int(words[1]) < n:
+                    peers[-1] = conn  # (told to stop with the others)
+                    raise NstError(
+                        f"a second process {words[1]} came to {coordinator}, or one outside 1..{n - 1}; "
+                        "give each process its own --process-id"
+                    )
+                peers[int(words[1])] = conn
             answer = b"go\n"
         finally:
             for conn in peers.values():
-                conn.sendall(answer)
-                conn.recv(1)  # (the other closes first: the port is free for JAX at once)
+                try:
+                    conn.sendall(answer)
+                    conn.recv(1)  # (the other closes first: the port is free for JAX at once)
+                except OSError:
+                    pass  # (that one is gone: it finds out itself)
                 conn.close()
 
 
