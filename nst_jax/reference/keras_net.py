@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import NstError
 from ..image import StrPath
 from .measure import diff, median_seconds
-from .torch_distances import to_torch, torch_style_term
+from .torch_distances import paper_terms, to_torch
 
 
 def keras_model(weights_path: StrPath, keras_app: str, input_shape: Sequence[int]) -> Any:
@@ -37,29 +37,6 @@ def keras_model(weights_path: StrPath, keras_app: str, input_shape: Sequence[int
     return keras, getattr(keras.applications, keras_app)(
         weights=str(weights_path), include_top=False, input_shape=tuple(input_shape)
     )
-
-
-def torch_terms(
-    acts: Dict[str, Any],
-    x: Any,
-    targets: Dict[str, Any],
-    content: str,
-    style: Sequence[str],
-    style_loss: str = "gram",
-):
-    """The paper's terms in torch from (1, h, w, C) activations and the (1, H, W, 3) image;
-    the style terms under `style_loss` (gram: Eq. 4; the others: torch_distances.py)."""
-    terms = {"content": 0.5 * ((acts[content][0] - targets["content"]) ** 2).sum()}  # Eq. 1
-    for name in style:
-        f = acts[name][0].reshape(-1, acts[name].shape[-1])  # (M, N)
-        if style_loss != "gram":
-            terms[f"style {name}"] = torch_style_term(f, targets["style"][name], style_loss)
-            continue
-        m_, n_ = f.shape
-        g = f.T @ f  # (N, N), Eq. 3
-        terms[f"style {name}"] = ((g - targets["style"][name]) ** 2).sum() / (4.0 * n_**2 * m_**2)  # Eq. 4
-    terms["tv"] = ((x[:, 1:] - x[:, :-1]) ** 2).sum() + ((x[:, :, 1:] - x[:, :, :-1]) ** 2).sum()
-    return terms
 
 
 def keras_reference(
@@ -100,7 +77,8 @@ def keras_reference(
         xt = torch.tensor(np.ascontiguousarray(pre), dtype=torch.float32, requires_grad=grad)
         with torch.set_grad_enabled(grad):
             o = loss_net(xt)
-            return xt, torch_terms(dict(zip(wanted, o)), xt, tg, content, style, style_loss)
+            acts = {n: v[0] for n, v in zip(wanted, o)}  # (h, w, C): Keras' layout
+            return xt, paper_terms(acts, xt, tg, content, style, style_loss, channels_last=True)
 
     xt, values = terms(True)
     for k, v in values.items():

@@ -1,4 +1,6 @@
-"""The style distances of distances.py in PyTorch, written again from their formulas.
+"""The paper's terms and the style distances of distances.py in PyTorch, written again
+from their formulas; shared by the PyTorch VGG and ResNet50 and by the Keras-on-torch
+reference (`paper_terms`: the features in whatever layout each network gives them).
 
 What `compare --style-loss w2|sliced|meanstd` holds nst_jax's distances.py against. One
 style layer's features are M samples in R^N, an (M, N) tensor f (one row per position);
@@ -114,3 +116,31 @@ def torch_style_term(f_mn: Any, target: Any, style_loss: str) -> Any:
     if not all(isinstance(a, torch.Tensor) and a.dtype == f_mn.dtype for a in fields):
         target = to_torch(target, f_mn.dtype)
     return DISTANCES[style_loss](f_mn, target)
+
+
+def paper_terms(
+    acts: Dict[str, Any],
+    x: Any,
+    targets: Dict[str, Any],
+    content: str,
+    style: Any,
+    style_loss: str = "gram",
+    channels_last: bool = False,
+) -> Dict[str, Any]:
+    """Gatys et al.'s terms in torch from one image's activations {layer: (C, h, w), or
+    (h, w, C) with `channels_last`} and the image x (..., 3, H, W) or (..., H, W, 3);
+    targets' content in the activations' layout, style {layer: Gram, or the target of
+    another `style_loss`}."""
+    terms = {"content": 0.5 * ((acts[content] - targets["content"]) ** 2).sum()}  # Eq. 1
+    for name in style:
+        a = acts[name]
+        f = a.reshape(-1, a.shape[-1]) if channels_last else a.reshape(a.shape[0], -1).T  # (M, N)
+        if style_loss != "gram":
+            terms[f"style {name}"] = torch_style_term(f, targets["style"][name], style_loss)
+            continue
+        m_, n_ = f.shape
+        g = f.T @ f  # (N, M) (M, N) -> (N, N), Eq. 3
+        terms[f"style {name}"] = ((g - targets["style"][name]) ** 2).sum() / (4.0 * n_**2 * m_**2)  # Eq. 4
+    rows, cols = (-3, -2) if channels_last else (-2, -1)  # x's spatial axes
+    terms["tv"] = (x.diff(dim=rows) ** 2).sum() + (x.diff(dim=cols) ** 2).sum()
+    return terms

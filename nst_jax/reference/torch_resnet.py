@@ -14,7 +14,7 @@ from typing import Any, Dict, Sequence, Tuple
 import numpy as np
 
 from ..image import StrPath
-from .torch_distances import to_torch, torch_style_term
+from .torch_distances import paper_terms, to_torch
 
 STAGES = ((2, 3, 1), (3, 4, 2), (4, 6, 2), (5, 3, 2))  # (stage, blocks, stride): He et al., Table 1
 EPS = 1.001e-5
@@ -97,18 +97,7 @@ def torch_terms(
     (1, 3, H, W) image, targets as tensors: content (C, h, w), style {layer: (C, C)} (or
     under another `style_loss`, its target: torch_distances.py)."""
     f = features(w, x, [content, *style])
-    terms = {"content": 0.5 * ((f[content][0] - targets["content"]) ** 2).sum()}
-    for name in style:
-        a = f[name][0].reshape(f[name].shape[1], -1)  # (N, M)
-        if style_loss != "gram":
-            terms[f"style {name}"] = torch_style_term(a.T, targets["style"][name], style_loss)
-            continue
-        n_, m_ = a.shape
-        terms[f"style {name}"] = ((a @ a.T - targets["style"][name]) ** 2).sum() / (4.0 * n_**2 * m_**2)
-    terms["tv"] = ((x[..., 1:, :] - x[..., :-1, :]) ** 2).sum() + (
-        (x[..., :, 1:] - x[..., :, :-1]) ** 2
-    ).sum()
-    return terms
+    return paper_terms({n: v[0] for n, v in f.items()}, x, targets, content, style, style_loss)
 
 
 def check(

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..image import StrPath
 from ..vgg import layers
-from .torch_distances import to_torch, torch_style_term
+from .torch_distances import paper_terms, to_torch
 
 STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT = "relu4_2"
@@ -97,17 +97,6 @@ def torch_terms(
 def torch_loss(
     acts: Dict[str, Any], x: Any, targets: Dict[str, Any], style_loss: str = "gram"
 ) -> Dict[str, Any]:
-    """The paper's terms from (C, h, w) activations and the (1, 3, H, W) image, in torch;
-    the style terms under `style_loss` (gram: Eq. 4; the others: torch_distances.py)."""
-    terms = {"content": 0.5 * ((acts[CONTENT] - targets["content"]) ** 2).sum()}  # Eq. 1
-    for name in STYLE:
-        f = acts[name].reshape(acts[name].shape[0], -1)  # (N, M)
-        if style_loss != "gram":
-            terms[f"style {name}"] = torch_style_term(f.T, targets["style"][name], style_loss)
-            continue
-        n_, m_ = f.shape
-        terms[f"style {name}"] = ((f @ f.T - targets["style"][name]) ** 2).sum() / (4.0 * n_**2 * m_**2)
-    terms["tv"] = ((x[..., 1:, :] - x[..., :-1, :]) ** 2).sum() + (
-        (x[..., :, 1:] - x[..., :, :-1]) ** 2
-    ).sum()
-    return terms
+    """The paper's terms (torch_distances.paper_terms) of VGG's default layers from (C, h, w)
+    activations and the (1, 3, H, W) image."""
+    return paper_terms(acts, x, targets, CONTENT, STYLE, style_loss)
