@@ -413,11 +413,12 @@ def run_batch(argv: typing.List[str]) -> int:
             a.content, a.style, a.output, a.batch_size, not a.quiet, not a.no_download, a.verbose, **options
         )
     except Stopped as e:  # (a second signal: at once; what was finished is on disk and recorded)
-        if not (Path(a.output) / "manifest.json").is_file():
+        manifest = Path(a.output) / "manifest.json"
+        if not manifest.is_file():
             raise  # (nothing written)
-        manifest = files.show(Path(a.output) / "manifest.json")
         print(
-            f"interrupted by {e.name}: the images finished are kept, {manifest} says which; rerun to finish",
+            f"interrupted by {e.name}: the images finished are kept, {files.show(manifest)} says which; "
+            "rerun to finish",
             file=sys.stderr,
         )
         return e.status

@@ -173,6 +173,13 @@ def test_2_the_rendezvous(tmp_path):
     said = meet([(0, 2), (1, 3)])
     assert "process 1 was given --num-processes 3, process 0 2" in said[0]
     assert "was given --num-processes 2, this one 3" in said[1]
+    import socket
+
+    with socket.socket() as busy:  # the coordinator's port taken by another program
+        busy.bind(("", 0))
+        busy.listen()
+        with pytest.raises(NstError, match=r"cannot listen on port \d+ \(.*\); choose another port"):
+            rendezvous(f"localhost:{busy.getsockname()[1]}", 2, 0, 1.0, say=False)
     said = meet([(0, 3), (1, 3), (1, 3)])  # two processes 1: every one stops, at once
     assert "a second process 1 came to" in said[0] and "give each process its own --process-id" in said[0]
     assert "process 0 at localhost" in said[1] and "stopped waiting for the others" in said[1]
