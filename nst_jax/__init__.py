@@ -4,14 +4,22 @@
     image, history, info = nst_jax.stylize("photo.jpg", "painting.jpg", size=256)
     nst_jax.stylize_batch(["photos/"], ["painting.jpg"], output_dir="out", size=256)
 
-The paper, one concept a module: image (arrays, Caffe preprocessing), vgg (the network),
-losses (the objective), lbfgs (the optimiser), color, normalize. The run: config (every
-option), weights (Keras HDF5 -> params), inputs (checks and loading), optim (the
-optimisers' pieces), loop (the one run loop), monitor, stylize, batch and manifest (many
-images through one vmapped optimiser), cli. The speed
-machinery, the same computation done faster: fast/ (the plan, Winograd, the fast
-max-pool gradient, remat, memory, XLA's options, the mesh of devices and processes). The references it is checked against:
-reference/ (PyTorch, Keras). Importing nst_jax changes no global state; on CPU, call
+The folders, lowest first; each may import only from those before it (its docstring says
+which; tests/test_layout.py reads them and checks every import):
+
+    errors.py    NstError, the one exception users see
+    paper/       the paper: image arrays, VGG, ResNet50, losses, style distances, colour
+    optimizers/  L-BFGS, Adam, optax's L-BFGS, SciPy's driver, as init/ask/tell pieces
+    io/          files, image files, weights files and their lookup, signals
+    config.py    every option of a run, with its help (the flags are made from it)
+    fast/        the speed machinery: the plan, Winograd, pooling, remat, strips, memory, mesh
+    run/         preparation, the loop, the monitor, `stylize`, `score`
+    batches/     `stylize_batch` and its manifest
+    reference/   PyTorch and Keras implementations nst_jax is checked against
+    bench/       benchmarks (`python -m nst_jax bench ...`)
+    cli/         the command line
+
+Importing nst_jax changes no global state; on CPU, call
 `nst_jax.fast.use_memory_scheduler()` before JAX's first computation for XLA's
 memory-ordered scheduler, as the command line does (fast/xla.py).
 """
@@ -19,16 +27,14 @@ memory-ordered scheduler, as the command line does (fast/xla.py).
 __version__ = "0.1.0"
 
 import importlib
-import sys
-import types
 import typing
 
 if typing.TYPE_CHECKING:  # for type checkers; at run time each is imported when first used
     from . import fast
-    from .batch import BatchResult, stylize_batch
+    from .batches.batch import BatchResult, stylize_batch
     from .config import Config
     from .errors import NstError
-    from .stylize import Result, stylize
+    from .run.stylize import Result, stylize
 
 # name -> (module, attribute): imported on first use (PEP 562), so that `python -m nst_jax`
 # handles Ctrl-C from its first line instead of after JAX's imports (__main__.py)
@@ -36,9 +42,10 @@ _LAZY = {
     "fast": (".fast", None),
     "Config": (".config", "Config"),
     "NstError": (".errors", "NstError"),
-    "Result": (".stylize", "Result"),
-    "stylize_batch": (".batch", "stylize_batch"),
-    "BatchResult": (".batch", "BatchResult"),
+    "Result": (".run.stylize", "Result"),
+    "stylize": (".run.stylize", "stylize"),
+    "stylize_batch": (".batches.batch", "stylize_batch"),
+    "BatchResult": (".batches.batch", "BatchResult"),
 }
 
 
@@ -49,21 +56,5 @@ def __getattr__(name: str) -> typing.Any:
     m = importlib.import_module(module, __name__)
     return m if attribute is None else getattr(m, attribute)
 
-
-class _Package(types.ModuleType):
-    """`nst_jax.stylize` is the function, also once its module (stylize.py) is imported:
-    the import system then sets the package's attribute of that name to the module, which
-    this property ignores (an eager `from .stylize import stylize` did the same)."""
-
-    @property
-    def stylize(self) -> typing.Callable[..., typing.Any]:
-        return importlib.import_module(".stylize", __name__).stylize
-
-    @stylize.setter
-    def stylize(self, module: types.ModuleType) -> None:
-        pass
-
-
-sys.modules[__name__].__class__ = _Package
 
 __all__ = ["BatchResult", "Config", "NstError", "Result", "fast", "stylize", "stylize_batch", "__version__"]

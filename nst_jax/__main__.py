@@ -17,12 +17,11 @@ def use_memory_scheduler_first() -> None:
 
 def entry() -> int:
     try:
-        from . import signals
+        from .io import signals
 
         signals.defer()  # SIGINT and SIGTERM wait for the imports
         use_memory_scheduler_first()
-        from . import stylize  # noqa: F401  (JAX, Flax, optax: the imports that take long)
-        from .cli import main
+        from .cli.app import main
 
         signals.arm()  # from here on they raise signals.Stopped
         return main()

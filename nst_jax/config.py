@@ -1,7 +1,7 @@
 """The options of a run: one frozen dataclass, each field with its help text, checked up front.
 
 Each field is declared once, with `option(default, help, choices=...)`; the command line
-is built from these fields (cli.py: one flag per field, `--style-weight` for
+is built from these fields (cli/flags.py: one flag per field, `--style-weight` for
 `style_weight`, with this help and these choices), and `stylize(content, style,
 **options)` takes the same names. `validate` turns every bad value into a one-line
 NstError before any work starts (and settles the defaults that depend on other fields);
@@ -11,6 +11,8 @@ their iterations; `beta` carries the default balance to any size.
 
 Over 300 lines: every option with its help, its checks and the rules that settle its
 defaults (the size-aware balance, the coarse-to-fine ladder) in one place.
+
+May import: errors, paper. (The networks' defaults come from their modules.)
 """
 
 import dataclasses
@@ -18,10 +20,10 @@ import math
 from dataclasses import dataclass
 from typing import Any, Optional, Tuple
 
-from . import backbones, color, distances
 from .errors import NstError
-from .losses import Objective
-from .vgg import MIN_SIDE, POOLINGS, PRECISIONS
+from .paper import backbones, color, distances
+from .paper.losses import Objective
+from .paper.vgg import MIN_SIDE, POOLINGS, PRECISIONS
 
 OPTIMIZERS = ("lbfgs", "adam", "optax-lbfgs", "scipy-lbfgsb")
 LINE_SEARCHES = ("wolfe", "armijo")
@@ -91,7 +93,7 @@ class Config:
     iters: int = option(200, "optimisation steps (Adam at lr 5: within ~20% of its 200-step loss by 100)")
     optimizer: str = option(
         "lbfgs",
-        "lbfgs: ours (nst_jax/lbfgs.py); adam: optax's; optax-lbfgs: optax.lbfgs "
+        "lbfgs: ours (nst_jax/optimizers/lbfgs.py); adam: optax's; optax-lbfgs: optax.lbfgs "
         "with its zoom line search; scipy-lbfgsb: SciPy's L-BFGS-B, pixels bounded to 0..255",
         OPTIMIZERS,
     )
@@ -150,7 +152,7 @@ class Config:
     )
     style_loss: str = option(
         "gram",
-        "how style is compared per layer (nst_jax/distances.py): gram (Gatys et al., Eq. 4), "
+        "how style is compared per layer (nst_jax/paper/distances.py): gram (Gatys et al., Eq. 4), "
         "w2 (Wasserstein-2 between fitted Gaussians), sliced (sliced Wasserstein, Heitz et "
         "al. 2021), meanstd (channel means and deviations, Li et al. 2017); each has its "
         "own default --style-weight (README, Style losses)",

@@ -5,7 +5,7 @@ wrong model, ...) is raised as `NstError` with a one-line message that names the
 problem and the fix, `<what is wrong>; <what to do>` (tests/test_errors.py reads every
 message in the code and checks both halves). The command line prints `error: <message>`
 and exits with status 2; the Python API lets it propagate. Anything else is a bug in
-nst_jax.
+nst_jax. May import: nothing.
 """
 
 

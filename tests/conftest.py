@@ -96,7 +96,7 @@ def resnet50_files(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def vgg19_params():
-    from nst_jax.vgg import init_params
+    from nst_jax.paper.vgg import init_params
 
     return {k: {p: np.asarray(v) for p, v in d.items()} for k, d in init_params("vgg19", 1).items()}
 
@@ -115,7 +115,7 @@ def vgg19_files(tmp_path_factory, vgg19_params):
 @pytest.fixture(scope="session")
 def small_vgg16(tmp_path_factory):
     """A synthetic VGG16 file (Keras 1 layout) for fast end-to-end tests."""
-    from nst_jax.vgg import init_params
+    from nst_jax.paper.vgg import init_params
 
     params = {k: {p: np.asarray(v) * 0.5 for p, v in d.items()} for k, d in init_params("vgg16", 2).items()}
     path = tmp_path_factory.mktemp("vgg16") / "vgg16_synthetic.h5"

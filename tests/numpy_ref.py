@@ -76,7 +76,7 @@ def tv(x):
     return np.sum((x[1:] - x[:-1]) ** 2) + np.sum((x[:, 1:] - x[:, :-1]) ** 2)
 
 
-# -- style distances (nst_jax/distances.py), from their definitions, in float64 with SciPy
+# -- style distances (nst_jax/paper/distances.py), from their definitions, in float64 with SciPy
 
 
 def weighted_moments(x, w):

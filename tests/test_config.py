@@ -104,7 +104,7 @@ def test_style_losses_have_their_defaults_and_refuse_the_gram_normalisation():
 
 def test_each_model_has_its_own_defaults():
     """Layers, style normalisation and beta are the model's unless given (backbones.py)."""
-    from nst_jax import backbones
+    from nst_jax.paper import backbones
 
     for name in backbones.NAMES:
         bb = backbones.get(name)

@@ -38,8 +38,8 @@ def messages():
 
 # Messages whose first half is built elsewhere, each a description of what is wrong:
 DYNAMIC_WHAT = {
-    ("nst_jax/flags.py", "{}; see {} --help"),  # argparse's own message ("argument --size: ...")
-    ("nst_jax/files.py", "{}; free some space, then {}"),  # "could not write X (why), kept it in Y"
+    ("nst_jax/cli/flags.py", "{}; see {} --help"),  # argparse's own message ("argument --size: ...")
+    ("nst_jax/io/files.py", "{}; free some space, then {}"),  # "could not write X (why), kept it in Y"
 }
 
 

@@ -1,17 +1,20 @@
-"""The layout: the paper modules are platform-free, and modules and functions stay short.
+"""The layout: folders import only downward, the paper is platform-free, modules stay short.
 
-The paper modules are read top to bottom next to the papers; which device runs them,
-whether a faster convolution exists and how the loop is driven are decided elsewhere
-(nst_jax/fast/plan.py, loop.py). These tests read the code itself (its syntax tree), so
-the rule holds for code written later too."""
+nst_jax/__init__.py lists the folders (and top-level modules) lowest first; each one's
+docstring says what it may import (`May import: ...`). The paper and the optimisers are
+read top to bottom next to the papers; which device runs them, whether a faster
+convolution exists and how the loop is driven are decided elsewhere (fast/plan.py,
+run/loop.py). These tests read the code itself (its syntax tree), so the rules hold for
+code written later too."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "nst_jax"
-PAPER = ("image.py", "vgg.py", "losses.py", "lbfgs.py", "color.py", "normalize.py")
+PAPER = sorted(p for folder in ("paper", "optimizers") for p in (PACKAGE / folder).glob("*.py"))
 PLATFORM_CALLS = {
     "default_backend",
     "devices",
@@ -56,7 +59,7 @@ def platform_choices(source: str):
             names.append(node.name)
         elif isinstance(node, ast.ImportFrom):
             names.append(node.module or "")
-            if node.module and node.module.split(".")[0] == "fast":
+            if node.module and "fast" in node.module.split("."):
                 found.append(f"imports the speed machinery: {node.module}")
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
             text = node.value.strip().lower()
@@ -68,9 +71,9 @@ def platform_choices(source: str):
     return found
 
 
-@pytest.mark.parametrize("module", PAPER)
+@pytest.mark.parametrize("module", PAPER, ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_the_paper_modules_ask_nothing_of_the_platform(module):
-    assert platform_choices((PACKAGE / module).read_text()) == []
+    assert platform_choices(module.read_text()) == []
 
 
 def test_the_check_finds_what_it_looks_for():
@@ -81,6 +84,86 @@ def test_the_check_finds_what_it_looks_for():
     assert platform_choices("from .fast import plan\n")
     assert platform_choices("def f(loop='host'): pass\n")
     assert not platform_choices('"""On a CPU, winograd is faster (prose)."""\nx = 1\n')
+
+
+def units():
+    """The folders and top-level modules, lowest first, as nst_jax/__init__.py lists them."""
+    doc = ast.get_docstring(ast.parse((PACKAGE / "__init__.py").read_text())) or ""
+    return re.findall(r"^    (\w+)(?:/|\.py)\s", doc, flags=re.M)
+
+
+def may_import(unit: str):
+    """What `unit`'s docstring (its folder's __init__.py, or the module) says it may import."""
+    path = PACKAGE / unit / "__init__.py" if (PACKAGE / unit).is_dir() else PACKAGE / f"{unit}.py"
+    line = re.search(
+        r"May import: ([^.]*)\.", " ".join((ast.get_docstring(ast.parse(path.read_text())) or "").split())
+    )
+    assert line, f"{path.relative_to(PACKAGE)}: its docstring says nothing of what it may import"
+    said, order = line.group(1), units()
+    if said == "nothing":
+        return set()
+    if said.startswith("everything"):
+        return set(order[: order.index(unit)]) - {u.strip() for u in said.split("but")[1:]}
+    return {u.strip() for u in said.split(",")}
+
+
+def imported_units(source: str, module: str):
+    """{(unit imported, line)} of the nst_jax code in `source`, the module `module`
+    ("nst_jax.run.loop"): relative and absolute imports, anywhere in the file."""
+    package, found = module.split(".")[:-1], set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package[: len(package) - node.level + 1] + (node.module.split(".") if node.module else [])
+            targets = [base] if node.module else [base + [a.name] for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "nst_jax":
+            targets = [node.module.split(".")]
+        elif isinstance(node, ast.Import):
+            targets = [a.name.split(".") for a in node.names if a.name.split(".")[0] == "nst_jax"]
+        else:
+            continue
+        found |= {(t[1], node.lineno) for t in targets if len(t) > 1 and t[1] != "__version__"}
+    return found
+
+
+def wrong_imports(path: Path):
+    """The imports of the module at `path` that its unit may not make."""
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    unit = parts[0]
+    if unit in ("__init__", "__main__"):
+        return []  # the package's front door imports what it offers
+    allowed = may_import(unit) | {unit}
+    module = ".".join(("nst_jax",) + parts)
+    return [f"line {n}: {t}" for t, n in sorted(imported_units(path.read_text(), module)) if t not in allowed]
+
+
+def test_each_unit_lists_only_units_below_it():
+    order = units()
+    assert order[0] == "errors" and order[-1] == "cli" and len(order) == len(set(order))
+    on_disk = {p.stem for p in PACKAGE.iterdir() if p.suffix == ".py" or (p / "__init__.py").exists()}
+    assert on_disk - {"__init__", "__main__"} == set(order), "nst_jax/__init__.py's list is not the tree"
+    for unit in order:
+        assert may_import(unit) <= set(order[: order.index(unit)]), unit
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_every_import_goes_down(path):
+    assert wrong_imports(path) == []
+
+
+def test_the_import_check_finds_what_it_looks_for():
+    assert imported_units("from ..run import loop\nfrom . import lbfgs\n", "nst_jax.paper.vgg") == {
+        ("run", 1),
+        ("paper", 2),
+    }
+    assert imported_units("import nst_jax.cli.app\nfrom nst_jax.io import files\n", "nst_jax.paper.vgg") == {
+        ("cli", 1),
+        ("io", 2),
+    }
+    assert imported_units("def f():\n    from ...batches import batch\n", "nst_jax.run.x.y") == {
+        ("batches", 2)
+    }
+    assert "run" not in may_import("paper") and "cli" not in may_import("bench")
+    assert may_import("errors") == set() and "paper" in may_import("cli")
 
 
 def _modules():
@@ -111,6 +194,26 @@ def test_modules_and_functions_are_short_or_say_why(path):
 
 
 def test_stylize_reads_in_one_screen():
-    tree = ast.parse((PACKAGE / "stylize.py").read_text())
+    tree = ast.parse((PACKAGE / "run" / "stylize.py").read_text())
     f = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "stylize")
     assert f.end_lineno - f.lineno + 1 <= 60
+
+
+def test_the_readme_table_and_the_tests_follow_the_tree():
+    """README's module table names every module, folder by folder in the layers' order;
+    tests/ has a folder per package folder it tests and no other."""
+    readme = (PACKAGE.parent / "README.md").read_text()
+    table = readme[readme.index("## Modules") :].split("\n## ")[0]
+    order = units()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE)
+        if rel.name not in ("__init__.py", "__main__.py"):
+            assert f"`nst_jax/{rel}`" in table or f"`{rel.name}`" in table, (
+                f"README's module table lacks {rel}"
+            )
+    seen = [u for u in re.findall(r"^\| (?:\*\*[^*]+\*\* )?`nst_jax/(\w+)", table, flags=re.M)]
+    firsts = list(dict.fromkeys(seen))
+    assert firsts == order, "README's module table is not in nst_jax/__init__.py's order"
+    tests = PACKAGE.parent / "tests"
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and any(p.glob("test_*.py"))}
+    assert folders <= set(order), folders - set(order)

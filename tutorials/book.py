@@ -88,7 +88,7 @@ def painting(name: str = "starry_night.jpg") -> Path:
 def weights(model: str = "vgg16") -> Path:
     """The real ImageNet weights, found as the command line finds them ($NST_JAX_WEIGHTS,
     weights/, the user cache; never downloaded)."""
-    from nst_jax import lookup
+    from nst_jax.io import lookup
 
     path = lookup.find_weights(None, model)
     if path is None:

@@ -6,6 +6,8 @@ sizes.py         `python -m nst_jax.bench.sizes`: runs at several sizes, timed a
 batch.py         `python -m nst_jax bench batch`: images per second per batch size
 balance.py       `python -m nst_jax bench balance`: style against content per backbone
 gpu.py           `python -m nst_jax bench gpu`: the README's GPU table (evaluations, loops, a run)
+
+May import: everything but cli.
 """
 
 from .convergence import RUNS, check_plot, loss_at, main_optimizers, optimizers, plot, table

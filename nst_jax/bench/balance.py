@@ -29,7 +29,7 @@ from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
-from ..backbones import STYLE_NORMALIZATIONS, get
+from ..paper.backbones import STYLE_NORMALIZATIONS, get
 
 REFERENCE = ("vgg16", "gatys", 3e2)  # the model, normalisation and beta the others are carried from
 NORMALIZED_STYLE_WEIGHT = 1e6  # (config.py's) for VGG16 with normalised weights: their reference
@@ -43,7 +43,7 @@ def _calibrated_statistics(params, x):
     import flax.linen as nn
     import jax.numpy as jnp
 
-    from .. import resnet
+    from ..paper import resnet
 
     stats = {}
 
@@ -94,10 +94,10 @@ def calibrate(params: Dict[str, Dict[str, np.ndarray]], images: Sequence[np.ndar
 def weights_for(model: str, side: int = 256) -> Any:
     """(stored params, source): a file for `model` if one is found, else random ones
     (ResNet50's batch norms calibrated on the reference images at side x side px)."""
-    from .. import image as im
-    from .. import lookup as lk
-    from .. import weights as wt
-    from ..normalize import reference_images
+    from ..io import lookup as lk
+    from ..io import weights as wt
+    from ..io.image_files import reference_set
+    from ..paper import image as im
 
     path = lk.find_weights(None, model)
     if path is not None:
@@ -106,7 +106,7 @@ def weights_for(model: str, side: int = 256) -> Any:
             return params, path.name
     params = get(model).init_params(0)
     if model == "resnet50":
-        images = [im.preprocess(im.resize(im.deprocess(x), side, side)) for x in reference_images()]
+        images = [im.preprocess(im.resize(im.deprocess(x), side, side)) for x in reference_set()]
         return calibrate(params, images), "random, batch norms calibrated"
     return params, "random (He-normal)"
 
@@ -118,11 +118,11 @@ def balance(models: Sequence[str], size: int = 256) -> List[Dict]:
     import jax
     import jax.numpy as jnp
 
-    from .. import image as im
-    from ..normalize import normalize_weights
-    from .speed import DEMO
+    from ..io import image_files
+    from ..paper import image as im
+    from ..paper.normalize import normalize_weights
 
-    c, s = (im.load_image(DEMO / f)[0] for f in ("chelsea.jpg", "starry_night.jpg"))
+    c, s = (image_files.load_image(f)[0] for f in (image_files.DEMO_CONTENT, image_files.DEMO_STYLE))
     c, s = (im.preprocess(im.resize(a, *im.fit_size(a.shape[0], a.shape[1], size))) for a in (c, s))
     noise = im.preprocess(np.random.default_rng(0).uniform(0, 255, c.shape).astype(np.float32))
     rows = []
@@ -130,7 +130,12 @@ def balance(models: Sequence[str], size: int = 256) -> List[Dict]:
         bb, (stored, source) = get(model), weights_for(model, size)
         variants = [(source, stored)]
         if bb.family == "vgg":
-            variants.append((source + ", normalised", normalize_weights(stored, model)[0]))
+            variants.append(
+                (
+                    source + ", normalised",
+                    normalize_weights(stored, model, "max", image_files.reference_set())[0],
+                )
+            )
         for name, p in variants:
             params = jax.tree.map(jnp.asarray, bb.prepare(p))
             rows += [dict(model=model, weights=name, **r) for r in _rows(params, model, c, s, noise)]
@@ -145,7 +150,7 @@ def balance(models: Sequence[str], size: int = 256) -> List[Dict]:
 
 def _distance_terms(ob, f, style_targets):
     """{layer: w_l E_l} for the objective's style distance (distances.py), all in one program."""
-    from ..losses import style_distance
+    from ..paper.losses import style_distance
 
     layer = style_distance(ob).layer
     return {n: w * layer(f[n], style_targets[n]) for n, w in ob.style_layers}
@@ -156,8 +161,8 @@ def _rows(params, model: str, c, s, noise) -> List[Dict]:
     import jax.numpy as jnp
 
     from ..config import Config
-    from ..distances import STYLE_LOSSES
-    from ..losses import make_targets, style_denominator
+    from ..paper.distances import STYLE_LOSSES
+    from ..paper.losses import make_targets, style_denominator
 
     bb, rows = get(model), []
     ob = Config(model=model, style_weight=1.0).validate().objective(model)
@@ -202,7 +207,7 @@ def table(rows: List[Dict]) -> str:
 
 
 def main_balance(a: argparse.Namespace) -> int:
-    from .. import files
+    from ..io import files
 
     rows = balance(a.model, a.size)
     print(table(rows))

@@ -17,18 +17,19 @@ from typing import Any, Dict, List
 
 import numpy as np
 
-from .. import image as im
-from ..batch import stylize_batch
-from ..files import json_writer, write_kept
+from ..batches.batch import stylize_batch
+from ..io import image_files
+from ..io.files import json_writer, write_kept
+from ..paper import image as im
 
 
 def _images(content: str, n: int, folder: Path) -> List[Path]:
     """n copies of the content, each shifted 7 px further (distinct images, one size)."""
-    rgb = im.load_image(content)[0]
+    rgb = image_files.load_image(content)[0]
     paths = []
     for k in range(n):
         paths.append(folder / f"image{k:02d}.png")
-        im.save_image(paths[-1], im.to_uint8(np.roll(rgb, 7 * k, axis=1)))
+        image_files.save_image(paths[-1], im.to_uint8(np.roll(rgb, 7 * k, axis=1)))
     return paths
 
 

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from ..errors import NstError
-from ..image import ImageLike, StrPath
-from ..inputs import Images
-from ..stylize import stylize
+from ..io.files import StrPath
+from ..io.image_files import ImageLike
+from ..run.inputs import Images
+from ..run.stylize import stylize
 
 OPTIMIZER_RUNS = (  # (--runs key, row name, stylize options)
     ("lbfgs", "lbfgs", {"optimizer": "lbfgs"}),
@@ -111,7 +112,7 @@ def table(results: Dict[str, Dict], evals: int) -> str:
 def plot(results: Dict[str, Dict], path: StrPath) -> None:
     """Loss curves against evaluations and seconds, written atomically to `path` (its
     extension names the format: .png, .svg, .pdf, ...)."""
-    from ..files import atomic_write
+    from ..io.files import atomic_write
 
     atomic_write(path, lambda tmp: _draw(results, tmp))
 
@@ -159,7 +160,7 @@ def check_plot(path: Path) -> None:
 
 
 def main_optimizers(a: argparse.Namespace) -> int:
-    from .. import files
+    from ..io import files
 
     options = dict(
         size=a.size,

@@ -45,9 +45,9 @@ def weights_file(folder: Path) -> Tuple[str, str]:
     on a GPU would take the memory the cells measure) written into `folder`."""
     import numpy as np
 
-    from .. import lookup as lk
-    from .. import weights as wt
-    from ..vgg import layers
+    from ..io import lookup as lk
+    from ..io import weights as wt
+    from ..paper.vgg import layers
 
     path = lk.find_weights(None, MODEL)
     if path is not None and wt.load_stored(path)[0] == MODEL:
@@ -81,8 +81,8 @@ def time_run(loop: str, size: int, iters: int, weights: str) -> Dict[str, Any]:
     import jax
 
     from ..fast.memory import peak_rss
-    from ..flags import DEMO_CONTENT, DEMO_STYLE
-    from ..stylize import stylize
+    from ..io.image_files import DEMO_CONTENT, DEMO_STYLE
+    from ..run.stylize import stylize
 
     options: Dict[str, Any] = dict(
         model=MODEL, weights=weights, size=size, iters=iters, num_scales=1, loop=loop
@@ -246,7 +246,7 @@ def failed(report: Dict[str, Any]) -> bool:
 
 def main_gpu(a: Any) -> int:
     """The command: measure, print the tables, write --json and --markdown; 1 if a cell failed."""
-    from .. import files
+    from ..io import files
 
     report = gpu_report(a.size, a.repeats, a.loop_iters, a.iters, a.run_size, not a.quiet, a.quick)
     text = markdown(report)

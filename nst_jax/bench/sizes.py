@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from ..files import atomic_write, json_writer
+from ..io.files import atomic_write, json_writer
 
 
 def run_one(content: str, style: str, out: Path, size: int, extra: List[str], weights: str) -> Dict:

@@ -25,12 +25,11 @@ from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
-from ..backbones import deepest, get
 from ..fast.memory import peak_rss
+from ..paper.backbones import deepest, get
+from ..paper.vgg import feature_shapes, layers
 from ..reference.measure import median_seconds
-from ..vgg import feature_shapes, layers
 
-DEMO = Path(__file__).resolve().parent.parent / "data"
 # jax: nst_jax as it runs (its plan: Winograd convolutions from 256 channels on CPU);
 # jax-direct: every convolution direct (exact float32); torch-cl: channels_last layout
 FRAMEWORKS = ("jax", "jax-direct", "torch", "torch-cl")
@@ -83,9 +82,10 @@ def eval_flops(
 def _inputs(model: str, size: int):
     """(params, model source, content, style) at `size`: the real weights when a file for
     `model` is found, else random ones (speed does not depend on the values)."""
-    from .. import image as im
-    from .. import lookup as lk
-    from .. import weights as wt
+    from ..io import image_files
+    from ..io import lookup as lk
+    from ..io import weights as wt
+    from ..paper import image as im
 
     path, source = lk.find_weights(None, model), "random (He-normal)"
     params = None
@@ -97,7 +97,7 @@ def _inputs(model: str, size: int):
         params = {
             k: {n: np.asarray(v) for n, v in d.items()} for k, d in bb.prepare(bb.init_params(0)).items()
         }
-    c, s = (im.load_image(DEMO / f)[0] for f in ("chelsea.jpg", "starry_night.jpg"))
+    c, s = (image_files.load_image(f)[0] for f in (image_files.DEMO_CONTENT, image_files.DEMO_STYLE))
     c = im.resize(c, *im.fit_size(c.shape[0], c.shape[1], size))
     s = im.resize(s, *im.fit_size(s.shape[0], s.shape[1], size))
     return params, source, im.preprocess(c), im.preprocess(s)
@@ -154,7 +154,7 @@ def _time_jax(framework, cfg, params, content, style, repeats) -> Dict:
     import jax.numpy as jnp
 
     from ..fast import plan
-    from ..losses import make_targets
+    from ..paper.losses import make_targets
 
     model, objective = cfg.model, cfg.objective(cfg.model)
     out: Dict[str, Any] = {}
@@ -187,7 +187,7 @@ def _torch_loss(cfg, params, content, style, dev, fmt):
     """The objective in the PyTorch reference of cfg's model: xi (1, 3, H, W) -> terms."""
     import torch
 
-    from ..losses import gram
+    from ..paper.losses import gram
 
     model, bb = cfg.model, get(cfg.model)
     ob = cfg.objective(model)
@@ -362,7 +362,7 @@ def speed_table(rows: List[Dict]) -> str:
 
 
 def main_speed(a: argparse.Namespace) -> int:
-    from .. import files
+    from ..io import files
 
     rows = speed(
         a.models, a.sizes, a.frameworks, a.repeats, a.remat, a.precision, not a.quiet, a.conv, a.style_loss

@@ -1,8 +1,7 @@
 """The speed machinery: the same computation as the paper modules, done faster.
 
 Nothing here changes what is computed, only how: each piece is checked against the plain
-definition it replaces (tests/test_plan.py, test_winograd.py, test_pool.py, test_remat.py,
-test_tiles.py, test_memory.py, test_xla.py, test_batch.py).
+definition it replaces (tests/fast/, and tests/batches/test_batch.py for the mesh).
 
     plan.py      the plan: every `auto` of a run settled once (conv, loop, scheduler)
     winograd.py  Winograd's F(4x4, 3x3) convolution, and the module holding its transforms
@@ -13,6 +12,9 @@ test_tiles.py, test_memory.py, test_xla.py, test_batch.py).
     xla.py       XLA:CPU's memory-ordered scheduler (`use_memory_scheduler`)
     mesh.py      a batch over devices and processes: the mesh, its shardings, each share
     processes.py joining the processes of a multi-process batch (jax.distributed)
+
+A faster way to compute the same thing goes here, chosen by the plan. May import: errors,
+config, paper.
 """
 
 from .plan import Plan, plan

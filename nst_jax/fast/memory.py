@@ -4,7 +4,7 @@ A loss-and-gradient evaluation keeps every activation up to the deepest layer of
 objective for the backward pass (VGG: the ReLU outputs, which are also the next
 convolution's inputs; ResNet50: its ReLU outputs and residual sums), then holds a
 gradient or two of the largest layer while going back. The estimate below is checked against peaks measured in a fresh process
-(tests/test_memory.py) and in the README's tables.
+(tests/fast/test_memory.py) and in the README's tables.
 """
 
 import math
@@ -12,8 +12,8 @@ import os
 import resource
 from typing import Optional, Sequence, Tuple
 
-from ..backbones import deepest, get
-from ..losses import Objective
+from ..paper.backbones import deepest, get
+from ..paper.losses import Objective
 
 FLOAT = 4  # bytes
 RUNTIME = 300e6  # Python, JAX, XLA's code and buffers at rest (measured: ~0.3 GB)
@@ -67,7 +67,7 @@ def estimate_memory(
     about two more of the largest layer's size while going back, the optimiser's
     image-sized buffers ((s, y) pairs for L-BFGS) and the runtime; XLA:CPU ordering each
     program for memory (xla.py). Measured against it (VGG19, one gradient,
-    tests/test_memory.py): 512 px 0.85 GiB peak for 0.92 estimated, 1024 px 1.96 for
+    tests/fast/test_memory.py): 512 px 0.85 GiB peak for 0.92 estimated, 1024 px 1.96 for
     2.15; 2048x1536 with L-BFGS and Winograd, 7.0 GB peak for 7.9 GiB (8.5 GB) estimated.
     `remat` is not counted (README, Performance). `winograd`: the convolutions computed
     by Winograd's method: their kernel transforms (U and U', 36/9 of a kernel each) twice

@@ -33,11 +33,11 @@ from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import jax
 
-from .. import losses
-from ..backbones import deepest, get
 from ..config import Config
 from ..errors import NstError
-from ..vgg import Ops
+from ..paper import losses
+from ..paper.backbones import deepest, get
+from ..paper.vgg import Ops
 from . import pool, remat, tiles, winograd, xla
 
 LBFGS_MEMORY = 100  # pairs by default: PyTorch's history; fewer lose to it (README, Optimisers)

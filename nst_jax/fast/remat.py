@@ -14,8 +14,8 @@ from typing import Any, Dict
 import jax
 import jax.numpy as jnp
 
-from ..losses import Objective, Targets, combine, tv_loss, weighted_terms
-from ..vgg import Block, Ops, block_params, check_request, last_block, pool
+from ..paper.losses import Objective, Targets, combine, tv_loss, weighted_terms
+from ..paper.vgg import Block, Ops, block_params, check_request, last_block, pool
 
 
 def loss_terms(

@@ -18,7 +18,7 @@ and each strip's features are cropped to its own rows:
     pass 2 (forward+backward) grad x_strip of  sum_l <D^l, G^l_strip> + alpha L_strip,
                               added into the image's gradient at the strip's rows
 
-The result is the whole image's loss and gradient (tests/test_tiles.py: equal to the
+The result is the whole image's loss and gradient (tests/fast/test_tiles.py: equal to the
 plain evaluation within float32 rounding), with the memory of one strip, at the cost
 of the halos and of pass 1's forward (README, "The largest images"). Strips start on
 multiples of 2^(b-1) for the deepest block b, so every pooling window falls as it does
@@ -34,9 +34,9 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 import jax
 import jax.numpy as jnp
 
-from .. import vgg
-from ..losses import Objective, Targets, content_loss, gram, gram_loss, tv_loss
-from ..vgg import Ops
+from ..paper import vgg
+from ..paper.losses import Objective, Targets, content_loss, gram, gram_loss, tv_loss
+from ..paper.vgg import Ops
 
 
 class Strip(NamedTuple):

@@ -14,7 +14,7 @@ of that domain:
 so a layer costs 36 * tiles * C * K multiply-adds instead of 9 * 16 * tiles * C * K:
 4x fewer. The price is arithmetic: the transforms multiply by up to 8 and 1/24, so the
 result is exact in exact arithmetic but carries ~1e-5 relative float32 rounding error
-instead of direct convolution's ~5e-7 (measured in tests/test_winograd.py).
+instead of direct convolution's ~5e-7 (measured in tests/fast/test_winograd.py).
 
 Where it pays (XLA:CPU, this project's 2-core machine, VGG19 at 512 px, forward +
 input-gradient per layer): 512 -> 512 channels 54 ms vs 167 ms direct; 256 -> 256
@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpy.typing as npt
 
-from ..vgg import layers
+from ..paper.vgg import layers
 
 HIGHEST = jax.lax.Precision.HIGHEST
 M, R = 4, 3  # output tile 4x4, filter 3x3

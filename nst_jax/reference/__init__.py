@@ -9,4 +9,5 @@
     measure.py     how far two arrays are apart; the median time of a call
 
 PyTorch and Keras are the optional extra `compare` (pip install 'nst_jax[compare]').
+May import: errors, config, paper, optimizers, io, fast, run.
 """

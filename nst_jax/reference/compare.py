@@ -31,9 +31,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import jax
 import numpy as np
 
-from .. import image as im
-from ..backbones import get
 from ..errors import NstError
+from ..io import image_files
+from ..paper import image as im
+from ..paper.backbones import get
 from .measure import diff, median_seconds
 from .torch_vgg import CONTENT, STYLE
 
@@ -46,7 +47,7 @@ def _layers(model: str):
 
 def _distance(model: str, style_loss: str):
     """Ours: the StyleDistance of `style_loss`, as losses.py picks it for an objective."""
-    from ..losses import Objective, style_distance
+    from ..paper.losses import Objective, style_distance
 
     return style_distance(Objective(model, "max", (), (), 1.0, 1.0, 0.0, style_loss=style_loss))
 
@@ -55,7 +56,7 @@ def terms(params: Any, targets: Dict[str, Any], x: Any, model: str, pooling: str
     """Ours: {term: value} of image x, built from losses.py (and distances.py for
     `style_loss`); params and targets are arguments, so that the compiled programs below
     hold no weights as constants and serve every call of the same shapes."""
-    from ..losses import content_loss, style_layer_loss, tv_loss
+    from ..paper.losses import content_loss, style_layer_loss, tv_loss
 
     CONTENT, STYLE = _layers(model)
     layer_loss = style_layer_loss if style_loss == "gram" else _distance(model, style_loss).layer
@@ -99,9 +100,9 @@ def _float64(tree):
 
 
 def compare(
-    content: im.ImageLike,
-    style: im.ImageLike,
-    weights_path: im.StrPath,
+    content: image_files.ImageLike,
+    style: image_files.ImageLike,
+    weights_path: image_files.StrPath,
     *,
     model: Optional[str] = None,
     size: int = 128,
@@ -113,8 +114,8 @@ def compare(
 ) -> Dict:
     """The whole report (module docstring) for the two images at `size` px, the style
     terms under `style_loss` (distances.STYLE_LOSSES)."""
-    from .. import weights as wt
-    from ..distances import STYLE_LOSSES
+    from ..io import weights as wt
+    from ..paper.distances import STYLE_LOSSES
 
     if style_loss not in STYLE_LOSSES:
         raise NstError(f"unknown style loss {style_loss!r}; use one of: {', '.join(STYLE_LOSSES)}")
@@ -165,11 +166,11 @@ def _inputs(content, style, params, model, size, pooling, frameworks, rng, style
     import jax
     import jax.numpy as jnp
 
-    from ..losses import gram
+    from ..paper.losses import gram
 
     CONTENT, STYLE = _layers(model)
     features = get(model).features
-    rgb_c = im.load_image(content)[0]
+    rgb_c = image_files.load_image(content)[0]
     hw = im.fit_size(rgb_c.shape[0], rgb_c.shape[1], size)
     c = im.resize(rgb_c, *hw)
     if get(model).family != "vgg" and pooling != "max":
@@ -185,7 +186,7 @@ def _inputs(content, style, params, model, size, pooling, frameworks, rng, style
             f"Keras' VGG needs at least 32 px per side, the image is {hw[1]}x{hw[0]}; "
             "raise --size or pass --framework torch"
         )
-    s_rgb = im.load_image(style)[0]
+    s_rgb = image_files.load_image(style)[0]
     s = im.resize(s_rgb, *im.fit_size(s_rgb.shape[0], s_rgb.shape[1], size))
     # The image compared: the content photo plus Gaussian noise, so the content gradient is
     # not zero. Not clipped: clipping makes flat saturated regions, whose exactly equal

@@ -17,7 +17,7 @@ from typing import Any, Dict, Sequence
 import numpy as np
 
 from ..errors import NstError
-from ..image import StrPath
+from ..io.files import StrPath
 from .measure import diff, median_seconds
 from .torch_distances import paper_terms, to_torch
 

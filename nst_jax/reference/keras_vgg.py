@@ -12,8 +12,8 @@ from typing import Any, Dict, Sequence
 import numpy as np
 
 from ..errors import NstError
-from ..image import StrPath
-from ..vgg import layers
+from ..io.files import StrPath
+from ..paper.vgg import layers
 from .measure import diff, median_seconds
 from .torch_vgg import CONTENT, STYLE, torch_inputs, torch_loss
 

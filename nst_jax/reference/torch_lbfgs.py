@@ -16,10 +16,11 @@ from typing import Any, Dict, List
 
 import numpy as np
 
-from ..image import ImageLike, preprocess
-from ..inputs import Images, prepare
-from ..losses import make_targets
-from ..stylize import scale_images
+from ..io.image_files import ImageLike
+from ..paper.image import preprocess
+from ..paper.losses import make_targets
+from ..run.inputs import Images, prepare
+from ..run.stylize import scale_images
 from . import torch_vgg as tv
 
 

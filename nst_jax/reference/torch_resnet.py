@@ -13,7 +13,7 @@ from typing import Any, Dict, Sequence, Tuple
 
 import numpy as np
 
-from ..image import StrPath
+from ..io.files import StrPath
 from .torch_distances import paper_terms, to_torch
 
 STAGES = ((2, 3, 1), (3, 4, 2), (4, 6, 2), (5, 3, 2))  # (stage, blocks, stride): He et al., Table 1

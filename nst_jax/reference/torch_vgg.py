@@ -11,8 +11,8 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from ..image import StrPath
-from ..vgg import layers
+from ..io.files import StrPath
+from ..paper.vgg import layers
 from .torch_distances import paper_terms, to_torch
 
 STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
