@@ -188,6 +188,7 @@ def _torch_loss(cfg, params, content, style, dev, fmt):
     import torch
 
     from ..paper.losses import gram
+    from ..reference.torch_distances import torch_targets
 
     model, bb = cfg.model, get(cfg.model)
     ob = cfg.objective(model)
@@ -201,11 +202,9 @@ def _torch_loss(cfg, params, content, style, dev, fmt):
         from ..reference import torch_vgg as tv
 
         assert (tv.CONTENT,) + tv.STYLE == ob.layers  # the same objective
-        w, tg = tv.torch_inputs(
-            {k: (v["kernel"], v["bias"]) for k, v in params.items()}, targets, torch.float32
-        )
+        w = tv.conv_weights({k: (v["kernel"], v["bias"]) for k, v in params.items()}, torch.float32)
         w = {k: (kern.to(dev).contiguous(memory_format=fmt), b.to(dev)) for k, (kern, b) in w.items()}
-        tg = {"content": tg["content"].to(dev), "style": {k: v.to(dev) for k, v in tg["style"].items()}}
+        tg = torch_targets(targets, device=dev)
         return lambda xi: tv.torch_terms(w, xi, tg, model, "max")[2]
     from ..reference import torch_resnet as tr
 
@@ -221,11 +220,8 @@ def _torch_loss(cfg, params, content, style, dev, fmt):
         k: (ts[0].contiguous(memory_format=fmt), *ts[1:]) if k.endswith("_conv") else ts
         for k, ts in w.items()
     }
-    tr_tg: Dict[str, Any] = {
-        "content": torch.tensor(targets["content"]).permute(2, 0, 1).to(dev),
-        "style": {k: torch.tensor(v).to(dev) for k, v in targets["style"].items()},
-    }
-    return lambda xi: tr.torch_terms(w, xi, tr_tg, c_layer, s_layers)
+    tg = torch_targets(targets, device=dev)
+    return lambda xi: tr.torch_terms(w, xi, tg, c_layer, s_layers)
 
 
 def _time_torch(framework, cfg, params, content, style, repeats) -> Dict:

@@ -115,3 +115,13 @@ def add_config_options(
 def config_options(a: argparse.Namespace) -> dict:
     """The Config fields of parsed arguments, by name."""
     return {f.name: getattr(a, f.name) for f in dataclasses.fields(Config)}
+
+
+def inputs_of(a, images: bool = True) -> typing.List[typing.Tuple[str, typing.Any]]:
+    """What a command's outputs must not overwrite: its content and style images (unless
+    images=False: the caller lists its own) and the weights file it will read, found as the
+    run finds it."""
+    from ..io import lookup as lk
+
+    found = [(what, getattr(a, what.split()[0], None)) for what in ("content image", "style image") if images]
+    return found + [("weights file", lk.find_weights(getattr(a, "weights", None), getattr(a, "model", None)))]

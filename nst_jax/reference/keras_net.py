@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import NstError
 from ..io.files import StrPath
 from .measure import diff, median_seconds
-from .torch_distances import paper_terms, to_torch
+from .torch_distances import paper_terms, torch_targets
 
 
 def keras_model(weights_path: StrPath, keras_app: str, input_shape: Sequence[int]) -> Any:
@@ -68,10 +68,7 @@ def keras_reference(
         )
     wanted = [content, *style]
     loss_net = keras.Model(net.input, [net.get_layer(bb.keras_name(n)).output for n in wanted])
-    tg = {
-        "content": torch.tensor(targets["content"]),
-        "style": {k: to_torch(v) for k, v in targets["style"].items()},
-    }
+    tg = torch_targets(targets, channels_first=False)  # (Keras' layout)
 
     def terms(grad: bool):
         xt = torch.tensor(np.ascontiguousarray(pre), dtype=torch.float32, requires_grad=grad)

@@ -15,7 +15,8 @@ from ..errors import NstError
 from ..io.files import StrPath
 from ..paper.vgg import layers
 from .measure import diff, median_seconds
-from .torch_vgg import CONTENT, STYLE, torch_inputs, torch_loss
+from .torch_distances import torch_targets
+from .torch_vgg import CONTENT, STYLE, torch_loss
 
 
 def keras_layers(
@@ -49,7 +50,7 @@ def keras_layers(
     if out["backend"] == "torch":  # timings: Keras' forward, and backward by torch autograd
         import torch
 
-        _, ref_t = torch_inputs({}, targets, torch.float32)
+        ref_t = torch_targets(targets, torch.float32)
         wanted = (CONTENT,) + STYLE  # the same work as the others: up to relu5_1
         loss_net = keras.Model(net.input, [net.get_layer(keras_name[n]).output for n in wanted])
 

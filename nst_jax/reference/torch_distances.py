@@ -38,19 +38,31 @@ import numpy as np
 VAR_EPS = 1e-8  # sigma = sqrt(var + VAR_EPS), as distances.py's meanstd
 
 
-def to_torch(target: Any, dtype: Any = None) -> Any:
+def to_torch(target: Any, dtype: Any = None, device: Any = None) -> Any:
     """An array (Gram), or a NamedTuple of arrays (distances.py's targets), as tensors of
-    `dtype`; tensors already (of any dtype) are cast."""
+    `dtype` on `device`; tensors already (of any dtype) are cast."""
     import torch
 
     def one(a):
-        if isinstance(a, torch.Tensor):
-            return a if dtype is None else a.to(dtype)
-        return torch.tensor(np.asarray(a), dtype=dtype)
+        t = a if isinstance(a, torch.Tensor) else torch.tensor(np.asarray(a))
+        return t.to(device=device, dtype=dtype)
 
     if isinstance(target, tuple) and hasattr(target, "_fields"):  # a NamedTuple: keep its type
         return type(target)(*(one(a) for a in target))
     return one(target)
+
+
+def torch_targets(
+    targets: Dict[str, Any], dtype: Any = None, channels_first: bool = True, device: Any = None
+) -> Dict[str, Any]:
+    """A run's targets (losses.make_targets: content (h, w, C), style {layer: Gram or a
+    distances.py target}) as tensors on `device`; content as (C, h, w) unless
+    `channels_first` is False."""
+    content = to_torch(targets["content"], dtype, device)  # (h, w, C)
+    return {
+        "content": content.permute(2, 0, 1) if channels_first else content,  # -> (C, h, w)
+        "style": {k: to_torch(v, dtype, device) for k, v in targets["style"].items()},
+    }
 
 
 def _moments(f: Any):

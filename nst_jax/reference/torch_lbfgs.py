@@ -20,7 +20,7 @@ from ..io.image_files import ImageLike
 from ..paper.image import preprocess
 from ..paper.losses import make_targets
 from ..run.inputs import Images, prepare
-from ..run.stylize import scale_images
+from ..run.scales import scale_images
 from . import torch_vgg as tv
 
 

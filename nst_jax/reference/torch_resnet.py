@@ -14,7 +14,7 @@ from typing import Any, Dict, Sequence, Tuple
 import numpy as np
 
 from ..io.files import StrPath
-from .torch_distances import paper_terms, to_torch
+from .torch_distances import paper_terms, torch_targets
 
 STAGES = ((2, 3, 1), (3, 4, 2), (4, 6, 2), (5, 3, 2))  # (stage, blocks, stride): He et al., Table 1
 EPS = 1.001e-5
@@ -128,10 +128,6 @@ def check(
             for n in names:
                 report["layers"][n]["torch"] = diff(ours["acts"][n], acts[n][0].permute(1, 2, 0).numpy())
             continue
-        tg = {
-            "content": torch.tensor(targets["content"], dtype=dtype).permute(2, 0, 1),
-            "style": {k: to_torch(v, dtype) for k, v in targets["style"].items()},
-        }
-        for k, v in torch_terms(w, xt, tg, content, style, style_loss).items():
+        for k, v in torch_terms(w, xt, torch_targets(targets, dtype), content, style, style_loss).items():
             (g,) = torch.autograd.grad(v, xt, retain_graph=True)
             report["terms"][k]["torch_grad64"] = diff(ours64[k], g[0].permute(1, 2, 0).numpy())

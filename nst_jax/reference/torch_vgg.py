@@ -13,7 +13,7 @@ import numpy as np
 
 from ..io.files import StrPath
 from ..paper.vgg import layers
-from .torch_distances import paper_terms, to_torch
+from .torch_distances import paper_terms, torch_targets
 
 STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT = "relu4_2"
@@ -41,25 +41,25 @@ def read_h5(path: StrPath) -> Dict[str, tuple]:
     return {names[k]: v for k, v in out.items() if k in names}
 
 
-def torch_inputs(
-    weights: Dict[str, Tuple[Any, Any]], targets: Dict[str, Any], dtype: Any
-) -> Tuple[Dict[str, Tuple[Any, Any]], Dict[str, Any]]:
-    """Convert once: conv weights to OIHW tensors, targets to tensors (a style target
-    of distances.py, a NamedTuple of arrays, as the same NamedTuple of tensors)."""
+def conv_weights(weights: Dict[str, Tuple[Any, Any]], dtype: Any) -> Dict[str, Tuple[Any, Any]]:
+    """Each conv's (kernel HWIO, bias) as tensors: (OIHW, bias)."""
     import torch
 
-    w = {
+    return {
         k: (
             torch.tensor(kern, dtype=dtype).permute(3, 2, 0, 1).contiguous(),  # HWIO -> OIHW
             torch.tensor(bias, dtype=dtype),
         )
         for k, (kern, bias) in weights.items()
     }
-    t = {
-        "content": torch.tensor(targets["content"], dtype=dtype).permute(2, 0, 1),
-        "style": {k: to_torch(v, dtype) for k, v in targets["style"].items()},
-    }
-    return w, t
+
+
+def torch_inputs(
+    weights: Dict[str, Tuple[Any, Any]], targets: Dict[str, Any], dtype: Any
+) -> Tuple[Dict[str, Tuple[Any, Any]], Dict[str, Any]]:
+    """Convert once: conv weights to OIHW tensors, targets to tensors (a style target
+    of distances.py, a NamedTuple of arrays, as the same NamedTuple of tensors)."""
+    return conv_weights(weights, dtype), torch_targets(targets, dtype)
 
 
 def torch_terms(

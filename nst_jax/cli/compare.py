@@ -1,0 +1,64 @@
+"""`python -m nst_jax compare`: our features, losses and gradients against PyTorch and Keras (reference/compare.py)."""
+
+import typing
+from pathlib import Path
+
+from ..errors import NstError
+from ..io import files
+from ..io.image_files import DEMO_CONTENT, DEMO_STYLE
+from ..io.signals import Stopped
+import signal, sys
+from .flags import Parser, add_config_options, batch_size, config_options, floats, ints, names, paths, inputs_of
+
+
+def main(argv: typing.List[str]) -> int:
+    from ..io import lookup as lk
+    from ..paper.distances import STYLE_LOSSES
+    from ..reference import compare as cp
+
+    p = Parser(
+        prog="python -m nst_jax compare",
+        description="Our VGG features, losses and "
+        "gradients against an independent PyTorch reference and Keras' own VGG, plus a "
+        "float64 finite-difference check. Exit status 1 if a figure is over its tolerance.",
+    )
+    p.add_argument("content", nargs="?", default=str(DEMO_CONTENT))
+    p.add_argument("style", nargs="?", default=str(DEMO_STYLE))
+    add_config_options(p, ("model", "weights", "pooling"))
+    p.add_argument("--size", type=int, default=128, help="longest side of the image, px")
+    p.add_argument(
+        "--framework", type=names, default=("torch", "keras"), help="comma-separated: torch, keras"
+    )
+    p.add_argument(
+        "--style-loss",
+        choices=STYLE_LOSSES,
+        default="gram",
+        help="the style terms compared: gram (Eq. 4), or distances.py's w2, sliced, meanstd "
+        "against the same formulas in PyTorch (reference/torch_distances.py)",
+    )
+    p.add_argument("--json", default=None, help="write the whole report as JSON")
+    a = p.parse_args(argv)
+    if set(a.framework) - {"torch", "keras"}:
+        raise NstError(f"unknown framework in {','.join(a.framework)}; use torch and/or keras")
+    files.check_outputs([("--json", a.json, None)], inputs_of(a))
+    path = lk.find_weights(a.weights, a.model)
+    if path is None:
+        raise NstError("no weights found; pass --weights FILE.h5 (see python -m nst_jax weights)")
+    if Path(path).suffix == ".npz":
+        raise NstError("compare reads the Keras .h5 file itself; pass --weights FILE.h5")
+    report = cp.compare(
+        a.content,
+        a.style,
+        path,
+        model=a.model,
+        size=a.size,
+        pooling=a.pooling,
+        frameworks=a.framework,
+        style_loss=a.style_loss,
+    )
+    print(cp.table(report))
+    over = cp.within(report)
+    print("all figures within tolerance" if not over else f"over tolerance: {', '.join(over)}")
+    if a.json:
+        files.write_kept([("the report", Path(a.json), files.json_writer(report))])
+    return 1 if over else 0
