@@ -1,8 +1,11 @@
-"""The command line: `python -m nst_jax` and its subcommands.
+"""The command line: `python -m nst_jax` and its subcommands, one module each.
 
-    app.py       `main`: dispatch, the single-image command, errors as one line and exit codes
-    flags.py     flags generated from Config's fields (one per option, with its help)
-    commands.py  the other subcommands: batch, score, weights, compare, bench
+    app.py       `main`: the command picked, errors as one line, exit statuses
+    flags.py     what the commands share: Config's options as flags, value parsers, the
+                 inputs a command's outputs must not overwrite
+    stylize.py   the single-image command (no subcommand)
+    batch.py, layers.py, weights.py, bench.py, compare.py, score.py: the subcommands
 
-A new subcommand goes here. May import: everything.
+A new subcommand is a module here with `main(argv) -> int`, listed in app.COMMANDS.
+May import: everything.
 """

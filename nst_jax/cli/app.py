@@ -1,41 +1,37 @@
-"""The command line: a thin layer over `stylize.stylize` and the other commands.
+"""`python -m nst_jax`: which command runs, and how its end is told (messages, exit status).
 
-    python -m nst_jax [CONTENT STYLE] [options]     stylize (no images: the bundled demo)
-    python -m nst_jax weights [...]                 where weights are looked for; fetch,
-                                                    convert and inspect files
-    python -m nst_jax bench [optimizers] [...]      JAX against PyTorch; optimisers
-    python -m nst_jax compare [...]                 features and gradients against PyTorch, Keras
-    python -m nst_jax score OUTPUT CONTENT STYLE    the size-free score of a result (score.py)
+    python -m nst_jax [CONTENT STYLE] [options]     stylize.py (no images: the bundled demo)
+    python -m nst_jax batch CONTENT... --style S    batch.py: every photo with every style
+    python -m nst_jax layers [--model M]            layers.py: the layer names a network takes
+    python -m nst_jax weights [...]                 weights.py: where weights are looked for;
+                                                    fetch, convert and inspect files
+    python -m nst_jax bench [optimizers|...] [...]  bench.py: the benchmarks
+    python -m nst_jax compare [...]                 compare.py: against PyTorch and Keras
+    python -m nst_jax score OUTPUT CONTENT STYLE    score.py: the size-free score of a result
 
-The stylize options are generated from `Config` (config.py, flags.py): one flag per
-field, whose help, choices and default are the field's; only what is not a Config field
-(images, output paths) is written here, and the other commands in commands.py. Errors a user can cause are printed as one
-line, `error: ...`, with exit status 2; a run stopped by a non-finite loss writes the
-last finite image and exits with status 1.
+Each command is a module of this folder with a `main(argv) -> exit status`; the flags
+they share, and the options generated from `Config`, are flags.py. Errors a user can
+cause are printed here as one line, `error: ...`, with exit status 2; Ctrl-C and SIGTERM
+before a run's loop as one line with 130 or 143.
 """
 
-import argparse
-import math
-import signal
 import sys
 import time
 import typing
-import warnings
-from pathlib import Path
 
-from .. import __version__
 from ..errors import NstError, one_line
 from ..io import files
-from ..io.image_files import DEMO_CONTENT, DEMO_STYLE
 from ..io.signals import Stopped
-from .commands import COMMANDS
-from .flags import Parser, add_config_options, config_options, paths
+from . import batch, bench, compare, layers, score, stylize, weights
 
-
-
-
-
-
+COMMANDS = {
+    "batch": batch.main,
+    "layers": layers.main,
+    "weights": weights.main,
+    "bench": bench.main,
+    "compare": compare.main,
+    "score": score.main,
+}
 
 
 def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:
@@ -44,7 +40,7 @@ def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:
     try:
         if argv and argv[0] in COMMANDS:
             return COMMANDS[argv[0]](argv[1:])
-        return run_stylize(argv)
+        return stylize.main(argv)
     except NstError as e:
         print(f"error: {one_line(str(e))}", file=sys.stderr)
         return 2

@@ -1,14 +1,20 @@
 """`python -m nst_jax batch`: every photo with every style (batches/batch.py), over devices and processes."""
 
+import signal
+import sys
 import typing
 from pathlib import Path
 
 from ..errors import NstError
 from ..io import files
-from ..io.image_files import DEMO_CONTENT, DEMO_STYLE
 from ..io.signals import Stopped
-import signal, sys
-from .flags import Parser, add_config_options, batch_size, config_options, floats, ints, names, paths, inputs_of
+from .flags import (
+    Parser,
+    add_config_options,
+    batch_size,
+    config_options,
+    paths,
+)
 
 
 def main(argv: typing.List[str]) -> int:
@@ -84,6 +90,8 @@ def _report(r) -> int:
 
 
 def _process_flags(p: Parser) -> None:
+    from ..fast import processes  # (imports JAX: only once a batch is asked for)
+
     p.add_argument(
         "--coordinator", default=None, help="HOST:PORT of process 0, to run over several processes"
     )
@@ -92,8 +100,8 @@ def _process_flags(p: Parser) -> None:
     p.add_argument(
         "--connect-timeout",
         type=float,
-        default=None,
-        help="with --coordinator: seconds to wait for every process to come (default 60)",
+        default=processes.CONNECT_TIMEOUT,
+        help="with --coordinator: seconds to wait for every process to come (default %(default)g)",
     )
 
 
@@ -103,11 +111,10 @@ def _connect(a) -> None:
         a.process_id is None
     ):
         raise NstError("--coordinator, --num-processes and --process-id go together; give all three or none")
-    if a.connect_timeout is not None and not 0 < a.connect_timeout < float("inf"):
+    if not 0 < a.connect_timeout < float("inf"):
         raise NstError(
             f"--connect-timeout must be a positive number of seconds, got {a.connect_timeout}; e.g. 60"
         )
     from ..fast import processes
 
-    timeout = a.connect_timeout or processes.CONNECT_TIMEOUT  # (connect checks the coordinator first)
-    processes.connect(a.coordinator, a.num_processes, a.process_id, timeout, say=not a.quiet)
+    processes.connect(a.coordinator, a.num_processes, a.process_id, a.connect_timeout, say=not a.quiet)

@@ -1,20 +1,25 @@
-"""`python -m nst_jax bench [optimizers|batch|balance|gpu]`: the benchmarks (bench/), their flags checked here."""
+"""`python -m nst_jax bench [optimizers|batch|balance|gpu]`: the benchmarks (bench/), their flags checked here.
+
+One function per benchmark; `main` picks it by the first argument (none: `speed`)."""
 
 import typing
-from pathlib import Path
 
 from ..errors import NstError
-from ..io import files
 from ..io.image_files import DEMO_CONTENT, DEMO_STYLE
-from ..io.signals import Stopped
-import signal, sys
-from .flags import Parser, add_config_options, batch_size, config_options, floats, ints, names, paths, inputs_of
+from .flags import (
+    Parser,
+    add_config_options,
+    add_outputs,
+    check_outputs,
+    floats,
+    inputs_of,
+    ints,
+    names,
+)
 
 
 def main(argv: typing.List[str]) -> int:
-    others = dict(
-        optimizers=optimizers, batch=batch, balance=balance, gpu=gpu
-    )
+    others = dict(optimizers=optimizers, batch=batch, balance=balance, gpu=gpu)
     if argv and argv[0] in others:
         return others[argv[0]](argv[1:])
     from .. import bench
@@ -48,7 +53,7 @@ def main(argv: typing.List[str]) -> int:
         help="comma-separated: gram, w2, sliced, meanstd (PyTorch rows: gram only)",
     )
     add_config_options(p, ("remat", "precision", "conv"))  # the `jax` row's (jax-direct: direct)
-    p.add_argument("--json", default=None, help="write every measurement as JSON")
+    add_outputs(p, json="every measurement as JSON")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
     from ..paper.distances import STYLE_LOSSES
@@ -66,7 +71,7 @@ def main(argv: typing.List[str]) -> int:
         raise NstError("--size must be one or more sizes >= 32 px; e.g. --size 256,512")
     if a.repeats < 1:
         raise NstError(f"--repeats must be >= 1, got {a.repeats}; e.g. --repeats 3")
-    files.check_outputs([("--json", a.json, None)], [])
+    check_outputs(a)
     a.models, a.sizes, a.frameworks = a.model, a.size, a.framework
     return bench.main_speed(a)
 
@@ -95,14 +100,13 @@ def optimizers(argv: typing.List[str]) -> int:
         help=f"comma-separated, from {','.join(bench.RUNS)} (default: all; pytorch-lbfgs: PyTorch's "
         "L-BFGS as neural-style runs it, history 100, step 1, no line search)",
     )
-    p.add_argument("--json", default=None, help="write every run's history as JSON")
-    p.add_argument("--plot", default=None, help="write loss curves as PNG (needs matplotlib)")
+    add_outputs(p, json="every run's history as JSON", plot="loss curves as PNG (needs matplotlib)")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
     a.runs = _runs(a.runs, bench.RUNS)
     if a.evals < 1:
         raise NstError(f"--evals must be >= 1, got {a.evals}; e.g. --evals 100")
-    _, plot = files.check_outputs([("--json", a.json, None), ("--plot", a.plot, None)], inputs_of(a))
+    _, plot = check_outputs(a, inputs_of(a))
     if plot:
         bench.check_plot(plot)
     return bench.main_optimizers(a)
@@ -129,12 +133,12 @@ def batch(argv: typing.List[str]) -> int:
     p.add_argument("--batch", type=ints, default=(1, 2, 4, 8), help="batch sizes, comma-separated")
     p.add_argument("--iters", type=int, default=10, help="iterations of every image")
     add_config_options(p, ("optimizer", "style_weight", "model", "weights"))
-    p.add_argument("--json", default=None, help="write the rows as JSON")
+    add_outputs(p, json="the rows as JSON")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
     if not a.batch or min(a.batch) < 1 or a.iters < 1:
         raise NstError("--batch sizes and --iters must be >= 1; e.g. --batch 1,2,4 --iters 10")
-    files.check_outputs([("--json", a.json, None)], inputs_of(a))
+    check_outputs(a, inputs_of(a))
     return main_batch(a)
 
 
@@ -149,13 +153,13 @@ def balance(argv: typing.List[str]) -> int:
     )
     p.add_argument("--model", type=names, default=("vgg16", "vgg19", "resnet50"), help="comma-separated")
     p.add_argument("--size", type=int, default=256, help="longest side, px")
-    p.add_argument("--json", default=None, help="write the rows as JSON")
+    add_outputs(p, json="the rows as JSON")
     a = p.parse_args(argv)
     if set(a.model) - set(NAMES) or a.size < 32:
         raise NstError(
             f"--model takes {', '.join(NAMES)} and --size at least 32 px; e.g. --model vgg16,resnet50"
         )
-    files.check_outputs([("--json", a.json, None)], [])
+    check_outputs(a)
     return main_balance(a)
 
 
@@ -187,8 +191,7 @@ def gpu(argv: typing.List[str]) -> int:
     p.add_argument(
         "--run-size", type=int, default=None, help="px of the loop and end-to-end runs (default 512)"
     )
-    p.add_argument("--json", default=None, help="write every measurement as JSON")
-    p.add_argument("--markdown", default=None, help="write the header line and tables as markdown")
+    add_outputs(p, json="every measurement as JSON", markdown="the header line and tables as markdown")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
     for k, v in (QUICK if a.quick else FULL).items():
@@ -201,5 +204,5 @@ def gpu(argv: typing.List[str]) -> int:
         raise NstError(
             "--repeats, --loop-iters and --iters must be >= 1; e.g. --repeats 3 --loop-iters 20 --iters 500"
         )
-    files.check_outputs([("--json", a.json, None), ("--markdown", a.markdown, None)], [])
+    check_outputs(a)
     return main_gpu(a)

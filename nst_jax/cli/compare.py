@@ -4,11 +4,16 @@ import typing
 from pathlib import Path
 
 from ..errors import NstError
-from ..io import files
 from ..io.image_files import DEMO_CONTENT, DEMO_STYLE
-from ..io.signals import Stopped
-import signal, sys
-from .flags import Parser, add_config_options, batch_size, config_options, floats, ints, names, paths, inputs_of
+from .flags import (
+    Parser,
+    add_config_options,
+    add_outputs,
+    check_outputs,
+    inputs_of,
+    names,
+    write_json,
+)
 
 
 def main(argv: typing.List[str]) -> int:
@@ -36,11 +41,11 @@ def main(argv: typing.List[str]) -> int:
         help="the style terms compared: gram (Eq. 4), or distances.py's w2, sliced, meanstd "
         "against the same formulas in PyTorch (reference/torch_distances.py)",
     )
-    p.add_argument("--json", default=None, help="write the whole report as JSON")
+    add_outputs(p, json="the whole report as JSON")
     a = p.parse_args(argv)
     if set(a.framework) - {"torch", "keras"}:
         raise NstError(f"unknown framework in {','.join(a.framework)}; use torch and/or keras")
-    files.check_outputs([("--json", a.json, None)], inputs_of(a))
+    check_outputs(a, inputs_of(a))
     path = lk.find_weights(a.weights, a.model)
     if path is None:
         raise NstError("no weights found; pass --weights FILE.h5 (see python -m nst_jax weights)")
@@ -59,6 +64,5 @@ def main(argv: typing.List[str]) -> int:
     print(cp.table(report))
     over = cp.within(report)
     print("all figures within tolerance" if not over else f"over tolerance: {', '.join(over)}")
-    if a.json:
-        files.write_kept([("the report", Path(a.json), files.json_writer(report))])
+    write_json(a, "the report", report)
     return 1 if over else 0

@@ -10,6 +10,7 @@ which the command line prints as one line with exit status 2.
 import argparse
 import dataclasses
 import typing
+from pathlib import Path
 
 from ..config import SECTIONS, Config
 from ..errors import NstError
@@ -125,3 +126,26 @@ def inputs_of(a, images: bool = True) -> typing.List[typing.Tuple[str, typing.An
 
     found = [(what, getattr(a, what.split()[0], None)) for what in ("content image", "style image") if images]
     return found + [("weights file", lk.find_weights(getattr(a, "weights", None), getattr(a, "model", None)))]
+
+
+OUTPUTS = ("json", "plot", "markdown")  # the files a command writes at its end, if asked
+
+
+def add_outputs(p: argparse.ArgumentParser, **what: str) -> None:
+    """`--json FILE` (and `--plot`, `--markdown`): `what` says what each writes."""
+    for name, text in what.items():
+        assert name in OUTPUTS, name
+        p.add_argument(f"--{name}", default=None, metavar="FILE", help=f"write {text}")
+
+
+def check_outputs(a: argparse.Namespace, inputs: typing.Sequence = ()) -> typing.List[typing.Optional[Path]]:
+    """The command's output files (OUTPUTS it has, in that order) checked before any work:
+    writable, and none of them one of `inputs` (files.check_outputs)."""
+    flags = [(f"--{name}", getattr(a, name), None) for name in OUTPUTS if hasattr(a, name)]
+    return files.check_outputs(flags, list(inputs))
+
+
+def write_json(a: argparse.Namespace, what: str, body: typing.Any) -> None:
+    """`body` to --json, if given, atomically (kept elsewhere, and said, if it cannot be)."""
+    if a.json:
+        files.write_kept([(what, Path(a.json), files.json_writer(body))])

@@ -1,14 +1,11 @@
 """`python -m nst_jax layers`: every layer name a network takes, with its shape; the defaults marked."""
 
 import typing
-from pathlib import Path
 
 from ..errors import NstError
-from ..io import files
-from ..io.image_files import DEMO_CONTENT, DEMO_STYLE
-from ..io.signals import Stopped
-import signal, sys
-from .flags import Parser, add_config_options, batch_size, config_options, floats, ints, names, paths, inputs_of
+from .flags import (
+    Parser,
+)
 
 
 def main(argv: typing.List[str]) -> int:

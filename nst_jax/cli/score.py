@@ -1,14 +1,18 @@
 """`python -m nst_jax score OUTPUT CONTENT STYLE`: a result's terms at one analysis size (run/score.py)."""
 
 import typing
-from pathlib import Path
 
 from ..errors import NstError
 from ..io import files
-from ..io.image_files import DEMO_CONTENT, DEMO_STYLE
-from ..io.signals import Stopped
-import signal, sys
-from .flags import Parser, add_config_options, batch_size, config_options, floats, ints, names, paths, inputs_of
+from .flags import (
+    Parser,
+    add_config_options,
+    add_outputs,
+    check_outputs,
+    inputs_of,
+    names,
+    write_json,
+)
 
 
 def main(argv: typing.List[str]) -> int:
@@ -33,13 +37,13 @@ def main(argv: typing.List[str]) -> int:
         "--analysis-size", type=int, default=ANALYSIS_SIZE, help="longest side, px, all are scored at"
     )
     add_config_options(p, ("model", "weights", "pooling", "content_layers", "style_layers"))
-    p.add_argument("--json", default=None, help="write both scores as JSON")
+    add_outputs(p, json="both scores as JSON")
     a = p.parse_args(argv)
     if a.analysis_size < MIN_SIDE:
         raise NstError(f"--analysis-size must be at least {MIN_SIDE} px, got {a.analysis_size}; e.g. 256")
     styles = [a.style] if files.exists(a.style) else list(names(a.style))
     scored = [("scored image", a.output), ("content image", a.content), *[("style image", s) for s in styles]]
-    files.check_outputs([("--json", a.json, None)], scored + inputs_of(a, images=False))
+    check_outputs(a, scored + inputs_of(a, images=False))
     images = [image_files.load_image(path)[0] for path in (a.output, a.content, *styles)]
     (h, w), (ph, pw) = images[0].shape[:2], images[1].shape[:2]
     if abs(h * pw - w * ph) > pw + ph:  # (more than a pixel of rounding per side: another aspect)
@@ -53,7 +57,5 @@ def main(argv: typing.List[str]) -> int:
     ob = cfg.objective(model)
     at, own = (score(params, ob, images[0], images[1], images[2:], size=s) for s in (a.analysis_size, None))
     print(f"{files.show(a.output)}: {describe(at)} (analysis size); {describe(own)} (its own size)")
-    if a.json:
-        scores = {"model": model, "analysis": at, "own_size": own}
-        files.write_kept([("the scores", Path(a.json), files.json_writer(scores))])
+    write_json(a, "the scores", {"model": model, "analysis": at, "own_size": own})
     return 0

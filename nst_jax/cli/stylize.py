@@ -1,6 +1,11 @@
 """`python -m nst_jax [CONTENT STYLE] [options]`: one image (run/stylize.py); its options generated from Config."""
 
-import argparse, math, signal, sys, typing, warnings
+import argparse
+import math
+import signal
+import sys
+import typing
+import warnings
 from pathlib import Path
 
 from .. import __version__

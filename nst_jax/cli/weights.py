@@ -5,10 +5,9 @@ from pathlib import Path
 
 from ..errors import NstError
 from ..io import files
-from ..io.image_files import DEMO_CONTENT, DEMO_STYLE
-from ..io.signals import Stopped
-import signal, sys
-from .flags import Parser, add_config_options, batch_size, config_options, floats, ints, names, paths, inputs_of
+from .flags import (
+    Parser,
+)
 
 
 def main(argv: typing.List[str]) -> int:

@@ -14,6 +14,8 @@ import pytest
 from PIL import Image
 
 from nst_jax.cli import app as cli
+from nst_jax.cli import stylize as stylize_command
+from nst_jax.cli.flags import config_options
 
 
 def fails(capsys, argv, match, code=2):
@@ -114,8 +116,8 @@ def test_nonfinite_from_the_start_writes_nothing_and_exits_1(capsys, args, photo
 def test_nonfinite_message_names_the_image_kept():
     finite = [{"total": 1.0, "content": 0.0, "style": 1.0, "tv": 0.0}]
     inf = [{"total": float("inf"), "content": 0.0, "style": float("inf"), "tv": 1.0}]
-    assert "wrote the last finite image (o.png)" in cli._nonfinite(finite + inf, 1, "o.png")
-    message = cli._nonfinite(inf, 0, "nothing")
+    assert "wrote the last finite image (o.png)" in stylize_command._nonfinite(finite + inf, 1, "o.png")
+    message = stylize_command._nonfinite(inf, 0, "nothing")
     assert "starting image is already NaN or infinite (content 0, style inf, tv 1)" in message
     assert "wrote no image" in message and "last finite" not in message
 
@@ -337,7 +339,7 @@ def test_the_parser_is_generated_from_config():
 
     from nst_jax.config import Config
 
-    p = cli.stylize_parser()
+    p = stylize_command.stylize_parser()
     actions = {a.dest: a for a in p._actions}
     for f in dataclasses.fields(Config):
         a = actions.pop(f.name)
@@ -358,7 +360,7 @@ def test_the_parser_is_generated_from_config():
         "verbose",
         "version",
     }
-    assert Config(**cli.config_options(p.parse_args([]))) == Config()  # defaults round-trip
+    assert Config(**config_options(p.parse_args([]))) == Config()  # defaults round-trip
     a = p.parse_args(
         [
             "--scales",
@@ -376,7 +378,7 @@ def test_the_parser_is_generated_from_config():
             "3",
         ]
     )
-    c = Config(**cli.config_options(a))
+    c = Config(**config_options(a))
     assert (c.scales, c.style_layers, c.style_blend, c.remat, c.preserve_colors, c.style_weight, c.chunk) == (
         (128, 256),
         ("relu1_1", "conv2_1"),
