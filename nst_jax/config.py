@@ -59,7 +59,7 @@ def option(default: Any, help: str, choices: Optional[Tuple[str, ...]] = None) -
 
 @dataclass(frozen=True)
 class Config:
-    """Every option of a run; the command line has one flag per field (cli.py)."""
+    """Every option of a run; the command line has one flag per field (cli/flags.py)."""
 
     # -- size and scales
     size: Optional[int] = option(

@@ -4,9 +4,10 @@
     skip what the manifest has done with the same options and inputs (manifest.py);
     say which finished images will be redone; one batch per folder (.batch.lock)
     group the rest by output (H, W); batches of --batch-size (auto: what fits a device)
-    for each batch, this process's share of it (fast/mesh.py), for each scale:
-        each image's targets and starting image   (stylize.py's pieces, one image each)
-        loop.run(..., batch)                      (the one loop, vmapped over the batch)
+    for each batch, this process's share of it (fast/mesh.py):
+        run_scales(jobs, ..., layout)             (run/scales.py, as one image runs: each
+                                                   image's targets and start, then the one
+                                                   loop, vmapped over the batch)
     each image, its log and the manifest written  (atomically, as each batch ends)
 
 Why this is free: the loss is a pure function of the pixels and every optimiser's state
@@ -31,10 +32,10 @@ from ..errors import NstError
 from ..fast import mesh
 from ..io import files, image_files, signals
 from ..paper import image as im
-from ..run import loop
 from ..run.inputs import HW, Job, check_sides, prepare
 from ..run.monitor import BatchMonitor, batch_bar
-from ..run.stylize import output_image, scale_images, scale_problem, start_image, upsample
+from ..run.scales import run_scales
+from ..run.stylize import output_image
 from .manifest import Item, Manifest, batch_items, locked, stamp
 
 
@@ -201,57 +202,17 @@ def _filler(template: Job, hw: HW) -> Job:
     )
 
 
-def _inputs(jobs: List[Job], k: int, xs, previous, params, layout: mesh.Batch, memo: Dict):
-    """Scale k's problem, aux and starting images, each image's computed as alone (a style's
-    targets once: `memo`), stacked and laid over the devices; and the contents at this
-    scale (for the next's start)."""
-    cfg, side, hw = jobs[0].cfg, jobs[0].cfg.sizes()[k], jobs[0].hws[k]
-    starts, targets, contents = [], [], []
-    for j, job in enumerate(jobs):
-        content, _, styles = scale_images(job, side, hw)
-        start = (
-            start_image(job, content, styles[0], hw)
-            if xs is None
-            else upsample(xs[j], previous[j], content, cfg.init == "content")
-        )
-        problem, aux = scale_problem(job, content, styles, hw, memo)
-        starts.append(im.preprocess(start))
-        targets.append(jax.tree.map(np.asarray, aux[1]))
-        contents.append(content)
-    stacked = jax.tree.map(lambda *t: np.stack(t), *targets)  # each leaf (b, ...)
-    x0 = mesh.place(np.stack(starts), layout)  # (B, H, W, 3) over the devices
-    return problem, (params, mesh.place(stacked, layout)), x0, contents
-
-
 def _run_batch(template, params, slots, hw, real, layout, flag, bar, manifest, memo) -> List[str]:
-    """One batch of (H, W) = hw, every scale: this process's `slots` (None: padding) of
-    `real` images; each image written (with its log) and recorded as it ends. Returns
-    the writes that failed, each kept elsewhere (`files.land`)."""
+    """One batch of (H, W) = hw through every scale (scales.py, as one image runs): this
+    process's `slots` (None: padding) of `real` images; each image written (with its log)
+    and recorded as it ends. Returns the writes that failed, each kept elsewhere."""
     loaded = [_load(s, template, manifest) for s in slots]
     filler = next((j for j in loaded if j is not None), None) or _filler(template, hw)
     jobs = [j or filler for j in loaded]
-    histories: List[List[Dict[str, float]]] = [[] for _ in jobs]
-    off, xs, previous, stops = jax.process_index() * len(jobs), None, None, None
-    seconds, compile_seconds = 0.0, 0.0  # (the run's, and the compilations', summed over scales)
-    for k in range(len(template.cfg.sizes())):
-        problem, aux, x0, contents = _inputs(jobs, k, xs, previous, params, layout, memo)
-        cfg = dataclasses.replace(
-            template.cfg, iters=template.cfg.iterations()[k], size=template.cfg.sizes()[k]
-        )
-        with BatchMonitor(cfg, flag, bar, len(jobs) * jax.process_count(), real) as monitor:
-            outcome = loop.run(problem, aux, x0, cfg, template.plan.loop, monitor, layout)
-        seconds += monitor.elapsed()
-        compile_seconds += monitor.compile_seconds
-        xs, previous = list(im.deprocess(mesh.local_rows(outcome.x))), contents
-        for j, h in enumerate(histories):
-            before = h[-1]["evaluations"] if h else 0
-            h += [dict(r, scale=k, evaluations=r["evaluations"] + before) for r in monitor.rows(off + j)]
-        stops = outcome.stop[off : off + len(jobs)]
-        if "interrupted" in outcome.stop:  # (the same in every process: a replicated result)
-            break
-    assert xs is not None and stops is not None  # (every run has one scale or more)
-    ends = zip(slots, loaded, xs, histories, stops)
-    took = (seconds, compile_seconds)
+    watch = lambda k, cfg, colors: BatchMonitor(cfg, flag, bar, len(jobs) * jax.process_count(), real)
+    r = run_scales(jobs, params, watch, layout, memo)
+    took = (r.seconds, r.compile_seconds)
+    ends = zip(slots, loaded, r.xs, r.histories, r.stops)
     return [p for s, j, x, h, stop in ends if s and j for p in _record(j, s, x, h, stop, took, manifest)]
 
 

@@ -1,6 +1,7 @@
 """The run: one image (or a batch) from its options to the written result.
 
     inputs.py   preparation: inputs read and checked, outputs checked, the plan, the memory
+    scales.py   the scales of one image or a batch: targets, starts, history (run_scales)
     loop.py     the one loop: any optimiser's init/ask/tell, chunked, on host or device
     monitor.py  progress bar, history rows, intermediate images, the run's log
     stylize.py  `stylize(content, style, **options)`: the scales, the public API

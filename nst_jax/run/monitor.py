@@ -90,6 +90,10 @@ class Monitor:
         if self.given is None:
             self.flag.__exit__(*exc)
 
+    def stopping(self) -> bool:
+        """True when Ctrl-C or SIGTERM asked the run to stop (between two scales too)."""
+        return self.flag.set
+
     def started(self, compile_seconds: float = 0.0) -> None:
         self.compile_seconds, self.start = compile_seconds, time.perf_counter()
 
@@ -174,4 +178,7 @@ class BatchMonitor(Monitor):
     def reached(self, iteration: int, x: Any) -> bool:
         self.bar.update(self.real * (iteration - self.seen))
         self.seen = iteration
-        return self.any_process(self.flag.set)
+        return self.stopping()
+
+    def stopping(self) -> bool:
+        return self.any_process(self.flag.set)  # (the same answer in every process)

@@ -1,46 +1,32 @@
 """Style transfer end to end: two images in, one stylized image and its loss history out.
 
 Gatys, Ecker & Bethge, "Image Style Transfer Using Convolutional Neural Networks"
-(CVPR 2016), Sec. 2.3: start from an image (the content photo by default), compute the
-targets once (content features P^l, style Grams A^l), then minimise
-alpha L_content + beta L_style + t L_tv over the pixels. In code:
+(CVPR 2016), Sec. 2.3. In code:
 
     job = prepare(...)                   # inputs.py: checks, images, weights, the plan
-    for each scale:                      # one, unless coarse to fine
-        targets, starting image          # this file
-        loop.run(problem, ...)           # loop.py: the optimiser's iterations
+    run_scales([job], ...)               # scales.py: per scale the targets, the start and
+                                         #   loop.run (loop.py: the optimiser's iterations)
     finish: the image, its history and summary; the writes
 
-Coarse to fine (`scales` / `num_scales`; Gatys et al. 2017, "Controlling Perceptual
-Factors in Neural Style Transfer", Sec. 5): optimise at a small size, where an
-evaluation is cheap and the large structures settle, then upsample the result as the
-next scale's starting image (`upsample`); targets are recomputed at each size, and a
-coarse scale's content and TV weights are scaled by the pixel ratio so that it aims at
-the final content/style balance. The history is one list, seconds and evaluations
-counted from the start.
-
-Colours (`preserve_colors`, color.py), several styles blended or in regions
-(`style_masks`: the guided Gram loss of losses.py, Gatys et al. 2017, Sec. 4.1),
-`normalize_weights` (normalize.py) and `ema` (loop.py) are options of the same run. With a
-log, the result's size-free score (score.py) is logged too, as `summary.score`.
+A batch (batches/batch.py) runs its images through the same `run_scales`. Colours
+(`preserve_colors`, color.py), several styles blended or in regions (`style_masks`: the
+guided Gram loss of losses.py, Gatys et al. 2017, Sec. 4.1), `normalize_weights`
+(normalize.py) and `ema` (loop.py) are options of the same run. With a log, the result's
+size-free score (score.py) is logged too, as `summary.score`.
 """
 
 import dataclasses
-import hashlib
 import warnings
 from typing import Any, Dict, List, NamedTuple, Optional
 
 import numpy as np
 
-from ..fast import tiles
 from ..io import files, image_files, signals
-from ..optimizers.optim import Problem
 from ..paper import color
 from ..paper import image as im
-from ..paper.losses import TERMS, Loss, Targets, blend_targets, content_targets, region_targets, style_targets
-from . import loop
 from .inputs import HW, Images, Job, prepare
 from .monitor import Monitor, log_writer
+from .scales import run_scales
 from .score import ANALYSIS_SIZE, score
 
 
@@ -78,132 +64,24 @@ def stylize(
     file, which the NstError then raised names.
     """
     job = prepare(content, style, output, log, style_masks, options, allow_download, progress, verbose)
-    history: List[Dict[str, float]] = []
-    totals = dict(seconds=0.0, compile_seconds=0.0, evaluations=0, iterations=0)
-    x_rgb, previous, stop = None, None, "iterations"
     with signals.StopFlag() as flag:  # a signal from here on: the result so far is written
-        for k, (side, hw) in enumerate(zip(job.cfg.sizes(), job.hws)):
-            content_rgb, colors, styles = scale_images(job, side, hw)
-            if x_rgb is None:
-                start = start_image(job, content_rgb, styles[0], hw)
-            else:  # coarse to fine: from the last scale's result
-                start = upsample(x_rgb, previous, content_rgb, job.cfg.init == "content")
-            problem, aux = scale_problem(job, content_rgb, styles, hw)
-            with _monitor(job, k, colors, progress, flag) as monitor:
-                outcome = loop.run(problem, aux, im.preprocess(start), monitor.cfg, job.plan.loop, monitor)
-            totals = _add_scale(history, totals, k, monitor, outcome)
-            x_rgb, previous, stop = im.deprocess(outcome.x), content_rgb, outcome.stop
-            stop = "interrupted" if flag.set and stop != "nonfinite" else stop  # (also between scales)
-            if stop in ("nonfinite", "interrupted"):
-                break  # (at a coarse scale: the result so far, upsampled to the output's size)
-        assert x_rgb is not None  # every run has one scale or more
-        return _finish(job, im.resize(x_rgb, *job.hws[-1]), stop, flag, history, totals)
+        watch = lambda k, cfg, colors: _monitor(job, k, cfg, colors, progress, flag)
+        r = run_scales([job], job.params, watch)
+        totals = dict(
+            seconds=r.seconds,
+            compile_seconds=r.compile_seconds,
+            evaluations=r.evaluations[0],
+            iterations=r.iterations[0],
+        )  # (at a coarse scale: the result so far, upsampled to the output's size)
+        return _finish(job, im.resize(r.xs[0], *job.hws[-1]), r.stops[0], flag, r.histories[0], totals)
 
 
-def _monitor(job: Job, k: int, colors, progress: bool, flag: signals.StopFlag) -> Monitor:
-    """What watches scale k: its iterations, the output's intermediate images (at the
-    last scale only), the colours put back for them."""
-    iters = job.cfg.iterations()[k]
-    cfg = dataclasses.replace(job.cfg, iters=iters, size=job.cfg.sizes()[k])
+def _monitor(job: Job, k: int, cfg, colors, progress: bool, flag: signals.StopFlag) -> Monitor:
+    """What watches scale k (options `cfg`): its iterations, the output's intermediate
+    images (at the last scale only), the colours put back for them."""
     output = job.output if k == len(job.hws) - 1 else None
     to_rgb = lambda x: _to_rgb(job, x, colors)
     return Monitor(cfg, output, _alpha(job, job.hws[k]), progress, to_rgb, flag)
-
-
-def _add_scale(history, totals, k: int, monitor: Monitor, outcome: loop.Outcome) -> Dict[str, Any]:
-    """Scale k's rows into the one history, seconds and evaluations counted from the
-    start; the totals with this scale's added."""
-    for h in monitor.history:
-        seconds = round(h["seconds"] + totals["seconds"], 4)
-        history.append(
-            dict(h, scale=k, seconds=seconds, evaluations=h["evaluations"] + totals["evaluations"])
-        )
-    return dict(
-        seconds=totals["seconds"] + monitor.elapsed(),
-        compile_seconds=totals["compile_seconds"] + monitor.compile_seconds,
-        evaluations=totals["evaluations"] + outcome.evaluations,
-        iterations=totals["iterations"] + outcome.iterations,
-    )
-
-
-def scale_images(job: Job, side: int, hw: HW):
-    """(content as optimised, content's colours, styles) at one scale: as loaded, resized;
-    in luminance mode all gray (the colours put back at the end), in histogram mode the
-    styles recoloured to the content's colours (color.py)."""
-    content = im.resize(job.content, *hw)
-    styles = [im.resize(s, *s_hw) for s, s_hw in zip(job.styles, job.style_hws(side))]
-    if job.cfg.preserve_colors == "histogram":
-        return content, content, [color.match_colors(s, content) for s in styles]
-    if job.cfg.preserve_colors == "luminance":
-        return (
-            color.luminance_inputs(content, content)[0],
-            content,
-            [color.luminance_inputs(content, s)[1] for s in styles],
-        )
-    return content, content, styles
-
-
-def scale_problem(job: Job, content_rgb, styles, hw: HW, memo: Optional[Dict] = None):
-    """(Problem, aux) of one scale: the targets (each style's, blended or in regions)
-    and the objective, whose content and TV weights keep the final balance: they are
-    sums over positions, the Gatys-normalised style loss is not, so a coarse scale
-    weights them by the pixel ratio instead of being 4x more stylized at half the size.
-    `memo`: a dict that keeps each style's targets for the next image of the same size
-    (a batch: one style's targets computed once, not once per photo)."""
-    ob, ops, rows = job.objective, job.plan.ops, job.plan.tile_rows
-    c = im.preprocess(content_rgb)
-    if rows:  # (in strips when the plan tiles the evaluation: the same targets)
-        each = [tiles.targets(job.params, ob, ops, rows, c, im.preprocess(s)) for s in styles]
-    else:
-        content = content_targets(job.params, c, ob, ops)  # P^l, once for every style
-        each = [Targets(content, _style_targets(job, im.preprocess(s), c.shape[:2], memo)) for s in styles]
-    targets = (
-        blend_targets(each, job.blend, ob)
-        if job.masks is None
-        else region_targets(each, job.blend, im.resize(job.masks, *hw, clip=False).clip(0, 1), ob)
-    )
-    ratio = (job.hws[-1][0] * job.hws[-1][1]) / (hw[0] * hw[1])
-    ob = dataclasses.replace(ob, content_weight=ob.content_weight * ratio, tv_weight=ob.tv_weight * ratio)
-    evaluate = tiles.value_and_grad(ob, ops, rows) if rows else None  # (strips: the plan's choice)
-    return Problem(Loss(ob, ops, job.plan.loss_terms), TERMS, *im.PIXEL_BOX, evaluate), (job.params, targets)
-
-
-def _style_targets(job: Job, style_x: np.ndarray, hw: HW, memo: Optional[Dict]):
-    """A^l of one preprocessed style image for an output of `hw`, from `memo` when the
-    same pixels were seen at the same sizes (keyed on their digest: a style recoloured
-    for each photo is another image)."""
-    key = (hashlib.sha256(style_x.tobytes()).hexdigest(), style_x.shape, hw, job.objective, job.plan.ops)
-    if memo is not None and key in memo:
-        return memo[key]
-    a = style_targets(job.params, style_x, hw, job.objective, job.plan.ops)
-    if memo is not None:
-        memo[key] = a
-    return a
-
-
-def start_image(job: Job, content_rgb, style_rgb, hw: HW) -> np.ndarray:
-    """The first scale's starting image (RGB 0..255): the content, noise, the style, or a file."""
-    cfg = job.cfg
-    if cfg.init == "content":
-        return content_rgb
-    if cfg.init == "noise":  # uniform white noise over 0..255
-        return np.random.default_rng(cfg.seed).uniform(0, 255, (*hw, 3)).astype(np.float32)
-    if cfg.init == "style":
-        return im.resize(style_rgb, *hw)
-    return im.resize(image_files.load_image(cfg.init)[0], *hw)
-
-
-def upsample(x_rgb, coarse_content, content_rgb, residual: bool) -> np.ndarray:
-    """The next scale's starting image. From a content init, the content at the new size
-    plus the upsampled change the coarse scales made, x' = p' + up(x - p): the photo's fine
-    detail, which no coarse image holds, is kept (plain upsampling blurs it away: the
-    512 px stage then started at a loss of 1.04e11 instead of 6.7e10, README). Otherwise:
-    up(x)."""
-    height, width = content_rgb.shape[:2]
-    if not residual:
-        return im.resize(x_rgb, height, width)
-    change = im.resize(x_rgb - coarse_content, height, width, clip=False)  # (h, w, 3) -> (H, W, 3)
-    return np.clip(content_rgb + change, 0, 255)
 
 
 def _to_rgb(job: Job, x, colors) -> np.ndarray:

@@ -85,7 +85,7 @@ def test_a_style_s_targets_are_computed_once_per_size(
     """Four photos of one size in two batches, two scales: the style's targets are computed
     once per scale (not once per photo, scale and batch: 8), each photo's content targets
     its own; a second command of the same shapes traces and compiles nothing."""
-    st = importlib.import_module("nst_jax.run.stylize")
+    st = importlib.import_module("nst_jax.run.scales")
     sizes, real = [], st.style_targets
     monkeypatch.setattr(st, "style_targets", lambda p, x, hw, *a: sizes.append(hw) or real(p, x, hw, *a))
     contents = photos(tmp_path / "in", 4)

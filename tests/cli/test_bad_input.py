@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import nst_jax
 from nst_jax.cli import app as cli
 
 LONG = "x" * 300 + ".png"  # a file name over the 255-byte limit
@@ -320,7 +321,7 @@ def test_11_a_signal_between_scales_still_writes_the_result(
 ):
     """SIGTERM while the next scale is being prepared (its targets computed): the result
     of the scales done is written, upsampled to the output's size."""
-    st = importlib.import_module("nst_jax.run.stylize")
+    st = importlib.import_module("nst_jax.run.scales")
 
     real, calls = st.scale_problem, []
 
@@ -332,7 +333,7 @@ def test_11_a_signal_between_scales_still_writes_the_result(
 
     monkeypatch.setattr(st, "scale_problem", problem_then_sigterm)
     out = tmp_path / "o.png"
-    r = st.stylize(
+    r = nst_jax.stylize(
         photo, painting, weights=str(small_vgg16), scales=(20, 40), iters=2, output=out, progress=False
     )
     assert r.info["stop"] == "interrupted" and r.info["signal"] == "SIGTERM" and r.info["wrote"] == [str(out)]
