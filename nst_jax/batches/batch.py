@@ -62,7 +62,7 @@ def stylize_batch(
     estimate fits on each device); see Config for options and the module docstring.
     With several processes, call fast.processes.connect first (the command line does)."""
     started = time.perf_counter()
-    template, out, todo_all = _prepare(
+    template, out, todo_all, sized = _prepare(
         contents, styles, output_dir, options, batch_size, allow_download, verbose
     )
     with locked(out, [it.name for it in todo_all], jax.process_index() == 0) as owner:
@@ -72,16 +72,25 @@ def stylize_batch(
                 "wait for it to end, or give another -o"
             )
         (out / "logs").mkdir(exist_ok=True)
-        return _stylize(template, out, todo_all, batch_size, progress, started)
+        return _stylize(template, out, todo_all, sized, batch_size, progress, started)
 
 
-def _stylize(template: Job, out: Path, todo_all: List[Item], batch_size, progress, started) -> BatchResult:
+def _stylize(
+    template: Job, out: Path, todo_all: List[Item], sized, batch_size, progress, started
+) -> BatchResult:
     config = dict(dataclasses.asdict(template.cfg), model=template.model, weights=str(template.weights))
     manifest = Manifest(out, config, jax.process_index()).load()
     todo = [it for it in todo_all if not manifest.finished(it)]
     if jax.process_index() == 0 and (note := manifest.replacing(todo)):
         print(note, file=sys.stderr)  # (before any work: Ctrl-C now keeps them)
-    groups = _groups(todo, template, manifest)
+    groups: Dict[HW, List[Item]] = {}  # the items to run by output (H, W), in the order first met
+    for it in todo:  # (every process read the same headers: the same groups)
+        if isinstance(sized[it.name], str):  # (its header unreadable, or too small for the model)
+            manifest.set(
+                it.name, "failed", content=str(it.content), style=str(it.style), error=sized[it.name]
+            )
+        else:
+            groups.setdefault(sized[it.name], []).append(it)
     per_device = {hw: mesh.per_device(template, hw, batch_size, len(g), progress) for hw, g in groups.items()}
     layout = mesh.layout()
     memo: Dict = {}  # each style's targets at each size, computed once for every photo
@@ -120,12 +129,15 @@ def _stylize(template: Job, out: Path, todo_all: List[Item], batch_size, progres
 
 def _prepare(
     contents, styles, output_dir, options, batch_size, allow_download, verbose
-) -> Tuple[Job, Path, List[Item]]:
+) -> Tuple[Job, Path, List[Item], Dict[str, Any]]:
     """The options checked, the output folder made, the items listed and checked apart
-    from their inputs, the weights loaded and the plan made (once for every item), and
-    each size's memory estimate: every refusal before anything is made."""
-    refused = [f"--{n.replace('_', '-')}" for n in ("ema", "save_every", "style_blend") if options.get(n)]
-    if refused:  # (one run's average, its intermediate images, a blend of the styles)
+    from their inputs, each photo's header read (its output's (H, W), or why it fails),
+    the weights loaded and the plan made for the largest output (once for every item, as
+    a run of that image alone plans it), and each size's memory estimate: every refusal
+    before anything is made."""
+    asked = {n: options.get(n) for n in ("ema", "save_every", "style_blend", "tile")}
+    refused = [f"--{n.replace('_', '-')}" for n, v in asked.items() if v and v not in ("auto", "off")]
+    if refused:  # (one run's average, its intermediate images, a blend, strips: no batch axis)
         raise NstError(
             f"{refused[0]} belongs to one image's run; leave it out of a batch, or run that image alone"
         )
@@ -144,31 +156,39 @@ def _prepare(
         for style in dict.fromkeys(it.style for it in found):  # (a missing one would fail every image)
             files.check_input(style, "style image")
             image_files.peek_size(style)
-        gray = np.full((64, 64, 3), 128.0, np.float32)  # (the options, weights and plan: no image needed)
+        headers = {it.name: _header(it.content) for it in found}
+        # the most square photo has the largest output (its longest side is --size): a gray
+        # image of its aspect stands in for it (the options, weights and plan need no pixels)
+        readable = [hw for hw in headers.values() if not isinstance(hw, str)] or [(64, 64)]
+        h, w = max(readable, key=lambda hw: min(hw) / max(hw))
+        s = 512 / max(h, w)
+        gray = np.full((max(1, round(h * s)), max(1, round(w * s)), 3), 128.0, np.float32)
         job = prepare(gray, gray, None, None, None, options, allow_download, False, verbose, template=True)
-        for hw, group in _groups(found, job, None).items():  # (the sizes and memory refusals)
-            mesh.per_device(job, hw, batch_size, len(group), False)
-    return job, out, found
+        sized = {name: _sized(hw, job) for name, hw in headers.items()}
+        for hw in dict.fromkeys(v for v in sized.values() if not isinstance(v, str)):  # (memory refusals)
+            mesh.per_device(job, hw, batch_size, sum(v == hw for v in sized.values()), False)
+    return job, out, found, sized
 
 
-def _groups(todo: List[Item], template: Job, manifest: Optional[Manifest]) -> Dict[HW, List[Item]]:
-    """The items by their output's (H, W), in the order first met; an image whose header
-    cannot be read, or too small for the model at a scale, fails here (recorded in the
-    manifest; every process reads the same headers: the same groups)."""
-    groups: Dict[HW, List[Item]] = {}
-    for it in todo:
-        try:
-            h, w = image_files.peek_size(it.content)
-            image_files.peek_size(it.style)
-            hws = [im.fit_size(h, w, side) for side in template.cfg.sizes()]
-            check_sides(template.cfg, template.model, hws)
-            hw = hws[-1]
-        except NstError as e:
-            if manifest:
-                manifest.set(it.name, "failed", content=str(it.content), style=str(it.style), error=str(e))
-            continue
-        groups.setdefault(hw, []).append(it)
-    return groups
+def _header(path) -> Any:
+    """A photo's (H, W) read from its header, or why it cannot be read."""
+    try:
+        return image_files.peek_size(path)
+    except NstError as e:
+        return str(e)
+
+
+def _sized(hw: Any, template: Job) -> Any:
+    """A photo's output (H, W) from its header's, or why it fails (unreadable, or too
+    small for the model at a scale)."""
+    if isinstance(hw, str):
+        return hw
+    try:
+        hws = [im.fit_size(hw[0], hw[1], side) for side in template.cfg.sizes()]
+        check_sides(template.cfg, template.model, hws)
+    except NstError as e:
+        return str(e)
+    return hws[-1]
 
 
 def _share(chunk: List[Item], size: int) -> List[Optional[Item]]:

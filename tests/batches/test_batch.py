@@ -285,6 +285,7 @@ def test_items_from_files_folders_and_globs(tmp_path, painting):
         (["--optimizer", "scipy-lbfgsb"], "SciPy's L-BFGS-B drives one image"),
         (["--ema", "0.9"], "--ema belongs to one image's run"),
         (["--save-every", "2"], "--save-every belongs to one image's run"),
+        (["--tile", "64"], "--tile belongs to one image's run"),  # (strips take no batch axis)
         (["--coordinator", "localhost:1"], "go together"),
         (["--batch-size", "0"], "--batch-size"),
     ],
@@ -392,3 +393,21 @@ def test_two_batches_at_once_and_sigkill_then_resume(tmp_path, small_vgg16, pain
     assert sorted(q.name for q in (out / "logs").iterdir()) == sorted(
         n.replace(".png", ".json") for n in images
     )
+
+
+def test_the_plan_is_made_for_the_largest_output_and_headers_read_once(
+    tmp_path, painting, small_vgg16, capsys, monkeypatch
+):
+    """The batch's one plan is a run of its largest output alone (the most square photo:
+    40x32 at --size 40, not a 40x40 stand-in), and each photo's header is read once."""
+    photos(tmp_path / "in", 1)  # 40x32
+    photos(tmp_path / "in", 1, (32, 48), prefix="tall")  # 32x48 -> 27x40
+    reads, real = [], bt.image_files.peek_size
+    monkeypatch.setattr(bt.image_files, "peek_size", lambda p: reads.append(Path(p).name) or real(p))
+    options = dict(COMMON, weights=str(small_vgg16), size=40, iters=1)
+    r = nst_jax.stylize_batch(
+        [tmp_path / "in"], [painting], tmp_path / "out", progress=False, verbose=True, **options
+    )
+    assert len(r.done) == 2 and not r.failed
+    assert "scales: 40x32 (1 iterations)" in capsys.readouterr().err
+    assert sorted(reads) == sorted(["p0.png", "tall0.png", painting.name])
