@@ -22,11 +22,16 @@ distances.py's distance (ours) against the same formulas in torch (torch_distanc
 the style's targets (Gram matrix, or the distance's distributions) are computed once, by
 ours, and shared as data.
 
-Over 300 lines: the report of both references (PyTorch's for VGG, Keras' whole network for
-the others), its table and its tolerances in one place.
+Each reference is a step (`_references`) that writes its own columns into the report:
+`layers[name][framework]`, `terms[k][framework]`, `terms[k][framework + "_grad"]` (and
+`_grad64` in float64), `timing[framework]`; the table and the tolerances read whichever
+references ran, the first being the one whose terms and gradients are judged.
+
+Over 300 lines: the steps of every reference, the report's table and its tolerances in
+one place.
 """
 
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import jax
 import numpy as np
@@ -123,42 +128,85 @@ def compare(
     rng = np.random.default_rng(seed)
     x_rgb, x, targets, hw = _inputs(content, style, params, model, size, pooling, frameworks, rng, style_loss)
     report: Dict = {"model": model, "pooling": pooling, "size": [hw[1], hw[0]], "style_loss": style_loss}
-    report.update(layers={}, terms={}, timing={}, finite_differences=[])
+    report.update(layers={}, terms={}, timing={}, backends={}, finite_differences=[])
     ours = _ours(params, model, pooling, targets, x, report, style_loss)
-    report["reference"] = "torch" if get(model).family == "vgg" else "keras"
-    if report["reference"] == "keras":  # Keras' network is the whole reference (keras_net.py)
-        from .keras_net import keras_reference
-        from .torch_resnet import check
-
-        content_layer, style_layers = _layers(model)
-        keras_reference(
-            weights_path, get(model), x_rgb, ours, targets, content_layer, style_layers, report, style_loss
-        )
-        check(
-            weights_path,
-            x,
-            targets,
-            content_layer,
-            style_layers,
-            ours,
-            _grads64(params, model, pooling, targets, x, style_loss),
-            report,
-            style_loss,
-        )
-    elif "torch" in frameworks:
-        _torch(weights_path, params, model, pooling, targets, x, ours, report, style_loss)
-    if "keras" in frameworks and pooling == "max" and report["reference"] == "torch":
-        from .keras_vgg import keras_layers
-
-        report["keras"] = keras_layers(
-            weights_path, model, x_rgb, ours["acts"], get(model).layers, targets, style_loss
-        )
-        if "timing" in report["keras"]:
-            report["timing"]["keras"] = report["keras"].pop("timing")
+    steps = _references(model, frameworks, pooling)
+    report["references"] = [name for name, _ in steps]  # the first: the terms' and gradients'
+    run = Run(weights_path, params, model, pooling, targets, x, x_rgb, ours, style_loss)
+    for _, step in steps:
+        step(run, report)
     report["finite_differences"] = _finite_differences(
         params, model, pooling, targets, x, rng, fd_directions, style_loss
     )
     return report
+
+
+class Run(NamedTuple):
+    """What every reference is given: the weights file, ours, the image and targets."""
+
+    weights_path: image_files.StrPath
+    params: Any  # ours, as loaded
+    model: str
+    pooling: str
+    targets: Dict[str, Any]  # computed once, by ours, shared as data
+    x: np.ndarray  # (H, W, 3) preprocessed: the image compared
+    x_rgb: np.ndarray  # (H, W, 3) RGB, for Keras' own preprocessing
+    ours: Dict[str, Any]  # our activations, terms and per-term gradients
+    style_loss: str
+
+
+def _references(model: str, frameworks: Sequence[str], pooling: str) -> List[Tuple[str, Callable]]:
+    """(framework, step) in order; each step writes its columns into the report, the first
+    the terms and gradients `worst` judges. VGG: the PyTorch VGG, then Keras' own VGG (its
+    activations and timings; max pooling only: Keras' VGG has no average option). Other
+    backbones: Keras' own network is the whole reference (keras_net.py), and the PyTorch
+    ResNet50 checks the activations and, in float64, the gradients."""
+    if get(model).family != "vgg":
+        return [("keras", _keras_net), ("torch", _torch_resnet)]
+    steps = [("torch", _torch)] if "torch" in frameworks else []
+    return steps + ([("keras", _keras_vgg)] if "keras" in frameworks and pooling == "max" else [])
+
+
+def _keras_net(run: Run, report: Dict) -> None:
+    from .keras_net import keras_reference
+
+    content_layer, style_layers = _layers(run.model)
+    keras_reference(
+        run.weights_path, get(run.model), run.x_rgb, run.ours, run.targets, content_layer, style_layers,
+        report, run.style_loss,
+    )  # fmt: skip
+
+
+def _torch_resnet(run: Run, report: Dict) -> None:
+    from .torch_resnet import check
+
+    content_layer, style_layers = _layers(run.model)
+    ours64 = _grads64(run.params, run.model, run.pooling, run.targets, run.x, run.style_loss)
+    check(
+        run.weights_path,
+        run.x,
+        run.targets,
+        content_layer,
+        style_layers,
+        run.ours,
+        ours64,
+        report,
+        run.style_loss,
+    )
+
+
+def _keras_vgg(run: Run, report: Dict) -> None:
+    from .keras_vgg import keras_layers
+
+    bb = get(run.model)
+    out = keras_layers(
+        run.weights_path, run.model, run.x_rgb, run.ours["acts"], bb.layers, run.targets, run.style_loss
+    )
+    for name, d in out["layers"].items():
+        report["layers"].setdefault(name, {})["keras"] = d
+    report["backends"]["keras"] = out["backend"]
+    if "timing" in out:
+        report["timing"]["keras"] = out["timing"]
 
 
 def _inputs(content, style, params, model, size, pooling, frameworks, rng, style_loss="gram"):
@@ -233,8 +281,11 @@ def _ours(params, model, pooling, targets, x, report, style_loss="gram") -> Dict
     return out
 
 
-def _torch(weights_path, params, model, pooling, targets, x, ours, report, style_loss="gram") -> None:
+def _torch(run: Run, report: Dict) -> None:
     """PyTorch's activations, terms and gradients (float32 and float64) against ours."""
+    weights_path, params, model, pooling, targets, x, ours, style_loss = (
+        run.weights_path, run.params, run.model, run.pooling, run.targets, run.x, run.ours, run.style_loss
+    )  # fmt: skip
 
     try:
         import torch
@@ -315,31 +366,37 @@ def _finite_differences(params, model, pooling, targets, x, rng, directions, sty
 
 
 def table(report: Dict) -> str:
-    ref = report.get("reference", "torch")  # the framework of the terms and gradients
+    """The report as markdown: each layer's activations against every reference, each
+    term and its gradient against the first (the one judged), the timings, the finite
+    differences."""
+    ref, others = report["references"][0], report["references"][1:]
     lines = [
         f"{report['model']} {report['size'][0]}x{report['size'][1]}, {report['pooling']} pooling, "
         f"{report.get('style_loss', 'gram')} style loss",
         "",
-        f"| layer | {ref} max abs | {ref} max rel | {'torch' if ref == 'keras' else 'keras'} max rel |",
-        "| --- | --- | --- | --- |",
+        f"| layer | {ref} max abs | {ref} max rel |" + "".join(f" {o} max rel |" for o in others),
+        "| --- | --- | --- |" + " --- |" * len(others),
     ]
-    for name, d in report["layers"].items():  # the other framework's: Keras' VGG, PyTorch's ResNet50
-        other = d.get("torch") if ref == "keras" else report.get("keras", {}).get("layers", {}).get(name)
-        k = f" {other['max_rel']:.2e} |" if other else " — |"
-        lines.append(f"| {name} | {d[ref]['max_abs']:.2e} | {d[ref]['max_rel']:.2e} |{k}")
-    lines += [
-        "",
-        f"| term | jax | {ref} | rel diff | grad rel L2 | grad max abs | grad cosine "
-        "| grad rel L2 (float64) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
+    for name, d in report["layers"].items():
+        rel = "".join(f" {d[o]['max_rel']:.2e} |" if o in d else " — |" for o in others)
+        lines.append(f"| {name} | {d[ref]['max_abs']:.2e} | {d[ref]['max_rel']:.2e} |{rel}")
+    lines += (
+        [
+            "",
+            f"| term | jax | {ref} | rel diff | grad rel L2 | grad max abs | grad cosine "
+            "| grad rel L2 (float64) |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        if report["terms"]
+        else []
+    )  # (Keras' VGG alone: activations only)
     for k, d in report["terms"].items():
-        g = d[f"{ref}_grad"]
-        g64 = f"{d['torch_grad64']['rel_l2']:.1e}" if "torch_grad64" in d else "—"
+        g, g64 = d[f"{ref}_grad"], _float64_grad(d)
         lines.append(
             f"| {k} | {d['jax']:.7g} | {d[ref]:.7g} | "
             f"{abs(d['jax'] - d[ref]) / max(abs(d[ref]), 1e-30):.1e} | "
-            f"{g['rel_l2']:.1e} | {g['max_abs']:.2e} | {g['cosine']:.8f} | {g64} |"
+            f"{g['rel_l2']:.1e} | {g['max_abs']:.2e} | {g['cosine']:.8f} | "
+            + (f"{g64['rel_l2']:.1e} |" if g64 else "— |")
         )
     lines += ["", "| framework | forward | forward + backward | compile |", "| --- | --- | --- | --- |"]
     for fw, t in report["timing"].items():
@@ -355,6 +412,11 @@ def table(report: Dict) -> str:
     return "\n".join(lines)
 
 
+def _float64_grad(term: Dict) -> Optional[Dict]:
+    """A term's float64 gradient comparison, whichever reference made it (or None)."""
+    return next((v for k, v in term.items() if k.endswith("_grad64")), None)
+
+
 def worst(report: Dict) -> Dict[str, float]:
     """The largest error of each kind, for tests and the exit status.
 
@@ -368,18 +430,20 @@ def worst(report: Dict) -> Dict[str, float]:
     of C S_s^1/2 down to ~1e-5 sigma_max (relu3_1 at 64 px: 7.9e-6, 160 positions, 256
     filters), under float32's rounding threshold, so float32 drops them (distances.py)
     while float64 keeps them; each carries a unit-norm gradient u v^T, whatever its
-    size: 1.3e-3 in L2 (float64: 1.1e-8). (For ResNet50, whose reference is Keras' in
-    float32, w2's criterion is torch_resnet.py's float64 gradient.)"""
-    ref, w2 = report.get("reference", "torch"), report.get("style_loss", "gram") == "w2"
-    grad_key = "torch_grad" if report["pooling"] == "avg" and not w2 else "torch_grad64"
-    grad_key = grad_key if ref == "torch" or w2 else "keras_grad"  # (Keras: float32; keras_net.py)
+    size: 1.3e-3 in L2 (float64: 1.1e-8). (ResNet50's float64 gradients are the PyTorch
+    ResNet50's, torch_resnet.py; its float32 ones Keras'.)"""
+    ref, terms = report["references"][0], list(report["terms"].values())
+    float64 = report["pooling"] == "max" or report.get("style_loss", "gram") == "w2"
+
+    def grad(term: Dict) -> float:  # the criterion's relative L2 error
+        g64 = _float64_grad(term)
+        return (g64 if float64 and g64 else term[f"{ref}_grad"])["rel_l2"]
+
     return {
-        "activation_rel": max(d[ref]["max_rel"] for d in report["layers"].values()),
-        "keras_activation_rel": max(
-            (d["max_rel"] for d in report.get("keras", {}).get("layers", {}).values()), default=0.0
-        ),
-        "term_rel": max(abs(d["jax"] - d[ref]) / max(abs(d[ref]), 1e-30) for d in report["terms"].values()),
-        "grad_rel_l2": max(d[grad_key]["rel_l2"] for d in report["terms"].values()),
+        "activation_rel": max(d[fw]["max_rel"] for d in report["layers"].values() for fw in d),
+        # (Keras' VGG alone, --framework keras, computes no terms: activations only)
+        "term_rel": max((abs(d["jax"] - d[ref]) / max(abs(d[ref]), 1e-30) for d in terms), default=0.0),
+        "grad_rel_l2": max((grad(d) for d in terms), default=0.0),
         "fd_rel": max(d["rel_error"] for d in report["finite_differences"]),
     }
 
@@ -396,8 +460,7 @@ def worst(report: Dict) -> Dict[str, float]:
 # `worst`); float64 gradients 1.2e-8 (w2: eigenvalues' and singular values' rank
 # thresholds), 2.3e-14 (sliced), 6.2e-15 (meanstd); finite differences at most 3.4e-8.
 TOLERANCES = {
-    "activation_rel": 1e-5,
-    "keras_activation_rel": 1e-5,
+    "activation_rel": 1e-5,  # every reference's, every layer
     "term_rel": 1e-5,
     "grad_rel_l2": 1e-4,
     "fd_rel": 1e-5,

@@ -172,7 +172,7 @@ def test_compare_against_keras_on_torch(resnet50_files, photo, painting, tmp_pat
     assert r.returncode == 0, r.stderr[-2000:]
     assert "all figures within tolerance" in r.stdout
     report = json.loads(out.read_text())
-    assert report["reference"] == "keras" and len(report["layers"]) == 172
+    assert report["references"] == ["keras", "torch"] and len(report["layers"]) == 172
     assert max(d["keras"]["max_rel"] for d in report["layers"].values()) <= 1e-5
     assert {k for k in report["terms"]} == {"content", "tv"} | {
         f"style {n}" for n in resnet.backbone().style_layers
