@@ -31,8 +31,8 @@ CONVS = ("auto", "direct", "winograd")
 LOOPS = ("auto", "host", "device")
 INITS = ("content", "noise", "style")
 SIZE = 256  # the default longest side
-STYLE_WEIGHT = 3e2  # VGG's default beta at 256 px with the ImageNet weights as they are
-#   (each backbone has its own: backbones.Backbone.style_weight; this is VGG's)
+STYLE_WEIGHT = backbones.get("vgg19").style_weights["gram"]  # VGG's default beta at 256 px
+#   with the ImageNet weights as they are (each backbone has its own: paper/vgg.py, resnet.py)
 NORMALIZED_STYLE_WEIGHT = 1e6  # with normalize_weights: its losses are ~1e9x smaller
 #   (chosen by eye from 1e4, 1e5, 1e6 at 256 px, 100 L-BFGS iterations; tutorial chapter 8);
 #   the other distances': NORMALIZED_STYLE_WEIGHTS (the same balance, `bench balance`)
@@ -50,6 +50,15 @@ SECTIONS = {
     "init": "the image",
     "precision": "speed (nst_jax/fast): the same result, computed another way",
 }
+
+
+def defaults(what: Any) -> str:
+    """Each network's default of `what` (a function of its Backbone), for the help texts:
+    read from the network's own module, networks of equal defaults named together."""
+    said: dict = {}
+    for name in backbones.NAMES:
+        said.setdefault(what(backbones.get(name)), []).append(name)
+    return "; ".join(f"{', '.join(names)} {value}" for value, names in said.items())
 
 
 def option(default: Any, help: str, choices: Optional[Tuple[str, ...]] = None) -> Any:
@@ -120,25 +129,23 @@ class Config:
     content_weight: float = option(1.0, "alpha (Eq. 7)")
     style_weight: Optional[float] = option(
         None,
-        f"beta (Eq. 7), as given: Gatys' literal weight; default the model's at 256 px for the "
-        f"--style-loss (gram, VGG: "
-        f"{STYLE_WEIGHT:g}, a sweep with L-BFGS, README; {NORMALIZED_STYLE_WEIGHT:g} with "
-        "--normalize-weights; resnet50: README, Backbones) times (size/256)^2 ((256/size)^2 "
-        "with --style-normalization none): the same balance at any size (README, Image size)",
+        "beta (Eq. 7), as given: Gatys' literal weight; default the model's at 256 px for the "
+        f"--style-loss (gram: {defaults(lambda bb: format(bb.style_weights['gram'], 'g'))}; "
+        f"{NORMALIZED_STYLE_WEIGHT:g} with --normalize-weights; README, Backbones) times (size/256)^2 "
+        "((256/size)^2 with --style-normalization none): the same balance at any size (README, Image size)",
     )
     tv_weight: float = option(0.0, "weight of total variation on the 0..255 image (Gatys: none)")
     content_layers: Optional[Tuple[str, ...]] = option(
         None,
-        "comma-separated (default: the model's: VGG relu4_2, Gatys et al. 2016, Sec. 3 "
-        "(conv4_2 and block4_conv2 also work); resnet50 conv5_block1_1_conv, Keras' names)",
+        f"comma-separated (default: the model's: {defaults(lambda bb: ','.join(bb.content_layers))}; "
+        "VGG's also as conv4_2 or Keras' block4_conv2)",
     )
     content_layer_weights: Optional[Tuple[float, ...]] = option(
         None, "one weight per content layer (default: 1 each)"
     )
     style_layers: Optional[Tuple[str, ...]] = option(
         None,
-        "comma-separated (default: the model's: VGG relu1_1,relu2_1,relu3_1,relu4_1,relu5_1; "
-        "resnet50 conv2_block3_1_conv,conv3_block1_1_conv,conv4_block1_1_conv,conv5_block1_1_conv)",
+        f"comma-separated (default: the model's: {defaults(lambda bb: ','.join(bb.style_layers))})",
     )
     style_layer_weights: Optional[Tuple[float, ...]] = option(
         None, "one weight w_l per style layer (default: equal, summing to 1)"
@@ -147,7 +154,7 @@ class Config:
         None,
         "the style loss's denominator: gatys 4 N^2 M^2 (Eq. 4), none (Lisciandrello et al.'s "
         "for ResNet50), neural-style N^4 M^2 (G/(N M), mean square); default: the model's "
-        "(VGG gatys, resnet50 none: README, Backbones)",
+        f"({defaults(lambda bb: bb.style_normalization)}: README, Backbones)",
         backbones.STYLE_NORMALIZATIONS,
     )
     style_loss: str = option(

@@ -147,3 +147,22 @@ def test_a_layer_no_network_has_is_refused_before_the_weights_load():
     with pytest.raises(NstError, match="unknown layer 'relu9_1' for vgg19"):
         Config(style_layers=("relu9_1",)).validate()
     Config(style_layers=("conv4_block1_out",)).validate()  # resnet50's: checked once the model is known
+
+
+def test_the_help_names_each_networks_defaults_from_its_module():
+    """The defaults a network owns (layers, normalisation, beta) are written in its module
+    only; the help texts read them from there."""
+    from nst_jax.paper import backbones
+
+    helps = {f.name: f.metadata["help"] for f in dataclasses.fields(Config)}
+    for name in backbones.NAMES:
+        bb = backbones.get(name)
+        assert ",".join(bb.content_layers) in helps["content_layers"]
+        assert ",".join(bb.style_layers) in helps["style_layers"]
+        assert f"{bb.style_weights['gram']:g}" in helps["style_weight"]
+        assert bb.style_normalization in helps["style_normalization"]
+    assert (
+        STYLE_WEIGHT
+        == backbones.get("vgg19").style_weights["gram"]
+        == backbones.get("vgg16").style_weights["gram"]
+    )
