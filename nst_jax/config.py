@@ -228,36 +228,40 @@ class Config:
     )
 
     def validate(self) -> "Config":
-        """This config with its defaults settled, or a one-line NstError."""
-        if self.size is None:
-            return dataclasses.replace(self, size=self.scales[-1] if self.scales else SIZE).validate()
-        for f in dataclasses.fields(self):  # (None is allowed where it is the default)
-            value, choices = getattr(self, f.name), f.metadata["choices"]
+        """This config with its defaults settled (the size, then beta, which depends on
+        it), or a one-line NstError; validating a validated config changes nothing."""
+        c = (
+            self
+            if self.size is not None
+            else dataclasses.replace(self, size=self.scales[-1] if self.scales else SIZE)
+        )
+        for f in dataclasses.fields(c):  # (None is allowed where it is the default)
+            value, choices = getattr(c, f.name), f.metadata["choices"]
             if choices and value not in choices and not (f.default is None and value is None):
                 raise NstError(f"unknown --{_flag(f.name)} {value!r}; use one of: {', '.join(choices)}")
-        if self.style_weight is None:  # resolved, so that logs show the beta used (without
-            return dataclasses.replace(self, style_weight=self.beta).validate()  # --model: vgg19's)
-        self._check_counts()
-        self._check_scales()
-        self._check_weights()
-        if self.conv == "winograd" and self.precision == "bf16":
+        if c.style_weight is None:  # resolved, so that logs show the beta used (without
+            c = dataclasses.replace(c, style_weight=c.beta)  # --model: vgg19's)
+        c._check_counts()
+        c._check_scales()
+        c._check_weights()
+        if c.conv == "winograd" and c.precision == "bf16":
             raise NstError(
                 "--conv winograd needs float32 arithmetic; use --precision float32 or --conv direct"
             )
-        if self.tile not in ("auto", "off") and not (self.tile.isdecimal() and int(self.tile) > 0):
-            raise NstError(f"--tile takes auto, off or rows per strip, got {self.tile!r}; e.g. --tile 512")
-        if self.content_layers == () and self.style_layers == ():
+        if c.tile not in ("auto", "off") and not (c.tile.isdecimal() and int(c.tile) > 0):
+            raise NstError(f"--tile takes auto, off or rows per strip, got {c.tile!r}; e.g. --tile 512")
+        if c.content_layers == () and c.style_layers == ():
             raise NstError("no content or style layers given; name some, e.g. --style-layers conv1_1,conv2_1")
-        if self.style_normalization is not None and self.style_loss != "gram":
+        if c.style_normalization is not None and c.style_loss != "gram":
             raise NstError(
-                f"--style-normalization sets the Gram loss's denominator; drop it with --style-loss {self.style_loss}"
+                f"--style-normalization sets the Gram loss's denominator; drop it with --style-loss {c.style_loss}"
             )
-        if self.model is not None:
-            self._check_model(backbones.get(self.model))
-        for n in (self.content_layers or ()) + (self.style_layers or ()):  # before the weights load:
+        if c.model is not None:
+            c._check_model(backbones.get(c.model))
+        for n in (c.content_layers or ()) + (c.style_layers or ()):  # before the weights load:
             if not any(_names(m, n) for m in backbones.NAMES):  # a name no network has
                 backbones.get(backbones.NAMES[0]).resolve(n)  # (its one-line error)
-        return self
+        return c
 
     def _check_model(self, bb: backbones.Backbone) -> None:
         """What depends on the network: its layer names, its smallest side, VGG's extras."""

@@ -166,3 +166,10 @@ def test_the_help_names_each_networks_defaults_from_its_module():
         == backbones.get("vgg19").style_weights["gram"]
         == backbones.get("vgg16").style_weights["gram"]
     )
+
+
+@pytest.mark.parametrize("options", [{}, {"scales": (128, 256)}, {"model": "resnet50", "size": 300}])
+def test_validate_settles_once(options):
+    """validate settles the size, then beta, in one pass: validating again changes nothing."""
+    c = Config(**options).validate()
+    assert c.size is not None and c.style_weight is not None and c.validate() == c
