@@ -200,7 +200,7 @@ class Evaluation:
     """evaluate(x, (params, targets)) -> ((total, terms), grad) of losses.loss_terms, strip
     by strip (module docstring): a Python function of compiled pieces (module level, each
     compiled once per strip geometry: the first, the middle ones, the last). A value, so
-    that equal runs share the pieces built for it (loop.programs)."""
+    that equal runs share the pieces built for it (run/programs.py)."""
 
     ob: Objective
     ops: Ops

@@ -35,8 +35,8 @@ from . import lbfgs as lb
 
 class Problem(NamedTuple):
     """What is minimised, as the optimisers see it. Hashable (a function object that
-    compares by value, such as losses.Loss; bounds as tuples), so that loop.py builds and
-    compiles the pieces of an equal problem once (loop.programs)."""
+    compares by value, such as losses.Loss; bounds as tuples), so that run/programs.py builds
+    and compiles the pieces of an equal problem once."""
 
     fun: Callable  # (x, aux) -> (total, {term: scalar of x's dtype}), total == terms[terms[0]]
     terms: Tuple[str, ...]  # the names of the terms, in the log's order

@@ -288,7 +288,7 @@ def loss_terms(
 class Loss:
     """The objective as an optimiser's `fun(x, aux) -> (total, terms)`, aux = (params,
     targets): a value (hashable, equal for equal settings), so that the pieces compiled for
-    it serve every later run of the same objective (loop.programs)."""
+    it serve every later run of the same objective (run/programs.py)."""
 
     objective: Objective
     ops: Ops = Ops()

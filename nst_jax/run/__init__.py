@@ -2,7 +2,8 @@
 
     inputs.py   preparation: inputs read and checked, outputs checked, the plan, the memory
     scales.py   the scales of one image or a batch: targets, starts, history (run_scales)
-    loop.py     the one loop: any optimiser's init/ask/tell, chunked, on host or device
+    loop.py     the one loop: any optimiser's init/ask/tell, chunk by chunk
+    programs.py its compiled pieces, built once per problem: chunks on host or device
     monitor.py  progress bar, history rows, intermediate images, the run's log
     stylize.py  `stylize(content, style, **options)`: the scales, the public API
     score.py    `score`: a result's content and style terms at the analysis size

@@ -11,7 +11,7 @@ Gatys, Ecker & Bethge, "Image Style Transfer Using Convolutional Neural Networks
 A batch (batches/batch.py) runs its images through the same `run_scales`. Colours
 (`preserve_colors`, color.py), several styles blended or in regions (`style_masks`: the
 guided Gram loss of losses.py, Gatys et al. 2017, Sec. 4.1), `normalize_weights`
-(normalize.py) and `ema` (loop.py) are options of the same run. With a log, the result's
+(normalize.py) and `ema` (optimizers/average.py) are options of the same run. With a log, the result's
 size-free score (score.py) is logged too, as `summary.score`.
 """
 

@@ -1,11 +1,11 @@
-"""loop.py: host and device chunks run the same arithmetic; iterate averaging."""
+"""run/programs.py: host and device chunks run the same arithmetic; optimizers/average.py."""
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nst_jax.optimizers import optim
-from nst_jax.run import loop
+from nst_jax.optimizers import average, optim
+from nst_jax.run import programs as pg
 
 TERMS = ("total", "content", "style", "tv")
 
@@ -21,9 +21,9 @@ PROBLEM = optim.Problem(rosen_image, TERMS)
 @pytest.mark.parametrize(
     "settings",
     [
-        loop.Settings("adam", 0.01, 5, "wolfe", 0, 8),
-        loop.Settings("lbfgs", 5.0, 5, "wolfe", 0, 8),
-        loop.Settings("lbfgs", 5.0, 5, "armijo", 30, 8),
+        pg.Settings("adam", 0.01, 5, "wolfe", 0, 8),
+        pg.Settings("lbfgs", 5.0, 5, "wolfe", 0, 8),
+        pg.Settings("lbfgs", 5.0, 5, "armijo", 30, 8),
     ],
     ids=["adam", "lbfgs", "lbfgs-armijo-budget"],
 )
@@ -32,8 +32,8 @@ def test_host_and_device_chunks_agree(settings):
     compiled while_loop run the same arithmetic: the same iterates, rows and counts."""
     x0 = jnp.asarray(np.random.default_rng(1).uniform(-1, 1, (5, 2, 3)), jnp.float32)
     aux, out = jnp.float32(1.0), {}
-    for kind, chunks in (("host", loop._host_chunks), ("device", loop._device_chunks)):
-        p = loop.programs(PROBLEM, settings, kind)
+    for kind, chunks in (("host", pg.host_chunks), ("device", pg.device_chunks)):
+        p = pg.programs(PROBLEM, settings, kind)
         state = p.opt.init(x0)
         chunk, rows = chunks(p, PROBLEM, aux, state), []
         for n in (6, 2, 6):  # uneven chunks, one compilation
@@ -52,7 +52,7 @@ def test_host_and_device_chunks_agree(settings):
 
 
 def test_ema_is_the_debiased_average_of_the_iterates():
-    """loop.EmaState against the average written out in NumPy, over real Adam iterates."""
+    """average.EmaState against the average written out in NumPy, over real Adam iterates."""
     aux = jnp.linspace(0.5, 2.0, 60).reshape(4, 5, 3)
     target = jnp.asarray(np.random.default_rng(0).uniform(-150, 180, (4, 5, 3)), jnp.float32)
 
@@ -61,19 +61,19 @@ def test_ema_is_the_debiased_average_of_the_iterates():
         return total, {"total": total, "content": total, "style": 0.0 * total, "tv": total}
 
     problem = optim.Problem(quadratic, TERMS)
-    p = loop.programs(problem, loop.Settings("adam", 3.0, 5, "wolfe", 0, 3), "host")
+    p = pg.programs(problem, pg.Settings("adam", 3.0, 5, "wolfe", 0, 3), "host")
     x0 = jnp.zeros((4, 5, 3))
     state = p.opt.init(x0)
-    chunk = loop._host_chunks(p, problem, aux, state)
-    decay, ema, iterates = 0.8, loop.ema_init(x0), []
-    np.testing.assert_array_equal(loop.ema_value(ema, x0), x0)  # no iterate yet: x0
+    chunk = pg.host_chunks(p, problem, aux, state)
+    decay, ema, iterates = 0.8, average.ema_init(x0), []
+    np.testing.assert_array_equal(average.ema_value(ema, x0), x0)  # no iterate yet: x0
     for _ in range(6):
         state, _, _ = chunk(state, int(state.iteration) + 1)
         iterates.append(np.asarray(state.x, np.float64))
-        ema = loop.ema_update(ema, state.x, decay)
+        ema = average.ema_update(ema, state.x, decay)
     # x_bar_t = sum_k (1 - d) d^(t-k) x_k / (1 - d^t), k = 1..t
     t = len(iterates)
     ref = sum((1 - decay) * decay ** (t - k) * x for k, x in enumerate(iterates, 1)) / (1 - decay**t)
     # float32 recursion of 6 steps on values ~100: 1e-5 relative
-    np.testing.assert_allclose(loop.ema_value(ema, x0), ref, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(average.ema_value(ema, x0), ref, rtol=1e-5, atol=1e-4)
     assert not np.allclose(ref, iterates[-1], atol=1.0)  # the average is not the last iterate
