@@ -5,10 +5,10 @@ One function per benchmark; `main` picks it by the first argument (none: `speed`
 import typing
 
 from ..errors import NstError
-from ..io.image_files import DEMO_CONTENT, DEMO_STYLE
 from .flags import (
     Parser,
     add_config_options,
+    add_demo_pair,
     add_outputs,
     check_outputs,
     floats,
@@ -83,8 +83,7 @@ def optimizers(argv: typing.List[str]) -> int:
         prog="python -m nst_jax bench optimizers",
         description="The loss each optimiser reaches for the same budget of evaluations and seconds.",
     )
-    p.add_argument("content", nargs="?", default=str(DEMO_CONTENT))
-    p.add_argument("style", nargs="?", default=str(DEMO_STYLE))
+    add_demo_pair(p)
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--evals", type=int, default=100, help="evaluation budget of every run")
     p.add_argument(
@@ -127,8 +126,7 @@ def batch(argv: typing.List[str]) -> int:
         prog="python -m nst_jax bench batch",
         description="Images per second for each batch size against the same images one by one, in one run.",
     )
-    p.add_argument("content", nargs="?", default=str(DEMO_CONTENT))
-    p.add_argument("style", nargs="?", default=str(DEMO_STYLE))
+    add_demo_pair(p)
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--batch", type=ints, default=(1, 2, 4, 8), help="batch sizes, comma-separated")
     p.add_argument("--iters", type=int, default=10, help="iterations of every image")

@@ -4,10 +4,10 @@ import typing
 from pathlib import Path
 
 from ..errors import NstError
-from ..io.image_files import DEMO_CONTENT, DEMO_STYLE
 from .flags import (
     Parser,
     add_config_options,
+    add_demo_pair,
     add_outputs,
     check_outputs,
     inputs_of,
@@ -27,8 +27,7 @@ def main(argv: typing.List[str]) -> int:
         "gradients against an independent PyTorch reference and Keras' own VGG, plus a "
         "float64 finite-difference check. Exit status 1 if a figure is over its tolerance.",
     )
-    p.add_argument("content", nargs="?", default=str(DEMO_CONTENT))
-    p.add_argument("style", nargs="?", default=str(DEMO_STYLE))
+    add_demo_pair(p)
     add_config_options(p, ("model", "weights", "pooling"))
     p.add_argument("--size", type=int, default=128, help="longest side of the image, px")
     p.add_argument(

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..config import SECTIONS, Config
 from ..errors import NstError
 from ..io import files
+from ..io.image_files import DEMO_CONTENT, DEMO_STYLE
 
 
 def numbers(kind: typing.Callable, what: str) -> typing.Callable[[str], tuple]:
@@ -149,3 +150,11 @@ def write_json(a: argparse.Namespace, what: str, body: typing.Any) -> None:
     """`body` to --json, if given, atomically (kept elsewhere, and said, if it cannot be)."""
     if a.json:
         files.write_kept([(what, Path(a.json), files.json_writer(body))])
+
+
+def add_demo_pair(p: argparse.ArgumentParser) -> None:
+    """CONTENT and STYLE, optional: the bundled demo pair when left out."""
+    p.add_argument(
+        "content", nargs="?", default=str(DEMO_CONTENT), help="content image (default: the demo's)"
+    )
+    p.add_argument("style", nargs="?", default=str(DEMO_STYLE), help="style image (default: the demo's)")
