@@ -361,9 +361,13 @@ def test_two_batches_at_once_and_sigkill_then_resume(tmp_path, small_vgg16, pain
     )
     p = subprocess.Popen([*argv, "-o", str(out)], env=env, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
-    while not (out / ".batch.lock").exists() and p.poll() is None and time.monotonic() < deadline:
+    lock = out / ".batch.lock"  # (made, then locked, then its owner written: wait for the last)
+    while (
+        not (lock.exists() and lock.read_text().strip()) and p.poll() is None and time.monotonic() < deadline
+    ):
         time.sleep(0.02)
-    p.send_signal(signal.SIGSTOP)  # holding the lock, certainly
+    p.send_signal(signal.SIGSTOP)  # holding the lock, certainly (stopped after the file's
+    # creation but before its owner was written, it made the second say "another process")
     second = subprocess.run([*argv, "-o", str(out)], env=env, capture_output=True, text=True, timeout=300)
     assert second.returncode == 2 and "another batch (pid" in second.stderr, second.stderr[-2000:]
     p.send_signal(signal.SIGCONT)
