@@ -3,11 +3,14 @@
 Each field is declared once, with `option(default, help, choices=...)`; the command line
 is built from these fields (cli/flags.py: one flag per field, `--style-weight` for
 `style_weight`, with this help and these choices), and `stylize(content, style,
-**options)` takes the same names. `validate` turns every bad value into a one-line
-NstError before any work starts (and settles the defaults that depend on other fields);
-`objective` resolves layer names and weights into the static `losses.Objective` that jit
-specialises on; `sizes` and `iterations` list the scales of a coarse-to-fine run and
-their iterations; `beta` carries the default balance to any size.
+**options)` takes the same names. A Config is what the user gave, never rewritten:
+`validate` turns every bad value into a one-line NstError before any work starts, and
+`check_model` what depends on the network once it is known. What a run settles from
+its options (the network, the scales, beta, the optimiser) is run/settings.py's, made
+once. The rules those settle by are here, beside the options: `objective` resolves
+layer names and weights into the static `losses.Objective` that jit specialises on;
+`sizes` and `iterations` list the scales of a coarse-to-fine run and their iterations;
+`beta` carries the network's default balance to any size.
 
 Over 300 lines: every option with its help, its checks and the rules that settle its
 defaults (the size-aware balance, the coarse-to-fine ladder) in one place.
@@ -228,19 +231,13 @@ class Config:
     )
 
     def validate(self) -> "Config":
-        """This config with its defaults settled (the size, then beta, which depends on
-        it), or a one-line NstError; validating a validated config changes nothing."""
-        c = (
-            self
-            if self.size is not None
-            else dataclasses.replace(self, size=self.scales[-1] if self.scales else SIZE)
-        )
+        """This config, unchanged, or a one-line NstError for its first bad value: what can
+        be checked before the network is known (`check_model` checks the rest, once)."""
+        c = self
         for f in dataclasses.fields(c):  # (None is allowed where it is the default)
             value, choices = getattr(c, f.name), f.metadata["choices"]
             if choices and value not in choices and not (f.default is None and value is None):
                 raise NstError(f"unknown --{_flag(f.name)} {value!r}; use one of: {', '.join(choices)}")
-        if c.style_weight is None:  # resolved, so that logs show the beta used (without
-            c = dataclasses.replace(c, style_weight=c.beta)  # --model: vgg19's)
         c._check_counts()
         c._check_scales()
         c._check_weights()
@@ -257,17 +254,22 @@ class Config:
                 f"--style-normalization sets the Gram loss's denominator; drop it with --style-loss {c.style_loss}"
             )
         if c.model is not None:
-            c._check_model(backbones.get(c.model))
+            c.check_model(c.model)
+        else:  # (the counts of weights given for layers given; check_model: for the defaults)
+            c._check_layer_weights(None)
         for n in (c.content_layers or ()) + (c.style_layers or ()):  # before the weights load:
             if not any(_names(m, n) for m in backbones.NAMES):  # a name no network has
                 backbones.get(backbones.NAMES[0]).resolve(n)  # (its one-line error)
         return c
 
-    def _check_model(self, bb: backbones.Backbone) -> None:
-        """What depends on the network: its layer names, its smallest side, VGG's extras."""
+    def check_model(self, model: str) -> None:
+        """What depends on the network: its layer names and their weights, its smallest
+        side, VGG's extras (run/inputs.py calls it once the weights file named the model)."""
+        bb = backbones.get(model)
+        self._check_layer_weights(model)
         for n in (self.content_layers or ()) + (self.style_layers or ()):
             bb.resolve(n)
-        for what, side in [("--size", self.size), ("--style-size", self.style_size)]:
+        for what, side in [("--size", self.side), ("--style-size", self.style_size)]:
             if side is not None and side < bb.min_side:
                 raise NstError(
                     f"{what} must be at least {bb.min_side} px for {bb.name}, got {side}; raise {what}"
@@ -310,7 +312,7 @@ class Config:
                     f"--scales must be increasing sizes, got {','.join(map(str, self.scales))}; "
                     "e.g. --scales 256,512"
                 )
-            if self.scales[-1] != self.size:
+            if self.size is not None and self.scales[-1] != self.size:
                 raise NstError(
                     f"the last of --scales ({self.scales[-1]}) is the output size "
                     f"but --size is {self.size}; make them equal"
@@ -327,19 +329,9 @@ class Config:
     def _check_weights(self) -> None:
         for name in ("lr", "content_weight", "style_weight", "tv_weight"):
             v = getattr(self, name)
-            if not (math.isfinite(v) and v >= 0):
+            if v is not None and not (math.isfinite(v) and v >= 0):
                 raise NstError(f"--{_flag(name)} must be a finite number >= 0, got {v}; e.g. 1e-3 or 1e4")
-        for layers, ws, flag in (
-            (self.content_layers, self.content_layer_weights, "content"),
-            (self.style_layers, self.style_layer_weights, "style"),
-        ):
-            if self.model is not None:  # (as given, else the model's defaults)
-                layers = self.layers(self.model, flag)
-            if ws is not None and layers is not None and len(ws) != len(layers):
-                raise NstError(
-                    f"--{flag}-layer-weights has {len(ws)} values for "
-                    f"{len(layers)} {flag} layers; give one weight per layer"
-                )
+        for ws, flag in ((self.content_layer_weights, "content"), (self.style_layer_weights, "style")):
             if ws is not None and not all(math.isfinite(w) and w >= 0 for w in ws):
                 raise NstError(
                     f"--{flag}-layer-weights must be finite numbers >= 0; e.g. {','.join(['1'] * len(ws))}"
@@ -353,9 +345,24 @@ class Config:
                 f"{','.join(map(str, blend))}; e.g. --style-blend 0.7,0.3"
             )
 
+    def _check_layer_weights(self, model: Optional[str]) -> None:
+        """One weight per layer: per layer as given, else (`model` known) per its default."""
+        for kind in ("content", "style"):
+            ws, layers = getattr(self, f"{kind}_layer_weights"), getattr(self, f"{kind}_layers")
+            layers = self.layers(model, kind) if model is not None else layers
+            if ws is not None and layers is not None and len(ws) != len(layers):
+                raise NstError(
+                    f"--{kind}-layer-weights has {len(ws)} values for "
+                    f"{len(layers)} {kind} layers; give one weight per layer"
+                )
+
     @property
-    def beta(self) -> float:
-        """style_weight as given, or the model's default (VGG's raw or normalised), set at
+    def side(self) -> int:
+        """The output's longest side: --size, else the last of --scales, else SIZE."""
+        return self.size if self.size is not None else (self.scales[-1] if self.scales else SIZE)
+
+    def beta(self, model: str) -> float:
+        """style_weight as given, or `model`'s default (VGG's raw or normalised), set at
         256 px and carried to the output's longest side s by
 
             beta(s) = beta_256 (s / 256)^2          (gatys, neural-style)
@@ -367,8 +374,7 @@ class Config:
         the 1/M^2 ("none") the style term grows with M^2, so beta goes as 1/M."""
         if self.style_weight is not None:
             return float(self.style_weight)
-        side = SIZE if self.size is None else self.size
-        bb, loss = backbones.get(self.model or backbones.NAMES[0]), self.style_loss
+        side, bb, loss = self.side, backbones.get(model), self.style_loss
         gram_none = loss == "gram" and (self.style_normalization or bb.style_normalization) == "none"
         power = -2 if gram_none else 2  # (the other distances are averages, as Eq. 4)
         base = NORMALIZED_STYLE_WEIGHTS[loss] if self.normalize_weights else bb.style_weights[loss]
@@ -378,7 +384,7 @@ class Config:
         """The longest side at each scale: (size,) for a single-scale run."""
         if self.scales:
             return tuple(self.scales)
-        size = SIZE if self.size is None else self.size
+        size = self.side
         n = self.num_scales or 1 + max(0, round(2 * math.log2(max(size, 1) / REFERENCE_SIDE)))  # (auto)
         return tuple(dict.fromkeys(max(MIN_SIDE, round(size / 2 ** ((n - 1 - k) / 2))) for k in range(n)))
 
@@ -406,7 +412,7 @@ class Config:
             tuple(zip(content, map(float, cw))),
             tuple(zip(style, map(float, sw))),
             float(self.content_weight),
-            self.beta,
+            self.beta(model),
             float(self.tv_weight),
             self.precision,
             self.style_normalization or bb.style_normalization,

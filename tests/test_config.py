@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from nst_jax import NstError
+from nst_jax import NstError, config
 from nst_jax.config import NORMALIZED_STYLE_WEIGHT, SECTIONS, SIZE, STYLE_WEIGHT, Config
 
 
@@ -28,12 +28,14 @@ def test_every_choice_is_checked(field):
         Config(**{field.name: "bogus"}).validate()
 
 
-def test_validate_settles_the_defaults_that_depend_on_other_fields():
-    assert Config().validate().size == SIZE
-    assert Config(scales=(128, 300)).validate().size == 300
-    assert Config().validate().style_weight == STYLE_WEIGHT
-    assert Config(normalize_weights=True).validate().style_weight == NORMALIZED_STYLE_WEIGHT
-    assert Config(style_weight=7.0).validate().style_weight == 7.0
+def test_the_defaults_that_depend_on_other_fields():
+    """The options stay as given; the size and beta they imply are read from them (the
+    run settles them once: run/settings.py)."""
+    assert Config().validate().size is None and Config().side == SIZE
+    assert Config(scales=(128, 300)).side == 300
+    assert Config().beta("vgg19") == STYLE_WEIGHT
+    assert Config(normalize_weights=True).beta("vgg19") == NORMALIZED_STYLE_WEIGHT
+    assert Config(style_weight=7.0).beta("resnet50") == 7.0
     assert Config(size=512, num_scales=3).sizes() == (256, 362, 512)  # sqrt(2) apart
 
 
@@ -41,14 +43,12 @@ def test_the_default_balance_is_carried_to_any_size():
     """beta(s) = beta_256 (s / 256)^2 (README, Image size); an explicit weight is Gatys'
     literal beta at every size."""
     for size in (64, 128, 256, 362, 512, 1024):
-        assert Config(size=size).validate().style_weight == pytest.approx(STYLE_WEIGHT * (size / 256) ** 2)
-        normalized = Config(size=size, normalize_weights=True).validate().style_weight
+        assert Config(size=size).beta("vgg16") == pytest.approx(STYLE_WEIGHT * (size / 256) ** 2)
+        normalized = Config(size=size, normalize_weights=True).beta("vgg16")
         assert normalized == pytest.approx(NORMALIZED_STYLE_WEIGHT * (size / 256) ** 2)
         explicit = Config(size=size, style_weight=300.0).validate()
-        assert explicit.style_weight == 300.0 and explicit.objective("vgg16").style_weight == 300.0
-    assert Config(scales=(256, 512)).validate().style_weight == pytest.approx(
-        4 * STYLE_WEIGHT
-    )  # the output's
+        assert explicit.beta("vgg16") == 300.0 and explicit.objective("vgg16").style_weight == 300.0
+    assert Config(scales=(256, 512)).beta("vgg19") == pytest.approx(4 * STYLE_WEIGHT)  # the output's
 
 
 def test_coarse_to_fine_by_default_above_256_px():
@@ -95,7 +95,7 @@ def test_style_losses_have_their_defaults_and_refuse_the_gram_normalisation():
 
     assert Config().validate().objective("vgg16").style_loss == "gram"
     for loss, beta in NORMALIZED_STYLE_WEIGHTS.items():
-        assert Config(style_loss=loss, normalize_weights=True).validate().style_weight == beta
+        assert Config(style_loss=loss, normalize_weights=True).beta("vgg19") == beta
     with pytest.raises(NstError, match="--style-normalization sets the Gram loss's denominator; drop it"):
         Config(style_loss="w2", style_normalization="none").validate()
     with pytest.raises(NstError, match="unknown --style-loss 'l1'; use one of: gram, w2, sliced, meanstd"):
@@ -114,12 +114,14 @@ def test_each_model_has_its_own_defaults():
         assert [n for n, _ in ob.style_layers] == [bb.resolve(n) for n in bb.style_layers]
         assert ob.style_normalization == bb.style_normalization
         # (512 / 256)^2, or its inverse without the 1/M^2 (Config.beta)
-        assert cfg.style_weight == pytest.approx(
-            bb.style_weights["gram"] * (0.25 if ob.style_normalization == "none" else 4)
+        assert (
+            cfg.beta(name)
+            == ob.style_weight
+            == pytest.approx(bb.style_weights["gram"] * (0.25 if ob.style_normalization == "none" else 4))
         )
         for loss in ("w2", "sliced", "meanstd"):  # averages over positions: (512 / 256)^2
             cfg = Config(model=name, size=512, style_loss=loss).validate()
-            assert cfg.style_weight == pytest.approx(bb.style_weights[loss] * 4)
+            assert cfg.beta(name) == pytest.approx(bb.style_weights[loss] * 4)
             assert cfg.objective(name).style_loss == loss
     ob = Config(model="resnet50", style_normalization="gatys", style_layers=("conv3_block1_out",)).objective(
         "resnet50"
@@ -169,7 +171,19 @@ def test_the_help_names_each_networks_defaults_from_its_module():
 
 
 @pytest.mark.parametrize("options", [{}, {"scales": (128, 256)}, {"model": "resnet50", "size": 300}])
-def test_validate_settles_once(options):
-    """validate settles the size, then beta, in one pass: validating again changes nothing."""
-    c = Config(**options).validate()
-    assert c.size is not None and c.style_weight is not None and c.validate() == c
+def test_validate_rewrites_nothing_and_the_settings_are_settled_once(options):
+    """validate checks; the options stay what the user gave. run/settings.resolve settles
+    the model, the scales, beta and the optimiser from them, once."""
+    from nst_jax.optimizers import optim
+    from nst_jax.run.settings import OPTIMIZERS, resolve
+
+    c = Config(**options)
+    assert c.validate() is c
+    s = resolve(c, c.model or "vgg16", 7)
+    assert s.options is c and s.sides == c.sizes() and s.iterations == c.iterations()
+    assert s.style_weight == c.beta(s.model) and s.optimizer == optim.Spec(optim.lbfgs, (7, "wolfe", 0))
+    logged = s.to_dict()
+    assert (
+        logged["size"] == c.side and logged["style_weight"] == s.style_weight and logged["lbfgs_memory"] == 7
+    )
+    assert set(OPTIMIZERS) == set(config.OPTIMIZERS)  # one maker per --optimizer choice

@@ -19,9 +19,9 @@ Ctrl-C or SIGTERM stops after the current chunk, a write that fails (a full disk
 kept elsewhere, `files.land`) after the current batch: the rest is recorded as pending.
 """
 
-import dataclasses
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -62,7 +62,7 @@ def stylize_batch(
     estimate fits on each device); see Config for options and the module docstring.
     With several processes, call fast.processes.connect first (the command line does)."""
     started = time.perf_counter()
-    template, out, todo_all, sized = _prepare(
+    template, out, todo_all, sized, fits = _prepare(
         contents, styles, output_dir, options, batch_size, allow_download, verbose
     )
     with locked(out, [it.name for it in todo_all], jax.process_index() == 0) as owner:
@@ -72,13 +72,11 @@ def stylize_batch(
                 "wait for it to end, or give another -o"
             )
         (out / "logs").mkdir(exist_ok=True)
-        return _stylize(template, out, todo_all, sized, batch_size, progress, started)
+        return _stylize(template, out, todo_all, sized, fits, progress, started)
 
 
-def _stylize(
-    template: Job, out: Path, todo_all: List[Item], sized, batch_size, progress, started
-) -> BatchResult:
-    config = dict(dataclasses.asdict(template.cfg), model=template.model, weights=str(template.weights))
+def _stylize(template: Job, out: Path, todo_all: List[Item], sized, fits, progress, started) -> BatchResult:
+    config = dict(template.settings.to_dict(), weights=str(template.weights))
     manifest = Manifest(out, config, jax.process_index()).load()
     todo = [it for it in todo_all if not manifest.finished(it)]
     if jax.process_index() == 0 and (note := manifest.replacing(todo)):
@@ -91,13 +89,17 @@ def _stylize(
             )
         else:
             groups.setdefault(sized[it.name], []).append(it)
-    per_device = {hw: mesh.per_device(template, hw, batch_size, len(g), progress) for hw, g in groups.items()}
+    devices = jax.device_count()  # (those left to run of a size: no padding past them)
+    per_device = {
+        hw: _per_device(template, hw, min(fits[hw], -(-len(g) // devices)), progress)
+        for hw, g in groups.items()
+    }
     layout = mesh.layout()
     memo: Dict = {}  # each style's targets at each size, computed once for every photo
     params = mesh.replicate(template.params, layout)
     ran: set = set()  # the items of the batches run: every process knows them
     full: List[str] = []  # writes that failed (a full disk), each kept: stop after this batch
-    total = sum(len(g) for g in groups.values()) * sum(template.cfg.iterations())  # image-iterations
+    total = sum(len(g) for g in groups.values()) * sum(template.settings.iterations)  # image-iterations
     with signals.StopFlag() as flag, batch_bar(total, progress and jax.process_index() == 0) as bar:
         for g, (hw, group) in enumerate(groups.items()):
             size = per_device[hw][0] * jax.device_count()
@@ -129,12 +131,12 @@ def _stylize(
 
 def _prepare(
     contents, styles, output_dir, options, batch_size, allow_download, verbose
-) -> Tuple[Job, Path, List[Item], Dict[str, Any]]:
+) -> Tuple[Job, Path, List[Item], Dict[str, Any], Dict[HW, int]]:
     """The options checked, the output folder made, the items listed and checked apart
     from their inputs, each photo's header read (its output's (H, W), or why it fails),
     the weights loaded and the plan made for the largest output (once for every item, as
-    a run of that image alone plans it), and each size's memory estimate: every refusal
-    before anything is made."""
+    a run of that image alone plans it), and each size's images per device (mesh.py: the
+    memory estimate): every refusal before anything is made."""
     asked = {n: options.get(n) for n in ("ema", "save_every", "style_blend", "tile")}
     refused = [f"--{n.replace('_', '-')}" for n, v in asked.items() if v and v not in ("auto", "off")]
     if refused:  # (one run's average, its intermediate images, a blend, strips: no batch axis)
@@ -165,9 +167,22 @@ def _prepare(
         gray = np.full((max(1, round(h * s)), max(1, round(w * s)), 3), 128.0, np.float32)
         job = prepare(gray, gray, None, None, None, options, allow_download, False, verbose, template=True)
         sized = {name: _sized(hw, job) for name, hw in headers.items()}
-        for hw in dict.fromkeys(v for v in sized.values() if not isinstance(v, str)):  # (memory refusals)
-            mesh.per_device(job, hw, batch_size, sum(v == hw for v in sized.values()), False)
-    return job, out, found, sized
+        counts = Counter(hw for hw in sized.values() if not isinstance(hw, str))  # images of each size
+        fits = {hw: mesh.per_device(job, hw, batch_size, n) for hw, n in counts.items()}
+    return job, out, found, sized, fits
+
+
+def _per_device(template: Job, hw: HW, b: int, progress: bool) -> Tuple[int, int]:
+    """(b, the bytes estimated for b images per device at hw), said on process 0."""
+    need, have, devices = mesh.batch_memory(template, hw, b), mesh.device_memory(), jax.device_count()
+    if progress and jax.process_index() == 0:
+        print(
+            f"{hw[1]}x{hw[0]}: {b} image(s) per device x {devices} device(s), estimated "
+            f"{need / 2**30:.1f} GiB per device ({have / 2**30:.1f} GiB available)",
+            file=sys.stderr,
+            flush=True,
+        )
+    return b, need
 
 
 def _header(path) -> Any:
@@ -184,7 +199,7 @@ def _sized(hw: Any, template: Job) -> Any:
     if isinstance(hw, str):
         return hw
     try:
-        hws = [im.fit_size(hw[0], hw[1], side) for side in template.cfg.sizes()]
+        hws = [im.fit_size(hw[0], hw[1], side) for side in template.settings.sides]
         check_sides(template.cfg, template.model, hws)
     except NstError as e:
         return str(e)
@@ -206,7 +221,7 @@ def _load(slot: Optional[Item], template: Job, manifest: Manifest) -> Optional[J
         content, alpha = image_files.load_image(slot.content)
         style = image_files.load_image(slot.style)[0]
         h, w = content.shape[:2]
-        hws = [im.fit_size(h, w, side) for side in template.cfg.sizes()]
+        hws = [im.fit_size(h, w, side) for side in template.settings.sides]
     except NstError as e:
         manifest.set(slot.name, "failed", content=str(slot.content), style=str(slot.style), error=str(e))
         return None
@@ -218,7 +233,7 @@ def _filler(template: Job, hw: HW) -> Job:
     """What a padding slot computes when this process has no image of its own to copy: gray."""
     gray = np.full((*hw, 3), 128.0, np.float32)
     return template._replace(
-        content=gray, alpha=None, styles=[gray], hws=[im.fit_size(*hw, s) for s in template.cfg.sizes()]
+        content=gray, alpha=None, styles=[gray], hws=[im.fit_size(*hw, s) for s in template.settings.sides]
     )
 
 
@@ -229,7 +244,7 @@ def _run_batch(template, params, slots, hw, real, layout, flag, bar, manifest, m
     loaded = [_load(s, template, manifest) for s in slots]
     filler = next((j for j in loaded if j is not None), None) or _filler(template, hw)
     jobs = [j or filler for j in loaded]
-    watch = lambda k, cfg, colors: BatchMonitor(cfg, flag, bar, len(jobs) * jax.process_count(), real)
+    watch = lambda k, steps, colors: BatchMonitor(steps, flag, bar, len(jobs) * jax.process_count(), real)
     r = run_scales(jobs, params, watch, layout, memo)
     took = (r.seconds, r.compile_seconds)
     ends = zip(slots, loaded, r.xs, r.histories, r.stops)

@@ -17,7 +17,6 @@ the global array from each process's own rows (`jax.make_array_from_process_loca
 and `local_rows` reads them back.
 """
 
-import sys
 from typing import Any, NamedTuple, Tuple
 
 import jax
@@ -119,14 +118,13 @@ def barrier(name: str) -> None:
         multihost_utils.sync_global_devices(name)
 
 
-def per_device(
-    template: Any, hw: Tuple[int, int], batch_size: Any, n: int, progress: bool
-) -> Tuple[int, int]:
-    """(images per device, the bytes estimated for them) for a group of n at (H, W):
-    as asked, or the most the memory estimate (of the Job `template` at hw) fits, at most
-    AUTO_LIMIT, never more than the group needs; refused if one image does not fit."""
+def per_device(template: Any, hw: Tuple[int, int], batch_size: Any, n: int) -> int:
+    """Images per device for a group of n at (H, W): as asked, or the most the memory
+    estimate (of the Job `template` at hw) fits, at most AUTO_LIMIT, never more than the
+    group needs; refused if one image does not fit. (Fewer of the group left to run: the
+    min of this and theirs, the estimate growing with the batch.)"""
     have, devices = device_memory(), jax.device_count()
-    need = lambda b: template._replace(hws=template.hws[:-1] + [hw]).memory_if(batch=b)  # noqa: E731
+    need = lambda b: batch_memory(template, hw, b)  # noqa: E731
     if batch_size != "auto":
         b = min(-(-int(batch_size) // devices), -(-n // devices))  # (no padding past the group)
         if need(b) > have:
@@ -134,20 +132,18 @@ def per_device(
                 f"a batch of {b} {hw[1]}x{hw[0]} images per device needs about {need(b) / 2**30:.1f} GiB "
                 f"but {have / 2**30:.1f} GiB is available; lower --batch-size or --size"
             )
-    else:
-        b, cap = 1, min(AUTO_LIMIT, -(-n // devices))
-        if need(1) > have:
-            raise NstError(
-                f"one {hw[1]}x{hw[0]} image needs about {need(1) / 2**30:.1f} GiB but "
-                f"{have / 2**30:.1f} GiB is available per device; lower --size"
-            )
-        while b < cap and need(b + 1) <= have:
-            b += 1
-    if progress and jax.process_index() == 0:
-        print(
-            f"{hw[1]}x{hw[0]}: {b} image(s) per device x {devices} device(s), estimated "
-            f"{need(b) / 2**30:.1f} GiB per device ({have / 2**30:.1f} GiB available)",
-            file=sys.stderr,
-            flush=True,
+        return b
+    b, cap = 1, min(AUTO_LIMIT, -(-n // devices))
+    if need(1) > have:
+        raise NstError(
+            f"one {hw[1]}x{hw[0]} image needs about {need(1) / 2**30:.1f} GiB but "
+            f"{have / 2**30:.1f} GiB is available per device; lower --size"
         )
-    return b, need(b)
+    while b < cap and need(b + 1) <= have:
+        b += 1
+    return b
+
+
+def batch_memory(template: Any, hw: Tuple[int, int], b: int) -> int:
+    """Bytes estimated for b images per device at (H, W) (the Job `template`'s estimate)."""
+    return template._replace(hws=template.hws[:-1] + [hw]).memory_if(batch=b)

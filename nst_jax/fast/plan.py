@@ -75,6 +75,28 @@ class Plan:
         """losses.loss_terms, or its rematerialised twin: (params, targets, x, objective, ops)."""
         return remat.loss_terms if self.remat else losses.loss_terms
 
+    # how the run computes what the paper defines: whole, or in strips (tiles.py), the
+    # same values; the run asks these and never hears of strips
+
+    def content_targets(self, params, content_x, ob: losses.Objective) -> losses.Features:
+        """P^l of the (preprocessed) content at the output's size."""
+        if self.tile_rows:
+            return tiles.content_targets(params, content_x, ob, self.ops, self.tile_rows)
+        return losses.content_targets(params, content_x, ob, self.ops)
+
+    def style_targets(
+        self, params, style_x, out_hw: Tuple[int, int], ob: losses.Objective
+    ) -> losses.Features:
+        """A^l of one (preprocessed) style image for an output of out_hw (H, W)."""
+        if self.tile_rows:
+            return tiles.style_targets(params, style_x, out_hw, ob, self.ops, self.tile_rows)
+        return losses.style_targets(params, style_x, out_hw, ob, self.ops)
+
+    def evaluate(self, ob: losses.Objective) -> Optional[Callable]:
+        """The loss and gradient as the optimiser's Problem.evaluate: (x, aux) -> ((total,
+        terms), grad) in strips, called from Python; None: the loop compiles fun's own."""
+        return tiles.value_and_grad(ob, self.ops, self.tile_rows) if self.tile_rows else None
+
     def describe(self) -> str:
         return "plan: " + "; ".join(self.reasons)
 

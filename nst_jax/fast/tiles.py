@@ -137,27 +137,29 @@ def _strip_features(params, xs, names: Tuple[str, ...], ob: Objective, ops: Ops,
     return _own_features(params, xs, names, ob, ops, geo)
 
 
-def targets(params, ob: Objective, ops: Ops, rows: int, content_x, style_x) -> Targets:
-    """losses.make_targets in strips: P^l put together from each strip's own rows, A^l the
-    sum of the strips' Grams, rescaled to the output's M_l (losses.py)."""
-    names = tuple(n for n, _ in ob.content_layers), tuple(n for n, _ in ob.style_layers)
-    p = {}
-    if names[0]:
-        parts = [
-            _strip_features(params, content_x[s.start : s.stop], names[0], ob, ops, geo)
-            for s, geo in _geometry(len(content_x), rows, ob)
-        ]
-        p = {n: jnp.concatenate([f[n] for f in parts]) for n in names[0]}
+def content_targets(params, content_x, ob: Objective, ops: Ops, rows: int) -> Dict[str, jax.Array]:
+    """losses.content_targets in strips: P^l put together from each strip's own rows."""
+    names = tuple(n for n, _ in ob.content_layers)
+    if not names:
+        return {}
+    parts = [
+        _strip_features(params, content_x[s.start : s.stop], names, ob, ops, geo)
+        for s, geo in _geometry(len(content_x), rows, ob)
+    ]
+    return {n: jnp.concatenate([f[n] for f in parts]) for n in names}  # own rows, top to bottom
+
+
+def style_targets(params, style_x, out_hw, ob: Objective, ops: Ops, rows: int) -> Dict[str, jax.Array]:
+    """losses.style_targets in strips: A^l the sum of the strips' Grams, rescaled to the
+    output's M_l (out_hw: the output's (H, W); losses.py)."""
+    names = tuple(n for n, _ in ob.style_layers)
     a: Dict[str, jax.Array] = {}
-    for s, geo in _geometry(len(style_x), rows, ob) if names[1] else ():
-        f = _strip_features(params, style_x[s.start : s.stop], names[1], ob, ops, geo)
-        a = {n: gram(f[n]) + a.get(n, 0.0) for n in names[1]}
-    out, src = (
-        vgg.feature_shapes(ob.model, content_x.shape[:2]),
-        vgg.feature_shapes(ob.model, style_x.shape[:2]),
-    )
-    scale = {n: (out[n][0] * out[n][1]) / (src[n][0] * src[n][1]) for n in names[1]}
-    return Targets(content=p, style={n: v * scale[n] for n, v in a.items()})
+    for s, geo in _geometry(len(style_x), rows, ob) if names else ():
+        f = _strip_features(params, style_x[s.start : s.stop], names, ob, ops, geo)
+        a = {n: gram(f[n]) + a.get(n, 0.0) for n in names}  # sum_strips F^T F = G of the whole
+    out, src = vgg.feature_shapes(ob.model, tuple(out_hw)), vgg.feature_shapes(ob.model, style_x.shape[:2])
+    scale = {n: (out[n][0] * out[n][1]) / (src[n][0] * src[n][1]) for n in names}
+    return {n: v * scale[n] for n, v in a.items()}
 
 
 def _style(grams: Dict[str, jax.Array], targets: Targets, ob: Objective, hw: Tuple[int, int]):

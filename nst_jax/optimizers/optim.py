@@ -64,6 +64,23 @@ class Optimizer(NamedTuple):
     tell: Optional[Callable] = None  # (state, ((total, terms), grad)) -> (state, Row)
 
 
+class Spec(NamedTuple):
+    """An optimiser named by its maker and hashable arguments: equal choices build the same
+    compiled pieces (run/programs.py caches on the spec), and whoever runs it knows it by
+    init/ask/tell only."""
+
+    make: Callable  # adam | lbfgs | optax_lbfgs, or scipy_lbfgsb: a driver that owns its loop
+    args: Tuple = ()  # after the problem, e.g. lbfgs's (memory_size, line_search, max_evals)
+
+    @property
+    def drives(self) -> bool:
+        """True for SciPy's L-BFGS-B: drive(max_iters, *args, on_row, on_iterate)."""
+        return self.make is scipy_lbfgsb
+
+    def build(self, problem: "Problem") -> "Optimizer":
+        return self.make(problem, *self.args)
+
+
 def _row(problem: Problem, valid, iteration, evaluations, terms) -> Row:
     return Row(
         jnp.asarray(valid),

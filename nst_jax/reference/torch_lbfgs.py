@@ -35,7 +35,7 @@ def run(content: ImageLike, style: Images, *, evals: int, history: int = 100, **
     ob = job.objective
     if job.model not in ("vgg16", "vgg19") or (tv.CONTENT,) + tv.STYLE != ob.layers:
         raise ValueError("the PyTorch L-BFGS reference runs VGG with its default layers")
-    side, hw = job.cfg.sizes()[-1], job.hws[-1]
+    side, hw = job.settings.sides[-1], job.hws[-1]
     content_rgb, _, styles = scale_images(job, side, hw)
     x0 = preprocess(content_rgb)
     t = make_targets(job.params, ob, x0, preprocess(styles[0]), job.plan.ops)

@@ -27,6 +27,7 @@ from ..paper import image as im
 from ..paper.losses import Objective
 from ..paper.normalize import normalize_weights
 from .monitor import intermediate_path, intermediates
+from .settings import Settings, resolve
 
 HW = Tuple[int, int]
 Images = Union[
@@ -35,7 +36,7 @@ Images = Union[
 
 
 class Job(NamedTuple):
-    cfg: Config  # validated, defaults settled
+    cfg: Config  # the options as given, validated
     output: Optional[Path]  # the image to write, checked writable
     log: Optional[Path]  # the JSON log to write, checked writable
     content: np.ndarray  # (H0, W0, 3) RGB 0..255, as loaded
@@ -45,11 +46,16 @@ class Job(NamedTuple):
     mask_names: Optional[List[str]]  # for the log
     blend: Tuple[float, ...]  # one weight per style (summing to 1 when blended)
     hws: List[HW]  # the output's (h, w) at each scale; the last is the output's
-    model: str  # the backbone: "vgg19" | "vgg16" | "resnet50" (backbones.py)
+    settings: Settings  # what was settled from cfg once the network was known (settings.py)
     weights: Path  # the file the params came from
     params: Any  # the network's params as the plan's ops need them (on the device)
     objective: Objective  # at the output's size
     plan: Plan
+
+    @property
+    def model(self) -> str:
+        """The backbone: "vgg19" | "vgg16" | "resnet50" (backbones.py)."""
+        return self.settings.model
 
     def plan_ops(self) -> Tuple[Any, Any]:
         """(ops, loss_terms) of the plan, which the params are prepared for."""
@@ -77,7 +83,7 @@ class Job(NamedTuple):
         """The estimate, or what it would be with the largest style at `style_hw`, `pairs`
         L-BFGS pairs, the convolutions in `winograd` (the advice of a refusal), `batch`
         images on the device at once (batch.py) or strips of `rows` rows (0: whole)."""
-        largest = max(self.style_hws(max(self.cfg.sizes())), key=lambda s: s[0] * s[1])
+        largest = max(self.style_hws(self.settings.sides[-1]), key=lambda s: s[0] * s[1])
         lbfgs = self.cfg.optimizer != "adam"  # Adam keeps no (s, y) pairs
         rows = self.plan.tile_rows if rows is None else rows
         h, w = self.hws[-1]
@@ -122,17 +128,16 @@ def prepare(
     hws = [im.fit_size(h0, w0, side) for side in cfg.sizes()]
     names = None if masks is None else [str(m) if isinstance(m, (str, Path)) else "<array>" for m in masks]
     model, params, path = lookup.resolve(cfg.weights, cfg.model, allow_download, progress)
-    # the model's defaults (its beta: as given, else settled again for it) and its checks
-    cfg = dataclasses.replace(cfg, model=model, style_weight=options.get("style_weight")).validate()
+    cfg.check_model(model)  # (the model the weights file named: its layers, its smallest side)
     if not template:
         check_sides(cfg, model, hws)
     if cfg.normalize_weights:  # mean activation 1 per filter over normalize.py's reference set
         params, _ = normalize_weights(params, model, cfg.pooling, reference_set())
     pixels = max(h * w for h, w in hws)  # (of the images optimised)
     the_plan = plan(cfg, model, pixels, guided=masks is not None)
-    cfg = dataclasses.replace(cfg, lbfgs_memory=the_plan.lbfgs_memory)
+    settings = resolve(cfg, model, the_plan.lbfgs_memory)
     job = Job(
-        cfg, output, log, content_rgb, alpha, styles_rgb, masks_rgb, names, blend, hws, model, path, params,
+        cfg, output, log, content_rgb, alpha, styles_rgb, masks_rgb, names, blend, hws, settings, path, params,
         objective=cfg.objective(model), plan=the_plan,
     )  # fmt: skip
     need = lambda rows: job.memory_if(rows=rows)  # (bytes, in strips of `rows`; 0: whole)
@@ -143,7 +148,7 @@ def prepare(
         _check_memory(job, progress)
     if verbose:
         print(job.plan.describe(), file=sys.stderr, flush=True)
-        print(_describe_scales(cfg, hws), file=sys.stderr, flush=True)
+        print(_describe_scales(settings, hws), file=sys.stderr, flush=True)
     return job._replace(params=jax.tree.map(jnp.asarray, the_plan.prepare(params)))
 
 
@@ -204,13 +209,13 @@ def _check_outputs(cfg: Config, output, log, content, styles, masks) -> Tuple[Op
     return output, log
 
 
-def _describe_scales(cfg: Config, hws: List[HW]) -> str:
+def _describe_scales(settings: Settings, hws: List[HW]) -> str:
     """'scales: 256x192 (200 iterations) -> 362x272 (50) -> 512x384 (50); style weight 1200'."""
     steps = [
         f"{w}x{h} ({n}{' iterations' if k == 0 else ''})"
-        for k, ((h, w), n) in enumerate(zip(hws, cfg.iterations()))
+        for k, ((h, w), n) in enumerate(zip(hws, settings.iterations))
     ]
-    return f"scales: {' -> '.join(steps)}; style weight {cfg.beta:g}"
+    return f"scales: {' -> '.join(steps)}; style weight {settings.style_weight:g}"
 
 
 def check_sides(cfg: Config, model: str, hws: List[HW]) -> None:

@@ -20,13 +20,10 @@ from typing import Any, NamedTuple, Optional
 import jax.numpy as jnp
 import numpy as np
 
-from ..config import Config
 from ..fast.mesh import Batch
-from ..fast.plan import LBFGS_MEMORY
 from ..optimizers import lbfgs as lb
-from ..optimizers import optim
 from ..optimizers.average import ema_init, ema_update, ema_value
-from ..optimizers.optim import Problem
+from ..optimizers.optim import Problem, Spec
 from .monitor import Monitor
 from .programs import (
     Programs,
@@ -37,8 +34,8 @@ from .programs import (
     local,
     programs,
     scipy_programs,
-    settings,
 )
+from .settings import Steps
 
 
 class Outcome(NamedTuple):
@@ -49,34 +46,42 @@ class Outcome(NamedTuple):
 
 
 def run(
-    problem: Problem, aux: Any, x0, cfg: Config, loop: str, monitor: Monitor, batch: Optional[Batch] = None
+    problem: Problem,
+    aux: Any,
+    x0,
+    spec: Spec,
+    steps: Steps,
+    loop: str,
+    monitor: Monitor,
+    batch: Optional[Batch] = None,
 ) -> Outcome:
-    """Minimise problem.fun(x, aux) from x0 for cfg.iters iterations (`loop`: "host" or
-    "device"), reporting to `monitor`. With `batch`, x0 is (B, H, W, 3) and each image is
-    optimised on its own, exactly as alone: the outcome's counts and stops are per image."""
-    if cfg.optimizer == "scipy-lbfgsb":
-        return _run_scipy(problem, aux, x0, cfg, monitor)
-    p = programs(problem, settings(cfg), loop, batch)
+    """Minimise problem.fun(x, aux) from x0 by the optimiser of `spec` for steps.iters
+    iterations (`loop`: "host" or "device"), reporting to `monitor`. With `batch`, x0 is
+    (B, H, W, 3) and each image is optimised on its own, exactly as alone: the outcome's
+    counts and stops are per image."""
+    if spec.drives:
+        return _run_scipy(problem, aux, x0, spec, steps, monitor)
+    p = programs(problem, spec, steps.chunk, loop, batch)
     t = time.perf_counter()
     state = ahead_of_time(p.init, x0)(x0)
     # (no iterations, as when scoring an image: only the last row's forward pass is needed)
     chunks = host_chunks if loop == "host" else device_chunks
-    chunk = chunks(p, problem, aux, state) if cfg.iters else None
+    chunk = chunks(p, problem, aux, state) if steps.iters else None
     look = ahead_of_time(p.look, state)
     monitor.started(time.perf_counter() - t)
-    ema = ema_init(x0) if cfg.ema else None  # averaged after every iteration (single images)
+    ema = ema_init(x0) if steps.ema else None  # averaged after every iteration (single images)
     shown = lambda x: x if ema is None else ema_value(ema, x0)  # the image a user gets
     seconds, interrupted = 0.0, False
     its, stops = local(look(state))
-    while np.any((its < cfg.iters) & (stops == lb.RUNNING)):
+    while np.any((its < steps.iters) & (stops == lb.RUNNING)):
         it = int(np.min(its[stops == lb.RUNNING]))  # the image furthest behind
-        n = 1 if ema is not None else min(cfg.chunk, cfg.iters - it)
-        if cfg.save_every:
-            n = min(n, cfg.save_every - it % cfg.save_every)
+        n = 1 if ema is not None else min(steps.chunk, steps.iters - it)
+        if steps.save_every:
+            n = min(n, steps.save_every - it % steps.save_every)
         assert chunk is not None  # (compiled when there are iterations)
         state, rows, (its, stops) = chunk(state, it + n)  # each image up to iteration it + n
         if ema is not None and int(its) > it:
-            ema = ema_update(ema, state.x, cfg.ema)
+            ema = ema_update(ema, state.x, steps.ema)
         elapsed = monitor.elapsed()
         for item, item_rows in enumerate(rows):  # time within a chunk is apportioned evenly
             for j, (i, e, terms) in enumerate(item_rows):
@@ -115,24 +120,24 @@ def _last_row(p: Programs, problem, aux, state, ema, x0, monitor, reasons, batch
     return Outcome(state.x, its, evs, reasons)  # (x sharded: batch.py takes this process's images)
 
 
-def _run_scipy(problem: Problem, aux, x0, cfg: Config, monitor: Monitor) -> Outcome:
-    """SciPy's L-BFGS-B, driven from Python (optim.scipy_lbfgsb)."""
+def _run_scipy(problem: Problem, aux, x0, spec: Spec, steps: Steps, monitor: Monitor) -> Outcome:
+    """SciPy's L-BFGS-B (optim.scipy_lbfgsb, spec.make), a driver: it owns its loop and
+    reports to the monitor; spec.args are its (memory_size, max_evals)."""
     t = time.perf_counter()
     value_and_grad, fun = scipy_programs(problem)
-    drive = optim.scipy_lbfgsb(problem, aux, x0, value_and_grad)  # compiles the value-and-gradient
+    drive = spec.make(problem, aux, x0, value_and_grad)  # compiles the value-and-gradient
     monitor.started(time.perf_counter() - t)
-    ema = [ema_init(x0)] if cfg.ema else None
+    ema = [ema_init(x0)] if steps.ema else None
 
     def on_iterate(iteration, x):
         if ema is None:
             return monitor.reached(iteration, x)
-        ema[0] = ema_update(ema[0], jnp.asarray(x, jnp.float32), cfg.ema)
+        ema[0] = ema_update(ema[0], jnp.asarray(x, jnp.float32), steps.ema)
         return monitor.reached(iteration, ema_value(ema[0], x0))
 
     x, iterations, evaluations, stop = drive(
-        cfg.iters,
-        cfg.lbfgs_memory or LBFGS_MEMORY,
-        cfg.max_evals,
+        steps.iters,
+        *spec.args,
         on_row=lambda it, ev, terms: monitor.add(it, ev, monitor.elapsed(), terms),
         on_iterate=on_iterate,
     )

@@ -50,7 +50,7 @@ class Monitor:
 
     def __init__(
         self,
-        cfg,
+        steps,  # settings.Steps: the iterations of this scale, when to save
         output,
         alpha,
         progress: bool,
@@ -59,7 +59,7 @@ class Monitor:
         items: int = 1,
         bar: Any = None,
     ):
-        self.cfg, self.output, self.alpha, self.progress = cfg, output, alpha, progress
+        self.steps, self.output, self.alpha, self.progress = steps, output, alpha, progress
         self.given = flag  # the caller's stop flag (stylize: one for all scales), else our own
         self.given_bar = bar  # the caller's progress bar (a batch's: one for all), else our own
         self.to_rgb = to_rgb  # preprocessed image -> RGB 0..255 (colour preservation applied)
@@ -80,7 +80,7 @@ class Monitor:
 
         self.flag = self.given or signals.StopFlag().__enter__()
         self.bar = self.given_bar or tqdm(
-            total=self.cfg.iters, disable=not self.progress, unit="it", dynamic_ncols=True
+            total=self.steps.iters, disable=not self.progress, unit="it", dynamic_ncols=True
         )
         return self
 
@@ -131,7 +131,7 @@ class Monitor:
     def reached(self, iteration: int, x: Any) -> bool:
         """Called with the image after `iteration` steps; True when Ctrl-C asks to stop."""
         self.bar.update(iteration - self.bar.n)
-        if self.cfg.save_every and self.output is not None and iteration % self.cfg.save_every == 0:
+        if self.steps.save_every and self.output is not None and iteration % self.steps.save_every == 0:
             path = intermediate_path(self.output, iteration)
             try:  # (atomic: a kill leaves the last one whole)
                 image_files.save_image(path, im.to_uint8(self.to_rgb(x), self.alpha))
@@ -163,8 +163,8 @@ class BatchMonitor(Monitor):
     """A batch's monitor at one scale: the rows of every image of the (global) batch, and
     the command's one bar, counted in image-iterations."""
 
-    def __init__(self, cfg, flag: signals.StopFlag, bar, items: int, real: int):
-        super().__init__(cfg, None, None, False, None, flag, items, bar)
+    def __init__(self, steps, flag: signals.StopFlag, bar, items: int, real: int):
+        super().__init__(steps, None, None, False, None, flag, items, bar)
         from ..fast.mesh import any_process
 
         self.any_process = any_process
@@ -172,7 +172,7 @@ class BatchMonitor(Monitor):
 
     def __exit__(self, *exc):
         if not self.flag.set:  # (images that stopped early: their share of the bar too)
-            self.bar.update(self.real * (self.cfg.iters - self.seen))
+            self.bar.update(self.real * (self.steps.iters - self.seen))
         super().__exit__(*exc)
 
     def reached(self, iteration: int, x: Any) -> bool:

@@ -26,43 +26,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..config import Config
 from ..fast.mesh import Batch
-from ..fast.plan import LBFGS_MEMORY
 from ..optimizers import lbfgs as lb
-from ..optimizers import optim
-from ..optimizers.optim import Optimizer, Problem, Row
+from ..optimizers.optim import Optimizer, Problem, Row, Spec
 from .monitor import Monitor
-
-
-class Settings(NamedTuple):
-    """What the compiled pieces depend on besides the problem: the optimiser's options."""
-
-    optimizer: str  # "lbfgs" | "adam" | "optax-lbfgs" (SciPy's owns its loop)
-    lr: float  # Adam's step size
-    lbfgs_memory: int  # (s, y) pairs
-    line_search: str  # of our L-BFGS
-    max_evals: int  # 0: no limit
-    max_rows: int  # rows a device chunk has room for: chunk + 2 (n + 1 and one write past)
-
-
-def settings(cfg: Config) -> Settings:
-    memory = cfg.lbfgs_memory or LBFGS_MEMORY
-    return Settings(cfg.optimizer, cfg.lr, memory, cfg.line_search, cfg.max_evals, cfg.chunk + 2)
-
-
-def optimizer(problem: Problem, s: Settings) -> Optimizer:
-    """The optimiser that the settings name (SciPy's has its own driver: `run` calls it)."""
-    if s.optimizer == "adam":
-        return optim.adam(problem, s.lr, s.max_evals)
-    if s.optimizer == "lbfgs":
-        return optim.lbfgs(problem, s.lbfgs_memory, s.line_search, s.max_evals)
-    return optim.optax_lbfgs(problem, s.lbfgs_memory, s.max_evals)
 
 
 class Programs(NamedTuple):
     """Every piece `run` compiles, as jitted functions (not yet compiled): built once per
-    (problem, settings, loop, batch) by `programs`, so that jit's own cache, keyed on the
+    (problem, optimiser, rows, loop, batch) by `programs`, so that jit's own cache, keyed on the
     arguments' shapes, dtypes and shardings, serves every later run of the same problem
     (the next scale of the same size, the next batch, a second stylize() call)."""
 
@@ -96,9 +68,10 @@ def _memo(build: Callable) -> Callable:
 
 
 @_memo
-def programs(problem: Problem, s: Settings, loop: str, batch: Optional[Batch] = None) -> Programs:
-    """The pieces of a run of `problem` (Programs), the same objects for equal arguments."""
-    opt = optimizer(problem, s)
+def programs(problem: Problem, spec: Spec, chunk: int, loop: str, batch: Optional[Batch] = None) -> Programs:
+    """The pieces of a run of `problem` by the optimiser `spec` builds, `chunk` iterations
+    at most between two looks (Programs), the same objects for equal arguments."""
+    opt = spec.build(problem)
     out, replicated = (None, None) if batch is None else (batch.sharding, batch.replicated)
     jit = lambda f, out=None, donate=(): jax.jit(f, out_shardings=out, donate_argnums=donate)
     if batch is None:
@@ -109,7 +82,7 @@ def programs(problem: Problem, s: Settings, loop: str, batch: Optional[Batch] = 
     device = ask = value_and_grad = tell = None
     if loop == "device":
         device = jit(
-            _device_loop(opt, problem, s.max_rows, batch), None if batch is None else (out, replicated)
+            _device_loop(opt, problem, chunk + 2, batch), None if batch is None else (out, replicated)
         )
     else:
         # ask and tell are None for optax's L-BFGS only, which the plan runs on the device
@@ -175,7 +148,7 @@ def _rows(log, count) -> Rows:
 
 def _device_loop(opt: Optimizer, problem: Problem, max_rows: int, batch: Optional[Batch]) -> Callable:
     """run(state, aux, target): one while_loop of opt.step until iteration `target`
-    (max_rows: room for the rows of n + 1 images and one write past them). A batch vmaps
+    (max_rows: room for the rows of a chunk's n + 1 images and one write past them). A batch vmaps
     the whole loop: it runs until every image is there, those there already held still."""
 
     def run(state, aux, target):

@@ -28,16 +28,16 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional
 import jax
 import numpy as np
 
-from ..config import Config
-from ..fast import mesh, tiles
+from ..fast import mesh
 from ..io import image_files
 from ..optimizers.optim import Problem
 from ..paper import color
 from ..paper import image as im
-from ..paper.losses import TERMS, Loss, Targets, blend_targets, content_targets, region_targets, style_targets
+from ..paper.losses import TERMS, Loss, Targets, blend_targets, region_targets
 from . import loop
 from .inputs import HW, Job
 from .monitor import Monitor
+from .settings import Steps
 
 ENDED = ("nonfinite", "interrupted")  # the stops after which an image's later scales are not run
 
@@ -54,23 +54,18 @@ class Scaled(NamedTuple):
     compile_seconds: float  # the compilations' seconds, every scale
 
 
-def scale_config(cfg: Config, k: int) -> Config:
-    """The options of scale k: its iterations and size."""
-    return dataclasses.replace(cfg, iters=cfg.iterations()[k], size=cfg.sizes()[k])
-
-
 def run_scales(
     jobs: List[Job],
     params: Any,
-    watch: Callable[[int, Config, Any], Monitor],
+    watch: Callable[[int, Steps, Any], Monitor],
     layout: Optional[mesh.Batch] = None,
     memo: Optional[Dict] = None,
 ) -> Scaled:
     """Every scale of `jobs` (one image: layout None; else this process's share of a batch
-    over `layout`), with `params` (a batch's: replicated over the devices). `watch(k, cfg,
+    over `layout`), with `params` (a batch's: replicated over the devices). `watch(k, steps,
     colors)` is scale k's monitor (stylize: its bar and intermediate images; a batch: the
     batch's one bar); `memo` keeps each style's targets for the next image (scale_problem)."""
-    n, cfg, plan = len(jobs), jobs[0].cfg, jobs[0].plan
+    n, settings, plan = len(jobs), jobs[0].settings, jobs[0].plan
     off = 0 if layout is None else jax.process_index() * n  # this process's first image
     histories: List[List[Dict[str, float]]] = [[] for _ in jobs]
     xs: List[Any] = [None] * n
@@ -79,8 +74,8 @@ def run_scales(
     previous: List[Any] = [None] * n  # each content as the last scale optimised it
     for k in range(len(jobs[0].hws)):
         problem, aux, x0, contents, colors = scale_inputs(jobs, k, xs, previous, params, layout, memo)
-        with watch(k, scale_config(cfg, k), colors) as monitor:
-            out = loop.run(problem, aux, x0, monitor.cfg, plan.loop, monitor, layout)
+        with watch(k, settings.steps(k), colors) as monitor:
+            out = loop.run(problem, aux, x0, settings.optimizer, monitor.steps, plan.loop, monitor, layout)
         rows = [monitor.rows(off + j) for j in range(n)]
         x = (
             [im.deprocess(np.asarray(out.x))]
@@ -114,7 +109,8 @@ def scale_inputs(jobs: List[Job], k: int, xs, previous, params, layout: Optional
     """Scale k's problem, aux and starting image(s), each image's computed as alone (a
     batch's stacked and laid over the devices); each content at this scale (the next
     one's start), and the first image's colours (what its monitor puts back)."""
-    cfg, side, hw = jobs[0].cfg, jobs[0].cfg.sizes()[k], jobs[0].hws[k]
+    cfg, side, hw = jobs[0].cfg, jobs[0].settings.sides[k], jobs[0].hws[k]
+    problem = scale_problem(jobs[0], hw)  # (a batch's images: one objective, one size)
     starts, targets, contents, colors = [], [], [], None
     for j, job in enumerate(jobs):
         content, c_colors, styles = scale_images(job, side, hw)
@@ -124,9 +120,8 @@ def scale_inputs(jobs: List[Job], k: int, xs, previous, params, layout: Optional
             if xs[j] is None
             else upsample(xs[j], previous[j], content, cfg.init == "content")
         )
-        problem, (_, t) = scale_problem(job, content, styles, hw, memo)
         starts.append(im.preprocess(start))
-        targets.append(t)
+        targets.append(scale_targets(job, content, styles, hw, memo))
         contents.append(content)
     if layout is None:
         return problem, (params, targets[0]), starts[0], contents, colors
@@ -152,39 +147,39 @@ def scale_images(job: Job, side: int, hw: HW):
     return content, content, styles
 
 
-def scale_problem(job: Job, content_rgb, styles, hw: HW, memo: Optional[Dict] = None):
-    """(Problem, aux) of one scale: the targets (each style's, blended or in regions)
-    and the objective, whose content and TV weights keep the final balance: they are
-    sums over positions, the Gatys-normalised style loss is not, so a coarse scale
-    weights them by the pixel ratio instead of being 4x more stylized at half the size.
-    `memo`: a dict that keeps each style's targets for the next image of the same size
-    (a batch: one style's targets computed once, not once per photo)."""
-    ob, ops, rows = job.objective, job.plan.ops, job.plan.tile_rows
-    c = im.preprocess(content_rgb)
-    if rows:  # (in strips when the plan tiles the evaluation: the same targets)
-        each = [tiles.targets(job.params, ob, ops, rows, c, im.preprocess(s)) for s in styles]
-    else:
-        content = content_targets(job.params, c, ob, ops)  # P^l, once for every style
-        each = [Targets(content, _style_targets(job, im.preprocess(s), c.shape[:2], memo)) for s in styles]
-    targets = (
-        blend_targets(each, job.blend, ob)
-        if job.masks is None
-        else region_targets(each, job.blend, im.resize(job.masks, *hw, clip=False).clip(0, 1), ob)
-    )
+def scale_problem(job: Job, hw: HW) -> Problem:
+    """The Problem of the scale at (H, W) = hw: the objective, whose content and TV weights
+    keep the final balance: they are sums over positions, the Gatys-normalised style loss
+    is not, so a coarse scale weights them by the pixel ratio instead of being 4x more
+    stylized at half the size; evaluated as the plan says (whole, or its strips)."""
+    ob, plan = job.objective, job.plan
     ratio = (job.hws[-1][0] * job.hws[-1][1]) / (hw[0] * hw[1])
     ob = dataclasses.replace(ob, content_weight=ob.content_weight * ratio, tv_weight=ob.tv_weight * ratio)
-    evaluate = tiles.value_and_grad(ob, ops, rows) if rows else None  # (strips: the plan's choice)
-    return Problem(Loss(ob, ops, job.plan.loss_terms), TERMS, *im.PIXEL_BOX, evaluate), (job.params, targets)
+    return Problem(Loss(ob, plan.ops, plan.loss_terms), TERMS, *im.PIXEL_BOX, plan.evaluate(ob))
+
+
+def scale_targets(job: Job, content_rgb, styles, hw: HW, memo: Optional[Dict] = None) -> Targets:
+    """One image's targets at a scale: P^l of its content, and each style's A^l, blended or
+    in regions (as the plan computes them: whole or in strips). `memo`: a dict that keeps
+    each style's targets for the next image of the same size (a batch: one style's
+    targets computed once, not once per photo)."""
+    ob = job.objective
+    c = im.preprocess(content_rgb)
+    content = job.plan.content_targets(job.params, c, ob)  # P^l, once for every style
+    each = [Targets(content, _style_targets(job, im.preprocess(s), c.shape[:2], memo)) for s in styles]
+    if job.masks is None:
+        return blend_targets(each, job.blend, ob)
+    return region_targets(each, job.blend, im.resize(job.masks, *hw, clip=False).clip(0, 1), ob)
 
 
 def _style_targets(job: Job, style_x: np.ndarray, hw: HW, memo: Optional[Dict]):
     """A^l of one preprocessed style image for an output of `hw`, from `memo` when the
     same pixels were seen at the same sizes (keyed on their digest: a style recoloured
     for each photo is another image)."""
-    key = (hashlib.sha256(style_x.tobytes()).hexdigest(), style_x.shape, hw, job.objective, job.plan.ops)
+    key = (hashlib.sha256(style_x.tobytes()).hexdigest(), style_x.shape, hw, job.objective, job.plan)
     if memo is not None and key in memo:
         return memo[key]
-    a = style_targets(job.params, style_x, hw, job.objective, job.plan.ops)
+    a = job.plan.style_targets(job.params, style_x, hw, job.objective)
     if memo is not None:
         memo[key] = a
     return a

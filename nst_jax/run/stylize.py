@@ -128,13 +128,13 @@ def _finish(job: Job, x_rgb, stop: str, flag: signals.StopFlag, history, totals)
         **totals,
         "size": [hw[1], hw[0]],
         "scales": [[w, h] for h, w in job.hws],
-        "style_sizes": [[w, h] for h, w in job.style_hws(job.cfg.sizes()[-1])],
+        "style_sizes": [[w, h] for h, w in job.style_hws(job.settings.sides[-1])],
         "style_blend": list(job.blend),
         "style_masks": job.mask_names,
         "estimated_memory": job.estimated_memory,
         "plan": job.plan.to_dict(),
         "objective": dataclasses.asdict(job.objective),  # the layers and weights the run used
-        "config": dict(dataclasses.asdict(job.cfg), model=job.model, weights=str(job.weights)),
+        "config": dict(job.settings.to_dict(), weights=str(job.weights)),  # (options, settled)
     }
     finite = any(np.isfinite(h["total"]) for h in history)  # else not even the start's loss was
     if stop == "nonfinite":

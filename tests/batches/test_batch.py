@@ -85,9 +85,9 @@ def test_a_style_s_targets_are_computed_once_per_size(
     """Four photos of one size in two batches, two scales: the style's targets are computed
     once per scale (not once per photo, scale and batch: 8), each photo's content targets
     its own; a second command of the same shapes traces and compiles nothing."""
-    st = importlib.import_module("nst_jax.run.scales")
-    sizes, real = [], st.style_targets
-    monkeypatch.setattr(st, "style_targets", lambda p, x, hw, *a: sizes.append(hw) or real(p, x, hw, *a))
+    ls = importlib.import_module("nst_jax.paper.losses")  # (what the plan calls: the whole image)
+    sizes, real = [], ls.style_targets
+    monkeypatch.setattr(ls, "style_targets", lambda p, x, hw, *a: sizes.append(hw) or real(p, x, hw, *a))
     contents = photos(tmp_path / "in", 4)
     options = dict(COMMON, weights=str(small_vgg16), size=40, scales=(32, 40), scale_iters=(2, 1))
     r = nst_jax.stylize_batch(contents, [painting], tmp_path / "out", batch_size=2, progress=False, **options)

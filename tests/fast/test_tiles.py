@@ -9,7 +9,7 @@ import pytest
 from nst_jax import stylize
 from nst_jax.config import Config
 from nst_jax.errors import NstError
-from nst_jax.fast import plan, tiles
+from nst_jax.fast import plan, pool, tiles
 from nst_jax.fast.plan import with_tiles
 from nst_jax.paper import losses, vgg
 
@@ -66,9 +66,17 @@ def test_too_little_context_is_wrong(float64_case, monkeypatch):
 
 @pytest.mark.slow
 def test_tiled_targets_are_make_targets(float64_case):
+    """The plan's targets in strips (as the run asks for them) are make_targets'."""
+    from nst_jax.fast.plan import Plan
+    from nst_jax.paper.losses import Targets
+
     params, _, c, s, t, _, _ = float64_case
+    strips = Plan("cpu", 1, "direct", (), "host", False, False, tile_rows=32)
+    assert strips.ops == vgg.Ops(pool.max_pool_2x2) and strips.evaluate(OB) is not None
+    assert Plan("cpu", 1, "direct", (), "host", False, False).evaluate(OB) is None  # whole
     with jax.enable_x64(True):
-        t2 = tiles.targets(params, OB, vgg.Ops(), 32, c, s)
+        p = strips.content_targets(params, c, OB)
+        t2 = Targets(p, strips.style_targets(params, s, c.shape[:2], OB))
         for k in t.content:
             assert float(jnp.max(jnp.abs(t2.content[k] - t.content[k]))) <= 1e-9 * float(
                 jnp.max(t.content[k])

@@ -19,26 +19,27 @@ PROBLEM = optim.Problem(rosen_image, TERMS)
 
 
 @pytest.mark.parametrize(
-    "settings",
+    "spec",
     [
-        pg.Settings("adam", 0.01, 5, "wolfe", 0, 8),
-        pg.Settings("lbfgs", 5.0, 5, "wolfe", 0, 8),
-        pg.Settings("lbfgs", 5.0, 5, "armijo", 30, 8),
+        optim.Spec(optim.adam, (0.01, 0)),
+        optim.Spec(optim.lbfgs, (5, "wolfe", 0)),
+        optim.Spec(optim.lbfgs, (5, "armijo", 30)),
     ],
     ids=["adam", "lbfgs", "lbfgs-armijo-budget"],
 )
-def test_host_and_device_chunks_agree(settings):
+def test_host_and_device_chunks_agree(spec):
     """The host-driven chunks (one compiled call for ask, the evaluation and tell) and the
     compiled while_loop run the same arithmetic: the same iterates, rows and counts."""
     x0 = jnp.asarray(np.random.default_rng(1).uniform(-1, 1, (5, 2, 3)), jnp.float32)
     aux, out = jnp.float32(1.0), {}
     for kind, chunks in (("host", pg.host_chunks), ("device", pg.device_chunks)):
-        p = pg.programs(PROBLEM, settings, kind)
+        p = pg.programs(PROBLEM, spec, 6, kind)
         state = p.opt.init(x0)
         chunk, rows = chunks(p, PROBLEM, aux, state), []
         for n in (6, 2, 6):  # uneven chunks, one compilation
             state, r, _ = chunk(state, int(state.iteration) + n)
             rows += r[0]
+        assert pg.programs(PROBLEM, spec, 6, kind) is p  # equal specs: the same compiled pieces
         out[kind] = (np.asarray(state.x), int(state.iteration), int(state.evaluations), int(state.stop), rows)
     h, d = out["host"], out["device"]
     # same XLA arithmetic, compiled as separate programs: equal up to float32 rounding
@@ -61,7 +62,7 @@ def test_ema_is_the_debiased_average_of_the_iterates():
         return total, {"total": total, "content": total, "style": 0.0 * total, "tv": total}
 
     problem = optim.Problem(quadratic, TERMS)
-    p = pg.programs(problem, pg.Settings("adam", 3.0, 5, "wolfe", 0, 3), "host")
+    p = pg.programs(problem, optim.Spec(optim.adam, (3.0, 0)), 1, "host")
     x0 = jnp.zeros((4, 5, 3))
     state = p.opt.init(x0)
     chunk = pg.host_chunks(p, problem, aux, state)
