@@ -11,6 +11,7 @@ from .flags import (
     add_demo_pair,
     add_outputs,
     check_outputs,
+    demo_pair,
     floats,
     inputs_of,
     ints,
@@ -102,6 +103,7 @@ def optimizers(argv: typing.List[str]) -> int:
     add_outputs(p, json="every run's history as JSON", plot="loss curves as PNG (needs matplotlib)")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
+    demo_pair(a)
     a.runs = _runs(a.runs, bench.RUNS)
     if a.evals < 1:
         raise NstError(f"--evals must be >= 1, got {a.evals}; e.g. --evals 100")
@@ -134,6 +136,7 @@ def batch(argv: typing.List[str]) -> int:
     add_outputs(p, json="the rows as JSON")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
+    demo_pair(a)
     if not a.batch or min(a.batch) < 1 or a.iters < 1:
         raise NstError("--batch sizes and --iters must be >= 1; e.g. --batch 1,2,4 --iters 10")
     check_outputs(a, inputs_of(a))

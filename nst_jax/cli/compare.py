@@ -10,6 +10,7 @@ from .flags import (
     add_demo_pair,
     add_outputs,
     check_outputs,
+    demo_pair,
     inputs_of,
     names,
     write_json,
@@ -42,6 +43,7 @@ def main(argv: typing.List[str]) -> int:
     )
     add_outputs(p, json="the whole report as JSON")
     a = p.parse_args(argv)
+    demo_pair(a)
     if set(a.framework) - {"torch", "keras"}:
         raise NstError(f"unknown framework in {','.join(a.framework)}; use torch and/or keras")
     check_outputs(a, inputs_of(a))

@@ -152,9 +152,18 @@ def write_json(a: argparse.Namespace, what: str, body: typing.Any) -> None:
         files.write_kept([(what, Path(a.json), files.json_writer(body))])
 
 
-def add_demo_pair(p: argparse.ArgumentParser) -> None:
-    """CONTENT and STYLE, optional: the bundled demo pair when left out."""
-    p.add_argument(
-        "content", nargs="?", default=str(DEMO_CONTENT), help="content image (default: the demo's)"
-    )
-    p.add_argument("style", nargs="?", default=str(DEMO_STYLE), help="style image (default: the demo's)")
+def add_demo_pair(
+    p: argparse.ArgumentParser, content: str = "content image", style: str = "style image"
+) -> None:
+    """CONTENT and STYLE: both, or neither for the bundled demo pair (`demo_pair` reads them)."""
+    p.add_argument("content", nargs="?", help=f"{content} (give both, or neither: the demo's cat)")
+    p.add_argument("style", nargs="?", help=f"{style} (neither: the demo's The Starry Night)")
+
+
+def demo_pair(a: argparse.Namespace) -> typing.Tuple[str, str]:
+    """(a.content, a.style) as given, or the demo pair when neither was: set on `a` too."""
+    if (a.content is None) != (a.style is None):
+        raise NstError("give both CONTENT and STYLE images; or neither, for the demo")
+    if a.content is None:
+        a.content, a.style = str(DEMO_CONTENT), str(DEMO_STYLE)
+    return a.content, a.style

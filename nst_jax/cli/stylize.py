@@ -9,10 +9,8 @@ import warnings
 from pathlib import Path
 
 from .. import __version__
-from ..errors import NstError
 from ..io import files
-from ..io.image_files import DEMO_CONTENT, DEMO_STYLE
-from .flags import Parser, add_config_options, config_options, paths
+from .flags import Parser, add_config_options, add_demo_pair, config_options, demo_pair, paths
 
 
 def stylize_parser() -> argparse.ArgumentParser:
@@ -22,9 +20,8 @@ def stylize_parser() -> argparse.ArgumentParser:
         "JAX. With no images, stylizes the bundled demo (a cat, The Starry Night). "
         "Subcommands: `batch`, `layers`, `weights`, `bench`, `compare`, `score` (python -m nst_jax score --help).",
     )
-    p.add_argument("content", nargs="?", help="content image (photo)")
-    p.add_argument(
-        "style", nargs="?", help="style image (painting), or several separated by commas (see --style-blend)"
+    add_demo_pair(
+        p, "content image (photo)", "style image (painting), or several separated by commas (--style-blend)"
     )
     p.add_argument("-o", "--output", default="stylized.png", help="output image (.png, .jpg, ...)")
     p.add_argument(
@@ -51,11 +48,10 @@ def main(argv: typing.List[str]) -> int:
     a = stylize_parser().parse_args(argv)
     from ..run.stylize import stylize
 
-    if (a.content is None) != (a.style is None):
-        raise NstError("give both CONTENT and STYLE images; or neither, for the demo")
-    content, style = (a.content, a.style) if a.content else (DEMO_CONTENT, DEMO_STYLE)
-    if isinstance(style, str) and "," in style and not files.exists(style):
-        style = [s.strip() for s in style.split(",") if s.strip()]  # several styles
+    content, given = demo_pair(a)
+    style: typing.Union[str, typing.List[str]] = given
+    if "," in given and not files.exists(given):
+        style = [s.strip() for s in given.split(",") if s.strip()]  # several styles
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the non-finite case is reported below
         r = stylize(
