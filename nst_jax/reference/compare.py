@@ -283,19 +283,22 @@ def _ours(params, model, pooling, targets, x, report, style_loss="gram") -> Dict
 
 def _torch(run: Run, report: Dict) -> None:
     """PyTorch's activations, terms and gradients (float32 and float64) against ours."""
-    weights_path, params, model, pooling, targets, x, ours, style_loss = (
-        run.weights_path, run.params, run.model, run.pooling, run.targets, run.x, run.ours, run.style_loss
-    )  # fmt: skip
-
     try:
         import torch
     except ImportError:
         raise NstError("compare needs PyTorch; pip install 'nst_jax[compare]'") from None
     from .torch_vgg import read_h5, torch_inputs, torch_terms
 
-    layers = get(model).layers
-    ref_w, ref_t = torch_inputs(read_h5(weights_path), targets, torch.float32)
-    xt, acts, terms = torch_terms(ref_w, x, ref_t, model, pooling, layers[-1], style_loss)
+    layers, ours = get(run.model).layers, run.ours
+    # terms(dtype, upto): (x as a tensor, activations up to layer `upto`, terms) in PyTorch
+    inputs = {
+        d: torch_inputs(read_h5(run.weights_path), run.targets, d) for d in (torch.float32, torch.float64)
+    }
+    terms_in = lambda dtype, upto: torch_terms(  # noqa: E731
+        inputs[dtype][0], run.x.astype(np.float64 if dtype == torch.float64 else np.float32),
+        inputs[dtype][1], run.model, run.pooling, upto, run.style_loss,
+    )  # fmt: skip
+    xt, acts, terms = terms_in(torch.float32, layers[-1])
     for name in layers:
         report["layers"].setdefault(name, {})["torch"] = diff(
             ours["acts"][name], acts[name].detach().permute(1, 2, 0).numpy()
@@ -307,19 +310,18 @@ def _torch(run: Run, report: Dict) -> None:
         report["terms"][k]["torch_grad"] = diff(ours["grads"][k], g[0].permute(1, 2, 0).numpy())
 
     # float64 in both: rounding ~1e-15 cannot flip a max-pooling winner (see `worst`)
-    ref_w64, ref_t64 = torch_inputs(read_h5(weights_path), targets, torch.float64)
-    xt64, _, terms64 = torch_terms(ref_w64, x.astype(np.float64), ref_t64, model, pooling, None, style_loss)
-    ours64 = _grads64(params, model, pooling, targets, x, style_loss)
+    xt64, _, terms64 = terms_in(torch.float64, None)
+    ours64 = _grads64(run.params, run.model, run.pooling, run.targets, run.x, run.style_loss)
     for k, v in terms64.items():
         (g,) = torch.autograd.grad(v, xt64, retain_graph=True)
         report["terms"][k]["torch_grad64"] = diff(ours64[k], g[0].permute(1, 2, 0).numpy())
 
     def fwd():
         with torch.no_grad():
-            sum(torch_terms(ref_w, x, ref_t, model, pooling, None, style_loss)[2].values())
+            sum(terms_in(torch.float32, None)[2].values())
 
     def fwd_bwd():
-        sum(torch_terms(ref_w, x, ref_t, model, pooling, None, style_loss)[2].values()).backward()
+        sum(terms_in(torch.float32, None)[2].values()).backward()
 
     report["timing"]["torch"] = {"forward": median_seconds(fwd), "forward_backward": median_seconds(fwd_bwd)}
 
