@@ -3,6 +3,7 @@
     import nst_jax
     image, history, info = nst_jax.stylize("photo.jpg", "painting.jpg", size=256)
     nst_jax.stylize_batch(["photos/"], ["painting.jpg"], output_dir="out", size=256)
+    nst_jax.stylize_video("film.gif", "painting.jpg", "film_stylized.gif", size=256)
 
 The folders, lowest first; each may import only from those before it (its docstring says
 which; tests/test_layout.py reads them and checks every import):
@@ -15,6 +16,7 @@ which; tests/test_layout.py reads them and checks every import):
     fast/        the speed machinery: the plan, Winograd, pooling, remat, strips, memory, mesh
     run/         preparation, the loop, the monitor, `stylize`, `score`
     batches/     `stylize_batch` and its manifest
+    video/       `stylize_video`: a film frame by frame, coherent in time (Ruder et al.)
     reference/   PyTorch and Keras implementations nst_jax is checked against
     bench/       benchmarks (`python -m nst_jax bench ...`)
     cli/         the command line
@@ -35,6 +37,7 @@ if typing.TYPE_CHECKING:  # for type checkers; at run time each is imported when
     from .config import Config
     from .errors import NstError
     from .run.stylize import Result, stylize
+    from .video.video import VideoResult, stylize_video
 
 # name -> (module, attribute): imported on first use (PEP 562), so that `python -m nst_jax`
 # handles Ctrl-C from its first line instead of after JAX's imports (__main__.py)
@@ -46,6 +49,8 @@ _LAZY = {
     "stylize": (".run.stylize", "stylize"),
     "stylize_batch": (".batches.batch", "stylize_batch"),
     "BatchResult": (".batches.batch", "BatchResult"),
+    "stylize_video": (".video.video", "stylize_video"),
+    "VideoResult": (".video.video", "VideoResult"),
 }
 
 
@@ -57,4 +62,15 @@ def __getattr__(name: str) -> typing.Any:
     return m if attribute is None else getattr(m, attribute)
 
 
-__all__ = ["BatchResult", "Config", "NstError", "Result", "fast", "stylize", "stylize_batch", "__version__"]
+__all__ = [
+    "BatchResult",
+    "Config",
+    "NstError",
+    "Result",
+    "VideoResult",
+    "fast",
+    "stylize",
+    "stylize_batch",
+    "stylize_video",
+    "__version__",
+]

@@ -2,6 +2,7 @@
 
     python -m nst_jax [CONTENT STYLE] [options]     stylize.py (no images: the bundled demo)
     python -m nst_jax batch CONTENT... --style S    batch.py: every photo with every style
+    python -m nst_jax video FRAMES STYLE            video.py: a film, coherent in time
     python -m nst_jax layers [--model M]            layers.py: the layer names a network takes
     python -m nst_jax weights [...]                 weights.py: where weights are looked for;
                                                     fetch, convert and inspect files
@@ -22,10 +23,11 @@ import typing
 from ..errors import NstError, one_line
 from ..io import files
 from ..io.signals import Stopped
-from . import batch, bench, compare, layers, score, stylize, weights
+from . import batch, bench, compare, layers, score, stylize, video, weights
 
 COMMANDS = {
     "batch": batch.main,
+    "video": video.main,
     "layers": layers.main,
     "weights": weights.main,
     "bench": bench.main,

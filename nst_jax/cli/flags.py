@@ -115,8 +115,8 @@ def add_config_options(
 
 
 def config_options(a: argparse.Namespace) -> dict:
-    """The Config fields of parsed arguments, by name."""
-    return {f.name: getattr(a, f.name) for f in dataclasses.fields(Config)}
+    """The Config fields of parsed arguments, by name (those the command has flags for)."""
+    return {f.name: getattr(a, f.name) for f in dataclasses.fields(Config) if hasattr(a, f.name)}
 
 
 def inputs_of(a, images: bool = True) -> typing.List[typing.Tuple[str, typing.Any]]:

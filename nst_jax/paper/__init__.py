@@ -13,6 +13,7 @@ reads the code and checks): the speed machinery reaches these modules through fa
     distances.py  other style distances: W2 of Gaussians, sliced W2, mean/std (AdaIN's)
     color.py      colour preservation: luminance transfer and histogram matching (Gatys 2016)
     normalize.py  Gatys' normalised network: every filter's mean activation rescaled to 1
+    temporal.py   video: optical flow, warping, consistency, the temporal loss (Ruder et al. 2016)
 
 A new backbone or style distance goes here. May import: errors.
 """

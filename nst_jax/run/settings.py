@@ -44,6 +44,8 @@ class Steps(NamedTuple):
 
 
 class Settings(NamedTuple):
+    """What a run settled from its options, once (`resolve`); never validated again."""
+
     options: Config  # as the user gave them, checked
     model: str  # "vgg19" | "vgg16" | "resnet50"
     sides: Tuple[int, ...]  # the output's longest side at each scale; the last is the output's

@@ -1,0 +1,148 @@
+"""video/: a film's frames through the run layer with the temporal term; resumable, with
+its flicker; refusals in one line. A tiny synthetic VGG16 (the behaviour, not the look)."""
+
+import importlib
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nst_jax.cli import app as cli
+from nst_jax.errors import NstError
+from nst_jax.video import frames as fr
+from nst_jax.video.video import stylize_video
+
+OPTIONS = dict(size=32, iters=4, style_weight=300.0, progress=False)
+
+
+def film(path, n=3, size=(40, 32)):
+    """An n-frame GIF: a textured frame panning 2 px right per frame."""
+    rng = np.random.default_rng(0)
+    wide = rng.uniform(0, 255, (size[1] // 4, (size[0] + 2 * n) // 4 + 1, 3)).astype(np.uint8)
+    big = np.asarray(Image.fromarray(wide).resize(((size[0] + 2 * n) // 4 * 4 + 4, size[1]), Image.BILINEAR))
+    frames = [Image.fromarray(big[:, 2 * k : 2 * k + size[0]]) for k in range(n)]
+    frames[0].save(
+        path, save_all=True, append_images=frames[1:], duration=[70, 80, 90][:n] + [50] * (n - 3), loop=0
+    )
+    return path
+
+
+def frames_of(folder):
+    return [np.asarray(Image.open(p)) for p in sorted(folder.glob("frame_*.png"))]
+
+
+def test_a_gif_in_gives_frames_a_record_and_a_gif_out(tmp_path, small_vgg16, painting, monkeypatch):
+    """Three frames in, three out (and the GIF); the style's targets computed once."""
+    losses = importlib.import_module("nst_jax.paper.losses")  # (what the plan calls for targets)
+    styles, real = [], losses.style_targets
+    monkeypatch.setattr(losses, "style_targets", lambda *a: styles.append(1) or real(*a))
+    out = tmp_path / "out.gif"
+    r = stylize_video(
+        film(tmp_path / "in.gif"), painting, out, weights=str(small_vgg16), frame_iters=2, **OPTIONS
+    )
+    assert r.info["stop"] == "iterations" and len(r.frames) == 3 and len(styles) == 1
+    record = json.loads((tmp_path / "out_frames" / "video.json").read_text())
+    assert [f["iterations"] for f in record["frames"]] == [4, 2, 2]  # --iters, then --frame-iters
+    assert "flicker" not in record["frames"][0] and all(f["flicker"] >= 0 for f in record["frames"][1:])
+    assert set(record["frames"][1]["terms"]) >= {"total", "content", "style", "temporal"}
+    assert r.info["flicker"] == pytest.approx(np.mean([f["flicker"] for f in record["frames"][1:]]))
+    src = fr.read_frames(tmp_path / "in.gif")
+    assert len(src.images) == 3 and not np.array_equal(src.images[0], src.images[1])  # each its own
+    assert fr.read_frames(tmp_path / "in.gif", 1, 1).images[0].tolist() == src.images[1].tolist()
+    with Image.open(out) as gif:  # the frames, with the input's durations
+        assert gif.n_frames == 3 and gif.size == (32, 26)
+        assert [gif.seek(k) or gif.info["duration"] for k in range(3)] == [70, 80, 90]
+
+
+def test_a_resumed_film_gives_the_frames_of_an_uninterrupted_one(
+    tmp_path, small_vgg16, painting, compilations
+):
+    """Two frames, then the rest on a rerun: the same frames as one run (each frame starts
+    from the previous one as written); a longer film of the same frames compiles nothing."""
+    src = film(tmp_path / "in.gif", n=4)
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    stylize_video(src, painting, whole, weights=str(small_vgg16), frames=3, **OPTIONS)
+    stylize_video(src, painting, parts, weights=str(small_vgg16), frames=2, **OPTIONS)
+    assert len(frames_of(parts)) == 2
+    before = compilations()
+    r = stylize_video(src, painting, parts, weights=str(small_vgg16), frames=3, **OPTIONS)
+    assert len(r.info["frames"]) == 3 and compilations() == before  # (one frame run, nothing compiled)
+    for a, b in zip(frames_of(whole), frames_of(parts), strict=True):
+        np.testing.assert_array_equal(a, b)  # (the same programs on the same inputs: equal)
+    r = stylize_video(src, painting, parts, weights=str(small_vgg16), frames=4, **OPTIONS)
+    assert len(r.frames) == 4 and compilations()[1] == before[1]  # a fourth frame: no new program
+
+
+def test_the_temporal_term_lowers_the_flicker(tmp_path, small_vgg16, painting):
+    """The same frames, stylized alone and with the temporal term: less flicker with it
+    (a strong weight, so that the tiny network's few iterations show it)."""
+    r = stylize_video(
+        film(tmp_path / "in.gif"), painting, tmp_path / "o", weights=str(small_vgg16),
+        temporal_weight=1e6, compare_independent=True, **OPTIONS,
+    )  # fmt: skip
+    assert r.info["flicker"] < r.info["independent_flicker"]
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(scales=(16, 32)), "--scales is not for video"),
+        (dict(save_every=2), "--save-every is not for video"),
+        (dict(preserve_colors="luminance"), "--preserve-colors is not for video"),
+        (dict(temporal_weight=-1.0), "--temporal-weight must be a number >= 0"),
+        (dict(start=9), "no frames in"),
+    ],
+)
+def test_bad_options_are_one_line_errors(tmp_path, small_vgg16, painting, options, message):
+    with pytest.raises(NstError, match=message):
+        stylize_video(
+            film(tmp_path / "in.gif"),
+            painting,
+            tmp_path / "o",
+            weights=str(small_vgg16),
+            **{**OPTIONS, **options},
+        )
+
+
+def test_outputs_and_frames_are_checked_before_any_work(tmp_path, small_vgg16, painting):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    Image.new("RGB", (40, 32)).save(folder / "a.png")
+    Image.new("RGB", (30, 32)).save(folder / "b.png")
+    with pytest.raises(NstError, match="differ in size"):
+        stylize_video(folder, painting, tmp_path / "o", weights=str(small_vgg16), **OPTIONS)
+    with pytest.raises(NstError, match="is the input; give another -o"):
+        stylize_video(folder, painting, folder, weights=str(small_vgg16), **OPTIONS)
+    src = film(tmp_path / "in.gif", n=3)
+    with pytest.raises(NstError, match="in.gif is the input; give another -o"):
+        stylize_video(src, painting, src, weights=str(small_vgg16), **OPTIONS)
+    assert not (tmp_path / "in_frames").exists()  # (a refused run leaves no folder)
+    stylize_video(src, painting, tmp_path / "o", weights=str(small_vgg16), frames=1, **OPTIONS)
+    with pytest.raises(NstError, match="holds frames made with other options; give another -o"):
+        stylize_video(src, painting, tmp_path / "o", weights=str(small_vgg16), **dict(OPTIONS, iters=5))
+
+
+def test_the_command_and_a_signal_keep_the_frames_done(tmp_path, small_vgg16, painting, monkeypatch, capsys):
+    """SIGTERM during the second frame: the first is kept, exit 143; the same command again
+    finishes the film."""
+    vid = importlib.import_module("nst_jax.video.video")
+    real, calls = vid._frame, []
+
+    def frame_then_sigterm(*a):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(*a)
+
+    monkeypatch.setattr(vid, "_frame", frame_then_sigterm)
+    src, out = film(tmp_path / "in.gif"), tmp_path / "out"
+    argv = ["video", str(src), str(painting), "-o", str(out), "--size", "32", "--iters", "3", "--quiet"]
+    argv += ["--weights", str(small_vgg16)]
+    assert cli.main(argv) == 143
+    assert "interrupted by SIGTERM: 1 frame(s) kept" in capsys.readouterr().err
+    assert [p.name for p in sorted(out.glob("*.png"))] == [fr.frame_name(1)]
+    assert cli.main(argv) == 0
+    assert "3 frame(s) ->" in capsys.readouterr().out and len(list(out.glob("*.png"))) == 3
