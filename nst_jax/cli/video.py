@@ -69,7 +69,8 @@ def main(argv: typing.List[str]) -> int:
     i = r.info
     flicker = "" if i["flicker"] is None else f", flicker {i['flicker']:.2f}"
     if i.get("independent_flicker") is not None:
-        flicker += f" (frames stylized alone: {i['independent_flicker']:.2f})"
+        flicker += f", style term {i['style']:.4g} (frames stylized alone: flicker "
+        flicker += f"{i['independent_flicker']:.2f}, style term {i['independent_style']:.4g})"
     print(f"{len(r.frames)} frame(s) -> {files.show(i['output'])}{flicker}")
     if i["signal"]:
         import signal

@@ -12,8 +12,8 @@ later frame i (paper/temporal.py):
 
 Each frame goes through the run layer as one image does: scales.py's targets (the style's
 computed once, kept in a memo) and problem, loop.py's loop. The temporal term is one more
-piece on the loss (`WithTemporal`, equal for every frame): the loop never hears of it,
-and the frames after the second compile nothing.
+piece on the loss (`WithTemporal`, equal for every frame; the first frame's is 0): the
+loop never hears of it, and the frames after the first compile nothing but the flow.
 
 Resumable: each frame is written atomically when done, with its record in
 OUTDIR/video.json; a rerun of the same command continues after the last frame written.
@@ -129,12 +129,12 @@ def stylize_video(
         independent = {}  # (with compare_independent: the frames stylized one by one, their flicker)
         if compare_independent:
             alone = _independent(job, src.images, memo, flag) if stop != "interrupted" else []
-            independent["independent_flicker"] = _mean([{"flicker": f} for f in alone])
+            independent = dict(independent_flicker=_mean(alone), independent_style=_mean(alone, "style"))
     done = [p for p in paths if p.exists()][: len(records)]
     if gif is not None and stop != "interrupted" and len(done) == len(paths):
         write_gif(gif, done, src.durations)
     info = dict(stop=stop, signal=flag.name, output=str(gif or folder), frames=records)
-    return VideoResult(done, dict(info, flicker=_mean(records), **independent))
+    return VideoResult(done, dict(info, flicker=_mean(records), style=_mean(records, "style"), **independent))
 
 
 def _weight(job, given: Optional[float]) -> float:
@@ -184,13 +184,15 @@ def _frame(job, content, previous, memo, weight: float, steps, flag):
     c_img, _, styles = scale_images(job, side, hw)
     targets = scale_targets(job, c_img, styles, hw, memo)
     problem, aux = scale_problem(job, hw), (job.params, targets)  # type: Any, Any
-    if previous is None:
-        x0 = start_image(job, c_img, styles[0], hw)
+    if previous is None:  # (the first frame: the same problem with c = 0, its temporal term
+        x0 = start_image(job, c_img, styles[0], hw)  # 0, so one program serves every frame)
+        warped, c = np.asarray(x0, np.float32), np.zeros(hw, np.float32)
     else:
-        b, c, warped = _warped(previous, content)
-        x0 = np.asarray(c)[..., None] * warped + (1 - np.asarray(c)[..., None]) * c_img
-        problem = problem._replace(fun=WithTemporal(problem.fun, weight), terms=TERMS + ("temporal",))
-        aux = (aux, (im.preprocess(warped), c))
+        _, c, warped = _warped(previous, content)
+        c = np.asarray(c)  # (H, W)
+        x0 = c[..., None] * warped + (1 - c[..., None]) * c_img  # disoccluded: from the photo
+    problem = problem._replace(fun=WithTemporal(problem.fun, weight), terms=TERMS + ("temporal",))
+    aux = (aux, (im.preprocess(warped), c))
     with Monitor(steps, None, None, False, lambda x: im.deprocess(np.asarray(x)), flag) as m:
         out = loop.run(problem, aux, im.preprocess(x0), job.settings.optimizer, steps, job.plan.loop, m)
     if out.stop == "interrupted":
@@ -212,21 +214,23 @@ def _warped(previous, content):
     return b, temporal.consistency(f, b), np.asarray(temporal.warp(last_out, b))
 
 
-def _independent(job, images, memo, flag) -> List[float]:
-    """Flicker of the same frames stylized one by one, as the single-image command would
-    (no temporal term, each from its content, --iters each): what ours compares with."""
-    flickers, last = [], None
+def _independent(job, images, memo, flag) -> List[Dict]:
+    """The same frames stylized one by one, as the single-image command would (no temporal
+    term, each from its content, --iters each): each later frame's flicker and style term,
+    what ours compares with."""
+    records, last = [], None
     for image in images:
         f_job = job._replace(content=image)
         content = scale_images(f_job, job.settings.sides[-1], job.hws[-1])[0]
-        out, _ = _frame(f_job, content, None, memo, 0.0, job.settings.steps(0), flag)
+        out, rec = _frame(f_job, content, None, memo, 0.0, job.settings.steps(0), flag)
         if out is None:
             break
         if last is not None:
             _, c, warped = _warped(last, content)
-            flickers.append(float(temporal.warping_error(out.astype(np.float32), warped, c)))
+            flicker = float(temporal.warping_error(out.astype(np.float32), warped, c))
+            records.append(dict(flicker=flicker, terms=rec["terms"]))
         last = (content, out.astype(np.float32))
-    return flickers
+    return records
 
 
 def _outputs(frames_in, output):
@@ -265,8 +269,9 @@ def _resume(folder: Path, said: Dict) -> List[Dict]:
     return kept
 
 
-def _mean(records: List[Dict]) -> Optional[float]:
-    values = [r["flicker"] for r in records if "flicker" in r]
+def _mean(records: List[Dict], term: str = "") -> Optional[float]:
+    """The mean flicker (or unweighted `term`) of the frames after the first."""
+    values = [r["terms"][term] if term else r["flicker"] for r in records if "flicker" in r]
     return float(np.mean(values)) if values else None
 
 

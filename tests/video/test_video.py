@@ -84,6 +84,7 @@ def test_the_temporal_term_lowers_the_flicker(tmp_path, small_vgg16, painting):
         temporal_weight=1e6, compare_independent=True, **OPTIONS,
     )  # fmt: skip
     assert r.info["flicker"] < r.info["independent_flicker"]
+    assert r.info["style"] > 0 and r.info["independent_style"] > 0  # (frames 2-3: both measured)
 
 
 @pytest.mark.parametrize(
