@@ -159,12 +159,13 @@ def _film(job, src, paths, records, memo, weight, later, flag, progress, folder,
     previous: Optional[tuple] = None  # (the last frame as optimised, its stylized frame as written)
     for k, image in enumerate(src.images):
         steps = later if previous is not None else job.settings.steps(0)
-        content = scale_images(job._replace(content=image), job.settings.sides[-1], job.hws[-1])[0]
+        f_job, scaled = _scaled(job, image)
+        content = scaled[0]  # (the frame at the output's size, as optimised)
         if k < len(records):  # (done in an earlier run: it is where the next one starts)
             previous = (content, image_files.load_image(paths[k])[0])
             continue
         t = time.perf_counter()
-        out, rec = _frame(job._replace(content=image), content, previous, memo, weight, steps, flag)
+        out, rec = _frame(f_job, scaled, previous, memo, weight, steps, flag)
         if out is None:  # (interrupted: this frame is not kept)
             return "interrupted"
         files.write_kept([("a frame", paths[k], image_files.image_writer(paths[k], out))])
@@ -178,18 +179,24 @@ def _film(job, src, paths, records, memo, weight, later, flag, progress, folder,
     return "iterations"
 
 
-def _frame(job, content, previous, memo, weight: float, steps, flag):
-    """One frame: (its 8-bit RGB image, record) or (None, {}) when a signal stopped it."""
-    side, hw = job.settings.sides[-1], job.hws[-1]
-    c_img, _, styles = scale_images(job, side, hw)
+def _scaled(job, image):
+    """(the frame's job, scale_images' (content, its colours, styles) at the output's size)."""
+    f_job = job._replace(content=image)
+    return f_job, scale_images(f_job, job.settings.sides[-1], job.hws[-1])
+
+
+def _frame(job, scaled, previous, memo, weight: float, steps, flag):
+    """One frame (`scaled`: from _scaled): (its 8-bit RGB image, record), or (None, {})
+    when a signal stopped it."""
+    hw = job.hws[-1]
+    c_img, _, styles = scaled
     targets = scale_targets(job, c_img, styles, hw, memo)
     problem, aux = scale_problem(job, hw), (job.params, targets)  # type: Any, Any
     if previous is None:  # (the first frame: the same problem with c = 0, its temporal term
         x0 = start_image(job, c_img, styles[0], hw)  # 0, so one program serves every frame)
         warped, c = np.asarray(x0, np.float32), np.zeros(hw, np.float32)
     else:
-        _, c, warped = _warped(previous, content)
-        c = np.asarray(c)  # (H, W)
+        c, warped = _warped(previous, c_img)
         x0 = c[..., None] * warped + (1 - c[..., None]) * c_img  # disoccluded: from the photo
     problem = problem._replace(fun=WithTemporal(problem.fun, weight), terms=TERMS + ("temporal",))
     aux = (aux, (im.preprocess(warped), c))
@@ -208,10 +215,10 @@ def _frame(job, content, previous, memo, weight: float, steps, flag):
 
 
 def _warped(previous, content):
-    """(backward flow, consistency, the previous stylized frame warped into this one)."""
+    """(consistency (H, W), the previous stylized frame warped into this one (H, W, 3))."""
     last_content, last_out = previous
     b, f = temporal.flow(content, last_content), temporal.flow(last_content, content)
-    return b, temporal.consistency(f, b), np.asarray(temporal.warp(last_out, b))
+    return np.asarray(temporal.consistency(f, b)), np.asarray(temporal.warp(last_out, b))
 
 
 def _independent(job, images, memo, flag) -> List[Dict]:
@@ -220,13 +227,13 @@ def _independent(job, images, memo, flag) -> List[Dict]:
     what ours compares with."""
     records, last = [], None
     for image in images:
-        f_job = job._replace(content=image)
-        content = scale_images(f_job, job.settings.sides[-1], job.hws[-1])[0]
-        out, rec = _frame(f_job, content, None, memo, 0.0, job.settings.steps(0), flag)
+        f_job, scaled = _scaled(job, image)
+        content = scaled[0]
+        out, rec = _frame(f_job, scaled, None, memo, 0.0, job.settings.steps(0), flag)
         if out is None:
             break
         if last is not None:
-            _, c, warped = _warped(last, content)
+            c, warped = _warped(last, content)
             flicker = float(temporal.warping_error(out.astype(np.float32), warped, c))
             records.append(dict(flicker=flicker, terms=rec["terms"]))
         last = (content, out.astype(np.float32))

@@ -147,3 +147,15 @@ def test_the_command_and_a_signal_keep_the_frames_done(tmp_path, small_vgg16, pa
     assert [p.name for p in sorted(out.glob("*.png"))] == [fr.frame_name(1)]
     assert cli.main(argv) == 0
     assert "3 frame(s) ->" in capsys.readouterr().out and len(list(out.glob("*.png"))) == 3
+
+
+def test_inputs_and_outputs_of_the_wrong_kind_are_one_line_errors(tmp_path, small_vgg16, painting):
+    src, taken = film(tmp_path / "in.gif"), tmp_path / "taken"
+    taken.write_text("a file, not a folder")
+    with pytest.raises(NstError, match="taken is a file; give a folder"):
+        stylize_video(src, painting, taken, weights=str(small_vgg16), **OPTIONS)
+    with pytest.raises(NstError, match="neither a folder of frames nor a GIF"):
+        stylize_video(painting, painting, tmp_path / "o", weights=str(small_vgg16), **OPTIONS)
+    with pytest.raises(NstError, match="video frames not found"):
+        stylize_video(tmp_path / "missing.gif", painting, tmp_path / "o", weights=str(small_vgg16), **OPTIONS)
+    assert not (tmp_path / "o").exists()  # (refused before any folder is made)
