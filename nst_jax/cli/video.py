@@ -16,15 +16,22 @@ def parser() -> Parser:
 
     p = Parser(
         prog="python -m nst_jax video",
-        description="Stylize the frames of a film (a folder of images, or an animated GIF) one after "
+        description="Stylize the frames of a film (a folder of images, an animated GIF or, with the video "
+        "extra, a video file) one after "
         "another: each frame starts from the previous result warped by the optical flow and is held "
         "to it where the flow is reliable (Ruder et al. 2016), so the strokes do not flicker. "
-        "OUTPUT: a folder of PNG frames or a .gif; rerun the same command to finish an interrupted film.",
+        "OUTPUT: a folder of PNG frames, a .gif or a video file (.mp4 .webm .mkv .avi .mov; the sound is "
+        "dropped); rerun the same command to finish an interrupted film.",
     )
-    p.add_argument("frames_in", metavar="FRAMES", help="a folder of frames (sorted by name) or a GIF")
+    p.add_argument(
+        "frames_in", metavar="FRAMES", help="a folder of frames (sorted by name), a GIF or a video file"
+    )
     p.add_argument("style", type=paths, help="style image(s), comma-separated")
     p.add_argument(
-        "-o", "--output", default=None, help="folder of PNG frames or a .gif (default: FRAMES_stylized)"
+        "-o",
+        "--output",
+        default=None,
+        help="folder of PNG frames, a .gif or a video file (default: FRAMES_stylized, FRAMES' kind)",
     )
     p.add_argument("--start", type=int, default=0, help="the first frame to stylize, from 0")
     p.add_argument("--frames", type=int, default=None, help="how many frames (default: all from --start)")
@@ -46,6 +53,9 @@ def parser() -> Parser:
         action="store_true",
         help="also stylize each frame alone and report its flicker beside ours (twice the time)",
     )
+    p.add_argument(
+        "--fps", type=float, default=None, help="the output film's frames a second (default: the input's)"
+    )
     p.add_argument("--no-download", action="store_true", help="never download weights")
     p.add_argument("--quiet", action="store_true", help="no line per frame")
     p.add_argument("--verbose", action="store_true", help="print the plan")
@@ -61,7 +71,7 @@ def main(argv: typing.List[str]) -> int:
     try:
         r = stylize_video(
             a.frames_in, style, a.output, not a.quiet, not a.no_download, a.verbose, a.start, a.frames,
-            a.frame_iters, a.temporal_weight, a.compare_independent, **config_options(a),
+            a.frame_iters, a.temporal_weight, a.compare_independent, a.fps, **config_options(a),
         )  # fmt: skip
     except Stopped as e:  # (a second signal: at once; the frames finished are on disk)
         print(f"interrupted by {e.name}: the frames finished are kept; rerun to finish", file=sys.stderr)

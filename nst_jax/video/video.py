@@ -42,7 +42,7 @@ from ..run.inputs import prepare
 from ..run.monitor import Monitor
 from ..run.scales import scale_images, scale_problem, scale_targets, start_image
 from ..run.stylize import output_image
-from .frames import frame_name, is_gif, read_frames, write_gif
+from .frames import frame_name, is_gif, is_video, need_av, read_frames, write_film
 
 TEMPORAL_WEIGHT = 4e7  # lambda at 256 px, carried to a frame's longest side s by (s / 256)^2
 #   as beta is (L_temporal is a mean, the content term a sum over positions); measured at
@@ -89,18 +89,20 @@ def stylize_video(
     frame_iters: Optional[int] = None,
     temporal_weight: Optional[float] = None,
     compare_independent: bool = False,
+    fps: Optional[float] = None,
     **options: Any,
 ) -> VideoResult:
-    """Stylize the frames of `frames_in` (a folder of images or a GIF) with `style` (see
-    the module docstring) into `output`: a folder of PNG frames, or a .gif (its frames in
-    <name>_frames beside it); default <input>_stylized beside the input."""
-    _check(options, start, frames, frame_iters, temporal_weight)
-    folder, gif = _outputs(frames_in, output)
+    """Stylize the frames of `frames_in` (a folder of images, a GIF or a video file) with
+    `style` (see the module docstring) into `output`: a folder of PNG frames, or a .gif or
+    video file (its frames in <name>_frames beside it) at `fps` frames a second (default:
+    the input's); default <input>_stylized beside the input, of the input's kind."""
+    _check(options, start, frames, frame_iters, temporal_weight, fps)
+    folder, film = _outputs(frames_in, output)
     with files.tentative_folder(folder):  # (removed again if anything below refuses)
         files.check_output(folder / RECORD, "record")
         src = read_frames(frames_in, start, frames)
         job = prepare(
-            src.images[0],
+            src.images[0].astype(np.float32),
             style,
             None,
             None,
@@ -131,9 +133,9 @@ def stylize_video(
             alone = _independent(job, src.images, memo, flag) if stop != "interrupted" else []
             independent = dict(independent_flicker=_mean(alone), independent_style=_mean(alone, "style"))
     done = [p for p in paths if p.exists()][: len(records)]
-    if gif is not None and stop != "interrupted" and len(done) == len(paths):
-        write_gif(gif, done, src.durations)
-    info = dict(stop=stop, signal=flag.name, output=str(gif or folder), frames=records)
+    if film is not None and stop != "interrupted" and len(done) == len(paths):
+        write_film(film, done, src.durations, fps)
+    info = dict(stop=stop, signal=flag.name, output=str(film or folder), fps=fps or src.fps, frames=records)
     return VideoResult(done, dict(info, flicker=_mean(records), style=_mean(records, "style"), **independent))
 
 
@@ -142,7 +144,7 @@ def _weight(job, given: Optional[float]) -> float:
     return TEMPORAL_WEIGHT * (job.settings.sides[-1] / 256) ** 2 if given is None else float(given)
 
 
-def _check(options, start, frames, frame_iters, temporal_weight) -> None:
+def _check(options, start, frames, frame_iters, temporal_weight, fps) -> None:
     for name, why in REFUSED.items():
         value = options.get(name)
         if value and not (name == "preserve_colors" and value == "histogram") and value != 1:
@@ -151,6 +153,8 @@ def _check(options, start, frames, frame_iters, temporal_weight) -> None:
         raise NstError("--start must be >= 0, --frames >= 1 and --frame-iters >= 0; e.g. --frames 10")
     if temporal_weight is not None and not (np.isfinite(temporal_weight) and temporal_weight >= 0):
         raise NstError(f"--temporal-weight must be a number >= 0, got {temporal_weight}; e.g. 1e3")
+    if fps is not None and not (np.isfinite(fps) and 0 < fps <= 1000):
+        raise NstError(f"--fps must be a number of frames a second in (0, 1000], got {fps}; e.g. 25")
 
 
 def _film(job, src, paths, records, memo, weight, later, flag, progress, folder, said) -> str:
@@ -181,7 +185,7 @@ def _film(job, src, paths, records, memo, weight, later, flag, progress, folder,
 
 def _scaled(job, image):
     """(the frame's job, scale_images' (content, its colours, styles) at the output's size)."""
-    f_job = job._replace(content=image)
+    f_job = job._replace(content=image.astype(np.float32))
     return f_job, scale_images(f_job, job.settings.sides[-1], job.hws[-1])
 
 
@@ -241,20 +245,25 @@ def _independent(job, images, memo, flag) -> List[Dict]:
 
 
 def _outputs(frames_in, output):
-    """(the folder of stylized frames, the GIF or None), checked before any work: not
-    the input, a folder if it exists."""
+    """(the folder of stylized frames, the GIF or video file or None), checked before any
+    work: not the input, a folder if it exists, PyAV at hand for a video."""
     src = Path(frames_in)
-    out = Path(output) if output is not None else src.parent / f"{src.stem}_stylized"
-    gif = out if is_gif(out) else None
-    if gif is not None:
-        files.check_output(gif, "GIF")
-        out = gif.parent / f"{gif.stem}_frames"
+    kind = src.suffix if is_gif(src) or is_video(src) else ""  # (by default: what came in)
+    out = Path(output) if output is not None else src.parent / f"{src.stem}_stylized{kind}"
+    film = out if is_gif(out) or is_video(out) else None
+    if film is not None:
+        if is_video(film):
+            need_av(film, "writing")
+        files.check_output(film, "film", mode=None)
+        out = film.parent / f"{film.stem}_frames"
     if out.exists() and not out.is_dir():
-        raise NstError(f"{files.show(out)} is a file; give a folder (or a .gif) for the stylized frames (-o)")
-    for mine in (gif, out):
+        raise NstError(
+            f"{files.show(out)} is a file; give a folder (or a .gif or video file) for the stylized frames (-o)"
+        )
+    for mine in (film, out):
         if mine is not None and mine.resolve() == src.resolve():
             raise NstError(f"{files.show(mine)} is the input; give another -o for the stylized frames")
-    return out, gif
+    return out, film
 
 
 def _resume(folder: Path, said: Dict) -> List[Dict]:

@@ -1,6 +1,7 @@
 """video/: a film's frames through the run layer with the temporal term; resumable, with
 its flicker; refusals in one line. A tiny synthetic VGG16 (the behaviour, not the look)."""
 
+import builtins
 import importlib
 import json
 import os
@@ -154,8 +155,69 @@ def test_inputs_and_outputs_of_the_wrong_kind_are_one_line_errors(tmp_path, smal
     taken.write_text("a file, not a folder")
     with pytest.raises(NstError, match="taken is a file; give a folder"):
         stylize_video(src, painting, taken, weights=str(small_vgg16), **OPTIONS)
-    with pytest.raises(NstError, match="neither a folder of frames nor a GIF"):
+    with pytest.raises(NstError, match="neither a folder of frames, a GIF nor a video"):
         stylize_video(painting, painting, tmp_path / "o", weights=str(small_vgg16), **OPTIONS)
     with pytest.raises(NstError, match="video frames not found"):
         stylize_video(tmp_path / "missing.gif", painting, tmp_path / "o", weights=str(small_vgg16), **OPTIONS)
     assert not (tmp_path / "o").exists()  # (refused before any folder is made)
+
+
+def test_a_video_file_in_gives_a_video_file_out_at_its_rate(tmp_path, small_vgg16, painting, capsys):
+    """.mp4 in (the pan at 12.5 frames a second), .webm out through the command: the
+    frames, their size and the rate kept; --fps sets another; the input is never touched."""
+    gif = film(tmp_path / "in.gif")
+    pngs = []
+    for k, image in enumerate(fr.read_frames(gif).images):
+        pngs.append(tmp_path / f"f{k}.png")
+        Image.fromarray(image).save(pngs[-1])
+    src = tmp_path / "in.mp4"
+    fr.write_film(src, pngs, [80] * 3, None)
+    before = src.read_bytes()
+    argv = ["video", str(src), str(painting), "--size", "32", "--iters", "2", "--quiet"]
+    assert cli.main([*argv, "-o", str(tmp_path / "out.webm"), "--weights", str(small_vgg16)]) == 0
+    out = fr.read_frames(tmp_path / "out.webm")
+    assert len(out.images) == 3 and out.images[0].shape == (26, 32, 3) and out.fps == pytest.approx(12.5)
+    assert "3 frame(s) ->" in capsys.readouterr().out and src.read_bytes() == before
+    assert cli.main([*argv, "--fps", "30", "--weights", str(small_vgg16)]) == 0  # (default: in_stylized.mp4)
+    again = fr.read_frames(tmp_path / "in_stylized.mp4")
+    assert again.fps == pytest.approx(30) and len(again.images) == 3
+    # the same frames, written by the same program (only the codec differs): close, not equal
+    assert np.abs(again.images[1].astype(float) - out.images[1]).mean() < 12
+
+
+def test_a_corrupt_video_or_frame_is_a_one_line_error(tmp_path, small_vgg16, painting):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(2000))
+    with pytest.raises(NstError, match="cannot read the video .*bad.mp4.*; give a playable film"):
+        stylize_video(bad, painting, tmp_path / "o", weights=str(small_vgg16), **OPTIONS)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    Image.new("RGB", (40, 32)).save(folder / "a.png")
+    (folder / "b.png").write_bytes(b"not a png")
+    with pytest.raises(NstError, match="b.png"):
+        stylize_video(folder, painting, tmp_path / "o", weights=str(small_vgg16), **OPTIONS)
+    with pytest.raises(NstError, match="--fps must be a number of frames a second"):
+        stylize_video(gif := film(tmp_path / "in.gif"), painting, tmp_path / "o.gif", fps=0, **OPTIONS)
+    assert gif.exists() and not (tmp_path / "o").exists() and not (tmp_path / "o_frames").exists()
+
+
+def test_frames_and_gifs_need_no_extra(tmp_path, small_vgg16, painting, monkeypatch):
+    """With PyAV and OpenCV's imports blocked: a GIF in and out works; a video file in or
+    out is a one-line error naming the extra, before any work."""
+    real = builtins.__import__
+
+    def blocked(name, *a, **k):
+        if name.split(".")[0] in ("av", "cv2"):
+            raise ImportError(f"No module named {name!r}")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", blocked)
+    src = film(tmp_path / "in.gif")
+    r = stylize_video(src, painting, tmp_path / "o.gif", weights=str(small_vgg16), frames=2, **OPTIONS)
+    assert len(r.frames) == 2 and (tmp_path / "o.gif").exists()
+    with pytest.raises(NstError, match=r"writing .mp4 files need PyAV; pip install \"nst_jax\[video\]\""):
+        stylize_video(src, painting, tmp_path / "m.mp4", weights=str(small_vgg16), **OPTIONS)
+    (tmp_path / "in.mkv").write_bytes(b"whatever")
+    with pytest.raises(NstError, match=r"reading .mkv files need PyAV"):
+        stylize_video(tmp_path / "in.mkv", painting, tmp_path / "p", weights=str(small_vgg16), **OPTIONS)
+    assert not (tmp_path / "m_frames").exists() and not (tmp_path / "p").exists()
