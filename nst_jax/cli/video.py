@@ -12,8 +12,6 @@ SKIPPED = ("scales", "num_scales", "save_every")  # one image's options a frame 
 
 
 def parser() -> Parser:
-    from ..video.video import TEMPORAL_WEIGHT
-
     p = Parser(
         prog="python -m nst_jax video",
         description="Stylize the frames of a film (a folder of images, an animated GIF or, with the video "
@@ -33,6 +31,19 @@ def parser() -> Parser:
         default=None,
         help="folder of PNG frames, a .gif or a video file (default: FRAMES_stylized, FRAMES' kind)",
     )
+    _film_flags(p)
+    p.add_argument("--no-download", action="store_true", help="never download weights")
+    p.add_argument("--quiet", action="store_true", help="no line per frame")
+    p.add_argument("--verbose", action="store_true", help="print the plan")
+    add_config_options(p, [f for f in Config.__dataclass_fields__ if f not in SKIPPED])
+    return p
+
+
+def _film_flags(p: Parser) -> None:
+    """The options of a film, beside the single image's."""
+    from ..video import flows
+    from ..video.video import TEMPORAL_WEIGHT
+
     p.add_argument("--start", type=int, default=0, help="the first frame to stylize, from 0")
     p.add_argument("--frames", type=int, default=None, help="how many frames (default: all from --start)")
     p.add_argument(
@@ -54,13 +65,27 @@ def parser() -> Parser:
         help="also stylize each frame alone and report its flicker beside ours (twice the time)",
     )
     p.add_argument(
+        "--flow",
+        choices=flows.NAMES,
+        default="auto",
+        help="the optical flow: OpenCV's DIS (the video extra) or ours in JAX; auto: DIS if installed",
+    )
+    p.add_argument(
+        "--long-term",
+        action="store_true",
+        help="hold each frame to frames t-1, t-2 and t-4 too (Ruder et al. Sec. 3.2): what was "
+        "hidden for a frame or two comes back as it was (3x the flows)",
+    )
+    p.add_argument(
+        "--passes",
+        type=int,
+        default=1,
+        help="passes over the film: the first frame after frame, each later one refines every frame at "
+        "once (one batch), held to both neighbours of the pass before (Ruder et al. 2018's multi-pass)",
+    )
+    p.add_argument(
         "--fps", type=float, default=None, help="the output film's frames a second (default: the input's)"
     )
-    p.add_argument("--no-download", action="store_true", help="never download weights")
-    p.add_argument("--quiet", action="store_true", help="no line per frame")
-    p.add_argument("--verbose", action="store_true", help="print the plan")
-    add_config_options(p, [f for f in Config.__dataclass_fields__ if f not in SKIPPED])
-    return p
 
 
 def main(argv: typing.List[str]) -> int:
@@ -71,7 +96,8 @@ def main(argv: typing.List[str]) -> int:
     try:
         r = stylize_video(
             a.frames_in, style, a.output, not a.quiet, not a.no_download, a.verbose, a.start, a.frames,
-            a.frame_iters, a.temporal_weight, a.compare_independent, a.fps, **config_options(a),
+            a.frame_iters, a.temporal_weight, a.compare_independent, a.fps, a.flow,
+            a.long_term, a.passes, **config_options(a),
         )  # fmt: skip
     except Stopped as e:  # (a second signal: at once; the frames finished are on disk)
         print(f"interrupted by {e.name}: the frames finished are kept; rerun to finish", file=sys.stderr)
