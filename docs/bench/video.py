@@ -11,7 +11,8 @@ flow=..., long_term=..., passes=...)` at the default temporal weight, beside the
 frames stylized alone (`compare_independent`, once per flow). Flicker: the mean warping
 error of frames 2-6 (0..255 units squared) measured with the row's flow; style term: their
 mean unweighted L_style. Prints a Markdown table; `--rows` chooses the variants, `--json
-FILE` keeps every record.
+FILE` keeps every record; `--weights 0,1e6,1e7,1e8` prints the temporal weight's table
+(the pan) instead.
 """
 
 import argparse
@@ -70,8 +71,13 @@ def main() -> None:
     ap.add_argument("--clips", default=",".join(STYLES), help="the clips, comma-separated")
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--json", default=None, help="write every run's records here")
+    ap.add_argument(
+        "--weights", default=None, help="instead: the pan at these temporal weights, e.g. 0,1e6,1e7"
+    )
     args = ap.parse_args()
     images = Path(os.environ["NST_JAX_IMAGES"])
+    if args.weights:
+        return weights(images, [float(w) for w in args.weights.split(",")], args.size)
     rows, kept = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, clip in clips(images, Path(tmp)).items():
@@ -112,6 +118,23 @@ def main() -> None:
     print("\n".join(rows))
     if args.json:
         Path(args.json).write_text(json.dumps(kept, indent=1, default=float))
+
+
+def weights(images: Path, lambdas, size: int) -> None:
+    """The pan at each temporal weight (the default flow): flicker and style term."""
+    print(f"| `--temporal-weight` at {size} px | flicker | style term, frames 2-6 |\n| --- | --- | --- |")
+    with tempfile.TemporaryDirectory() as tmp:
+        pan = clips(images, Path(tmp))["pan"]
+        for k, lam in enumerate(lambdas):
+            r = stylize_video(
+                pan, str(images / STYLES["pan"]), Path(tmp) / f"w{k}", progress=False, size=size, iters=60,
+                frame_iters=30, temporal_weight=lam, compare_independent=k == 0,
+            )  # fmt: skip
+            if k == 0:
+                print(
+                    f"| each frame alone | {r.info['independent_flicker']:.0f} | {r.info['independent_style']:.3g} |"
+                )
+            print(f"| {lam:g} | {r.info['flicker']:.1f} | {r.info['style']:.3g} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -62,7 +62,8 @@ def _film_flags(p: Parser) -> None:
     p.add_argument(
         "--compare-independent",
         action="store_true",
-        help="also stylize each frame alone and report its flicker beside ours (twice the time)",
+        help="also stylize each frame alone (written to OUTDIR/alone/) and report its flicker beside "
+        "ours (twice the time)",
     )
     p.add_argument(
         "--flow",

@@ -44,7 +44,9 @@ from .passes import run_passes
 
 TEMPORAL_WEIGHT = 4e7  # lambda at 256 px, carried to a frame's longest side s by (s / 256)^2
 #   as beta is (L_temporal is a mean, the content term a sum over positions); measured at
-#   128 px (1e7 there): flicker 199 -> 51 for a style term 10% higher (README, Video)
+#   128 px (1e7 there, DIS flow): flicker 104 -> 24.8 against weight 0, 1219 for the frames
+#   alone, at their style term (README, Video: docs/bench/video.py --weights)
+ALONE = "alone"  # the subfolder of the frames stylized alone (compare_independent)
 REFUSED = {  # options of one image's run that a film's frames do not take, and why
     "scales": "each frame is one scale",
     "num_scales": "each frame is one scale",
@@ -109,7 +111,7 @@ def stylize_video(
             records = book.get("frames", [])
         independent = {}  # (with compare_independent: the frames stylized one by one, their flicker)
         if compare_independent:
-            alone = _independent(job, src.images, memo, tm, flag) if stop != "interrupted" else []
+            alone = _independent(job, src, paths, memo, tm, flag) if stop != "interrupted" else []
             independent = dict(independent_flicker=_mean(alone), independent_style=_mean(alone, "style"))
     done = [p for p in paths if p.exists()][: len(records)]
     if film is not None and stop != "interrupted" and len(done) == len(paths):
@@ -142,6 +144,8 @@ def _check(options, start, frames, frame_iters, temporal_weight, fps, passes) ->
         raise NstError(f"--temporal-weight must be a number >= 0, got {temporal_weight}; e.g. 1e3")
     if fps is not None and not (np.isfinite(fps) and 0 < fps <= 1000):
         raise NstError(f"--fps must be a number of frames a second in (0, 1000], got {fps}; e.g. 25")
+    if options.get("tile") not in (None, "auto", "off"):
+        raise NstError("--tile is not for video (the temporal term is not evaluated in strips); leave it out")
     if passes < 1:
         raise NstError(
             f"--passes must be >= 1 (1: one frame after another, the default), got {passes}; e.g. 4"
@@ -175,17 +179,20 @@ def _film(job, src, paths, records, memo, tm: frame.Temporal, flag, progress, fo
     return "iterations"
 
 
-def _independent(job, images, memo, tm: frame.Temporal, flag) -> List[Dict]:
+def _independent(job, src, paths, memo, tm: frame.Temporal, flag) -> List[Dict]:
     """The same frames stylized one by one, as the single-image command would (no temporal
-    term, each from its content, --iters each): each later frame's flicker and style term,
-    what ours compares with."""
+    term, each from its content, --iters each), written to OUTDIR/alone/ to look at: each
+    later frame's flicker and style term, what ours compares with."""
     records, last, alone = [], None, frame.Temporal(0.0, tm.steps, tm.flow, tm.frames)
-    for image in images:
+    (paths[0].parent / ALONE).mkdir(exist_ok=True)
+    for image, path in zip(src.images, paths):
         f_job, scaled = frame.scaled(job, image)
         content = scaled[0]
         out, rec = frame.run_frame(f_job, scaled, [], memo, alone, flag)
         if out is None:
             break
+        mine = path.parent / ALONE / path.name
+        files.write_kept([("a frame stylized alone", mine, image_files.image_writer(mine, out))])
         if last is not None:
             warped, _, c = flows.references([last], content, (1,), tm.flow)
             flicker = float(temporal.warping_error(out.astype(np.float32), warped[0], c))

@@ -84,8 +84,14 @@ def test_the_temporal_term_lowers_the_flicker(tmp_path, small_vgg16, painting):
         film(tmp_path / "in.gif"), painting, tmp_path / "o", weights=str(small_vgg16),
         temporal_weight=1e6, compare_independent=True, **OPTIONS,
     )  # fmt: skip
-    assert r.info["flicker"] < r.info["independent_flicker"]
+    # measured 0.09 against 121 (about 1400x, DIS flow); bound: issue 34's target of 10x,
+    # a margin wide enough for another machine's rounding or the JAX flow
+    assert r.info["flicker"] * 10 < r.info["independent_flicker"]
     assert r.info["style"] > 0 and r.info["independent_style"] > 0  # (frames 2-3: both measured)
+    alone = sorted((tmp_path / "o" / "alone").glob("frame_*.png"))  # (written to look at)
+    assert len(alone) == 3 and not np.array_equal(
+        np.asarray(Image.open(alone[1])), frames_of(tmp_path / "o")[1]
+    )
 
 
 @pytest.mark.parametrize(
@@ -96,6 +102,8 @@ def test_the_temporal_term_lowers_the_flicker(tmp_path, small_vgg16, painting):
         (dict(preserve_colors="luminance"), "--preserve-colors is not for video"),
         (dict(temporal_weight=-1.0), "--temporal-weight must be a number >= 0"),
         (dict(start=9), "no frames in"),
+        (dict(tile="16"), "--tile is not for video"),
+        (dict(fps=0.0), "--fps must be a number of frames a second"),
     ],
 )
 def test_bad_options_are_one_line_errors(tmp_path, small_vgg16, painting, options, message):
@@ -289,3 +297,17 @@ def test_a_pass_starts_each_frame_from_the_blend_with_its_neighbours(monkeypatch
     x0, _, c = passes._start(contents, xs, 0, "still")  # (frame 0: only frame 1, whose x is 0)
     np.testing.assert_allclose(x0, 0.5 * 10.0)
     np.testing.assert_array_equal(c[0], 0.0)
+
+
+def test_frames_too_large_for_memory_whole_are_a_one_line_error(tmp_path, small_vgg16, painting, monkeypatch):
+    """Where `--tile auto` would evaluate a frame in strips (here: as if it did not fit
+    whole), the film is refused before any work, with what to do."""
+    inputs, plan = importlib.import_module("nst_jax.run.inputs"), importlib.import_module("nst_jax.fast.plan")
+    monkeypatch.setattr(
+        inputs, "with_tiles", lambda p, *a: plan._retile(p, 8, "tile 8 rows (as if too large)")
+    )
+    with pytest.raises(NstError, match="frames this large need strips.*; lower --size"):
+        stylize_video(
+            film(tmp_path / "in.gif"), painting, tmp_path / "o", weights=str(small_vgg16), **OPTIONS
+        )
+    assert not (tmp_path / "o").exists()
