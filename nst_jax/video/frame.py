@@ -53,11 +53,12 @@ def scaled(job, image):
     return f_job, scale_images(f_job, job.settings.sides[-1], job.hws[-1])
 
 
-def run_frame(job, scaled, history, memo, tm: Temporal, flag):
-    """One frame (`scaled`: from _scaled; `history`: the earlier frames, none for the
-    first): (its 8-bit RGB image, record), or (None, {}) when a signal stopped it."""
+def run_frame(job, inputs, history, memo, tm: Temporal, flag):
+    """One frame (`inputs`: scaled()'s; `history`: the earlier frames as (optimised,
+    stylized), none for the first): (its 8-bit RGB image, record), or (None, {}) when a
+    signal stopped it."""
     hw = job.hws[-1]
-    c_img, _, styles = scaled
+    c_img, _, styles = inputs
     targets = scale_targets(job, c_img, styles, hw, memo)
     problem, aux = scale_problem(job, hw), (job.params, targets)  # type: Any, Any
     if not history:  # (the first frame: the same problem with c = 0, its temporal term 0,

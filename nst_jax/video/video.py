@@ -12,7 +12,8 @@ later frame i (paper/temporal.py; the flow: video/flows.py, ours in JAX or OpenC
 
 With `long_term`, frame i is held to frames i-1, i-2 and i-4 (each warped by its own flow,
 weighted by Eq. 9's c_long: each pixel to the nearest frame that sees it; Eq. 8), so a
-region hidden for a frame or two comes back as it was.
+region hidden for a frame or two comes back as it was. With `passes` > 1, the film made so
+is refined by passes of every frame at once, each one batch (passes.py).
 
 Each frame goes through the run layer as one image does: scales.py's targets (the style's
 computed once, kept in a memo) and problem, loop.py's loop. The temporal term is one more
