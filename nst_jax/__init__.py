@@ -17,6 +17,7 @@ which; tests/test_layout.py reads them and checks every import):
     run/         preparation, the loop, the monitor, `stylize`, `score`
     batches/     `stylize_batch` and its manifest
     video/       `stylize_video`: a film frame by frame, coherent in time (Ruder et al.)
+    web/         the browser pages: `--web`'s live preview of a run
     reference/   PyTorch and Keras implementations nst_jax is checked against
     bench/       benchmarks (`python -m nst_jax bench ...`)
     cli/         the command line

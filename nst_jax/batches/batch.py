@@ -17,6 +17,10 @@ each image its own L-BFGS history and line search (tutorial chapter 6, "vmap").
 An image that cannot be read fails alone (its error in the manifest; the command exits 1).
 Ctrl-C or SIGTERM stops after the current chunk, a write that fails (a full disk: the file
 kept elsewhere, `files.land`) after the current batch: the rest is recorded as pending.
+
+Over 300 lines: the batch from its items to its manifest, in the order it happens: every
+refusal before any work, the groups, the batches, each image's end; what a page shows of
+it is shown.py.
 """
 
 import sys
@@ -33,10 +37,11 @@ from ..fast import mesh
 from ..io import files, image_files, signals
 from ..paper import image as im
 from ..run.inputs import HW, Job, check_sides, prepare
-from ..run.monitor import BatchMonitor, batch_bar
+from ..run.monitor import batch_bar
 from ..run.scales import run_scales
 from ..run.stylize import output_image
 from .manifest import Item, Manifest, batch_items, locked, stamp
+from .shown import Shown
 
 
 class BatchResult(NamedTuple):
@@ -55,12 +60,14 @@ def stylize_batch(
     progress: bool = True,
     allow_download: bool = True,
     verbose: bool = False,
+    board: Any = None,
     **options: Any,
 ) -> BatchResult:
     """Stylize every content image (files, folders, globs) with every style image into
     `output_dir`, `batch_size` images at a time (an int, or "auto": the most the memory
     estimate fits on each device); see Config for options and the module docstring.
-    With several processes, call fast.processes.connect first (the command line does)."""
+    With several processes, call fast.processes.connect first (the command line does).
+    `board` (run/board.py): the batch shown as it runs: its first image, every entry."""
     started = time.perf_counter()
     template, out, todo_all, sized, fits = _prepare(
         contents, styles, output_dir, options, batch_size, allow_download, verbose
@@ -72,13 +79,16 @@ def stylize_batch(
                 "wait for it to end, or give another -o"
             )
         (out / "logs").mkdir(exist_ok=True)
-        return _stylize(template, out, todo_all, sized, fits, progress, started)
+        return _stylize(template, out, todo_all, sized, fits, progress, started, board)
 
 
-def _stylize(template: Job, out: Path, todo_all: List[Item], sized, fits, progress, started) -> BatchResult:
+def _stylize(
+    template: Job, out: Path, todo_all: List[Item], sized, fits, progress, started, board
+) -> BatchResult:
     config = dict(template.settings.to_dict(), weights=str(template.weights))
     manifest = Manifest(out, config, jax.process_index()).load()
     todo = [it for it in todo_all if not manifest.finished(it)]
+    shown = Shown(board, template, manifest, todo_all)
     if jax.process_index() == 0 and (note := manifest.replacing(todo)):
         print(note, file=sys.stderr)  # (before any work: Ctrl-C now keeps them)
     groups: Dict[HW, List[Item]] = {}  # the items to run by output (H, W), in the order first met
@@ -112,7 +122,8 @@ def _stylize(template: Job, out: Path, todo_all: List[Item], sized, fits, progre
                 chunk = group[first : first + size]
                 ran |= {it.name for it in chunk}
                 slots = _share(chunk, size)
-                full += _run_batch(template, params, slots, hw, len(chunk), layout, flag, bar, manifest, memo)
+                watching = (flag, bar, shown)
+                full += _run_batch(template, params, slots, hw, len(chunk), layout, watching, manifest, memo)
                 full += filter(None, [manifest.save()])  # (on disk: the old one, true to the disk)
         if jax.process_index() == 0:  # (the batches never started; owners record the rest)
             for it in todo:
@@ -126,6 +137,7 @@ def _stylize(template: Job, out: Path, todo_all: List[Item], sized, fits, progre
         info["kept"] = [lost] if lost else []  # (the manifest kept elsewhere: named)
     mesh.barrier("nst_jax batch: manifest folded")
     done, failed, pending = manifest.load().outcome([it.name for it in todo_all])
+    shown.end(done, failed, pending, info["signal"])
     return BatchResult(done, failed, pending, out / "manifest.json", info)
 
 
@@ -237,14 +249,17 @@ def _filler(template: Job, hw: HW) -> Job:
     )
 
 
-def _run_batch(template, params, slots, hw, real, layout, flag, bar, manifest, memo) -> List[str]:
+def _run_batch(template, params, slots, hw, real, layout, watching, manifest, memo) -> List[str]:
     """One batch of (H, W) = hw through every scale (scales.py, as one image runs): this
     process's `slots` (None: padding) of `real` images; each image written (with its log)
-    and recorded as it ends. Returns the writes that failed, each kept elsewhere."""
+    and recorded as it ends. Returns the writes that failed, each kept elsewhere.
+    `watching`: (the stop flag, the one bar, shown.Shown)."""
     loaded = [_load(s, template, manifest) for s in slots]
     filler = next((j for j in loaded if j is not None), None) or _filler(template, hw)
     jobs = [j or filler for j in loaded]
-    watch = lambda k, steps, colors: BatchMonitor(steps, flag, bar, len(jobs) * jax.process_count(), real)
+    flag, bar, shown = watching
+    names = [s.name for s, j in zip(slots, loaded) if s and j]
+    watch = shown.batch(names, jobs[0], real, flag, bar, len(jobs) * jax.process_count())
     r = run_scales(jobs, params, watch, layout, memo)
     took = (r.seconds, r.compile_seconds)
     ends = zip(slots, loaded, r.xs, r.histories, r.stops)

@@ -31,7 +31,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from PIL import Image
 
@@ -215,6 +215,7 @@ class Manifest:
         self.items: Dict[str, Dict[str, Any]] = {}
         self.touched: set = set()  # the entries this process set: the ones its file holds
         self.path = folder / (NAME if process == 0 else f".manifest-{process}.json")
+        self.on_set: Optional[Callable[[str, str], None]] = None  # told (name, state) of each set
 
     def load(self) -> "Manifest":
         """Every entry on disk, from manifest.json and the other processes' files: the
@@ -256,6 +257,8 @@ class Manifest:
             fields, state=state, config_key=self.key, process=self.process, updated=time.time()
         )
         self.touched.add(name)
+        if self.on_set is not None:
+            self.on_set(name, state)
 
     def outcome(self, names: List[str]) -> Tuple[List[str], Dict[str, str], List[str]]:
         """(done, failed: {name: its error}, pending or never run) of these items."""

@@ -11,6 +11,7 @@ from ..io.signals import Stopped
 from .flags import (
     Parser,
     add_config_options,
+    add_web,
     batch_size,
     config_options,
     paths,
@@ -39,16 +40,23 @@ def main(argv: typing.List[str]) -> int:
     p.add_argument("--no-download", action="store_true", help="never download weights")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--verbose", action="store_true", help="print the plan")
+    add_web(p)
     add_config_options(p)
     a = p.parse_args(argv)
     _connect(a)
+    import jax
+
     from ..batches.batch import stylize_batch
+    from ..web.preview import preview
 
     options = {k: v for k, v in config_options(a).items() if k != "size" or v is not None}
+    first = jax.process_index() == 0  # (the page is process 0's: it sees the whole batch's entries)
     try:
-        r = stylize_batch(
-            a.content, a.style, a.output, a.batch_size, not a.quiet, not a.no_download, a.verbose, **options
-        )
+        with preview(a.web if first else None, a.open and first, kind="batch") as board:
+            r = stylize_batch(
+                a.content, a.style, a.output, a.batch_size, not a.quiet, not a.no_download, a.verbose,
+                board=board, **options,
+            )  # fmt: skip
     except Stopped as e:  # (a second signal: at once; what was finished is on disk and recorded)
         manifest = Path(a.output) / "manifest.json"
         if not manifest.is_file():

@@ -152,6 +152,18 @@ def write_json(a: argparse.Namespace, what: str, body: typing.Any) -> None:
         files.write_kept([(what, Path(a.json), files.json_writer(body))])
 
 
+def add_web(p: argparse.ArgumentParser) -> None:
+    """`--web [HOST:]PORT` and `--open`: the run shown live in a browser (web/preview.py)."""
+    p.add_argument(
+        "--web",
+        default=None,
+        metavar="[HOST:]PORT",
+        help="show the run live on a page at http://127.0.0.1:PORT/ (0: any free port; a HOST "
+        "such as 0.0.0.0 serves other machines, with a token in the URL); needs the web extra",
+    )
+    p.add_argument("--open", action="store_true", help="open the --web page in the system's browser")
+
+
 def add_demo_pair(
     p: argparse.ArgumentParser, content: str = "content image", style: str = "style image"
 ) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..io import files
-from .flags import Parser, add_config_options, add_demo_pair, config_options, demo_pair, paths
+from .flags import Parser, add_config_options, add_demo_pair, add_web, config_options, demo_pair, paths
 
 
 def stylize_parser() -> argparse.ArgumentParser:
@@ -39,6 +39,7 @@ def stylize_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print the plan: how each `auto` was settled (convolutions, loop, scheduler) and why",
     )
+    add_web(p)
     p.add_argument("--version", action="version", version=f"nst_jax {__version__}")
     add_config_options(p)
     return p
@@ -47,12 +48,13 @@ def stylize_parser() -> argparse.ArgumentParser:
 def main(argv: typing.List[str]) -> int:
     a = stylize_parser().parse_args(argv)
     from ..run.stylize import stylize
+    from ..web.preview import preview
 
     content, given = demo_pair(a)
     style: typing.Union[str, typing.List[str]] = given
     if "," in given and not files.exists(given):
         style = [s.strip() for s in given.split(",") if s.strip()]  # several styles
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), preview(a.web, a.open) as board:
         warnings.simplefilter("ignore")  # the non-finite case is reported below
         r = stylize(
             content,
@@ -63,6 +65,7 @@ def main(argv: typing.List[str]) -> int:
             allow_download=not a.no_download,
             style_masks=a.style_mask,
             verbose=a.verbose,
+            board=board,
             **config_options(a),
         )
     i, last = r.info, r.history[-1]

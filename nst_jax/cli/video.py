@@ -6,7 +6,7 @@ import typing
 from ..config import Config
 from ..io import files
 from ..io.signals import Stopped
-from .flags import Parser, add_config_options, config_options, paths
+from .flags import Parser, add_config_options, add_web, config_options, paths
 
 SKIPPED = ("scales", "num_scales", "save_every")  # one image's options a frame does not take
 
@@ -35,6 +35,7 @@ def parser() -> Parser:
     p.add_argument("--no-download", action="store_true", help="never download weights")
     p.add_argument("--quiet", action="store_true", help="no line per frame")
     p.add_argument("--verbose", action="store_true", help="print the plan")
+    add_web(p)
     add_config_options(p, [f for f in Config.__dataclass_fields__ if f not in SKIPPED])
     return p
 
@@ -91,15 +92,17 @@ def _film_flags(p: Parser) -> None:
 
 def main(argv: typing.List[str]) -> int:
     from ..video.video import stylize_video
+    from ..web.preview import preview
 
     a = parser().parse_args(argv)
     style = a.style[0] if len(a.style) == 1 else a.style
     try:
-        r = stylize_video(
-            a.frames_in, style, a.output, not a.quiet, not a.no_download, a.verbose, a.start, a.frames,
-            a.frame_iters, a.temporal_weight, a.compare_independent, a.fps, a.flow,
-            a.long_term, a.passes, **config_options(a),
-        )  # fmt: skip
+        with preview(a.web, a.open, kind="video") as board:
+            r = stylize_video(
+                a.frames_in, style, a.output, not a.quiet, not a.no_download, a.verbose, a.start, a.frames,
+                a.frame_iters, a.temporal_weight, a.compare_independent, a.fps, a.flow,
+                a.long_term, a.passes, board, **config_options(a),
+            )  # fmt: skip
     except Stopped as e:  # (a second signal: at once; the frames finished are on disk)
         print(f"interrupted by {e.name}: the frames finished are kept; rerun to finish", file=sys.stderr)
         return e.status

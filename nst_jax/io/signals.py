@@ -104,3 +104,8 @@ class StopFlag(_Handling):
         if self.signum is not None:
             raise Stopped(signum)
         self.signum = signum
+
+    def ask(self, signum: int = signal.SIGINT) -> None:
+        """What the first `signum` would do, asked by the program (a page's Stop button)."""
+        if self.signum is None:
+            self.signum = signum

@@ -5,6 +5,7 @@
     loop.py     the one loop: any optimiser's init/ask/tell, chunk by chunk
     programs.py its compiled pieces, built once per problem: chunks on host or device
     monitor.py  progress bar, history rows, intermediate images, the run's log
+    board.py    what a run shows while it runs, for a watcher in another thread (--web)
     stylize.py  `stylize(content, style, **options)`: the scales, the public API
     score.py    `score`: a result's content and style terms at the analysis size
 

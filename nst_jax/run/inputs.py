@@ -57,6 +57,10 @@ class Job(NamedTuple):
         """The backbone: "vgg19" | "vgg16" | "resnet50" (backbones.py)."""
         return self.settings.model
 
+    def describe(self) -> str:
+        """--verbose's lines: how each `auto` of the plan was settled, and the scales."""
+        return f"{self.plan.describe()}\n{_describe_scales(self.settings, self.hws)}"
+
     def plan_ops(self) -> Tuple[Any, Any]:
         """(ops, loss_terms) of the plan, which the params are prepared for."""
         return self.plan.ops, self.plan.loss_terms
@@ -147,8 +151,7 @@ def prepare(
     if not template:
         _check_memory(job, progress)
     if verbose:
-        print(job.plan.describe(), file=sys.stderr, flush=True)
-        print(_describe_scales(settings, hws), file=sys.stderr, flush=True)
+        print(job.describe(), file=sys.stderr, flush=True)
     return job._replace(params=jax.tree.map(jnp.asarray, the_plan.prepare(params)))
 
 

@@ -1,6 +1,6 @@
 """What happens between iterations of a run: history records, the progress bar (a
-batch's one bar over all its images: `BatchMonitor`), intermediate images, Ctrl-C, and
-the JSON log written at the end.
+batch's one bar over all its images: `BatchMonitor`), intermediate images, Ctrl-C, the
+board a watcher reads (board.py, `--web`), and the JSON log written at the end.
 
 The run loop (loop.py) reports to a `Monitor`, from its compiled chunks or from SciPy's
 callbacks; nothing here touches the optimisation itself.
@@ -58,11 +58,13 @@ class Monitor:
         flag: Optional[signals.StopFlag] = None,
         items: int = 1,
         bar: Any = None,
+        board: Any = None,
     ):
         self.steps, self.output, self.alpha, self.progress = steps, output, alpha, progress
         self.given = flag  # the caller's stop flag (stylize: one for all scales), else our own
         self.given_bar = bar  # the caller's progress bar (a batch's: one for all), else our own
         self.to_rgb = to_rgb  # preprocessed image -> RGB 0..255 (colour preservation applied)
+        self.board = board  # board.Board: what a watcher (--web) sees, and its Stop; or None
         self.histories: List[List[Dict[str, float]]] = [[] for _ in range(items)]  # one per image
         self.compile_seconds = 0.0
         self.start: Optional[float] = None  # perf_counter() when started() was called
@@ -123,14 +125,18 @@ class Monitor:
             history.pop()
         if not history or history[-1]["iteration"] != int(iteration):
             history.append(record(iteration, evaluations, seconds, terms))
+            if item == 0 and self.board is not None:
+                self.board.row(history[-1])
             if item == 0:
                 self.bar.set_postfix(
                     loss=f"{float(terms['total']):.4g}", evals=int(evaluations), refresh=False
                 )
 
     def reached(self, iteration: int, x: Any) -> bool:
-        """Called with the image after `iteration` steps; True when Ctrl-C asks to stop."""
+        """Called with the image after `iteration` steps; True when Ctrl-C (or the board's
+        Stop) asks to stop."""
         self.bar.update(iteration - self.bar.n)
+        self.tell_board(iteration, x)
         if self.steps.save_every and self.output is not None and iteration % self.steps.save_every == 0:
             path = intermediate_path(self.output, iteration)
             try:  # (atomic: a kill leaves the last one whole)
@@ -140,6 +146,13 @@ class Monitor:
                     f"warning: could not write {files.show(path)} ({e.strerror}); going on", file=sys.stderr
                 )
         return self.flag.set
+
+    def tell_board(self, iteration: int, x: Any) -> None:
+        """The image after `iteration` steps to the board; its Stop, if asked, to the flag."""
+        if self.board is not None:
+            self.board.show(iteration, x, self.to_rgb)
+            if self.board.stop_asked:
+                self.flag.ask()
 
 
 def log_writer(info: Dict[str, Any], history: List[Dict[str, float]]) -> Callable[[str], Any]:
@@ -163,8 +176,8 @@ class BatchMonitor(Monitor):
     """A batch's monitor at one scale: the rows of every image of the (global) batch, and
     the command's one bar, counted in image-iterations."""
 
-    def __init__(self, steps, flag: signals.StopFlag, bar, items: int, real: int):
-        super().__init__(steps, None, None, False, None, flag, items, bar)
+    def __init__(self, steps, flag: signals.StopFlag, bar, items: int, real: int, to_rgb=None, board=None):
+        super().__init__(steps, None, None, False, to_rgb, flag, items, bar, board)
         from ..fast.mesh import any_process
 
         self.any_process = any_process
@@ -178,6 +191,7 @@ class BatchMonitor(Monitor):
     def reached(self, iteration: int, x: Any) -> bool:
         self.bar.update(self.real * (iteration - self.seen))
         self.seen = iteration
+        self.tell_board(iteration, x)
         return self.stopping()
 
     def stopping(self) -> bool:

@@ -17,13 +17,15 @@ size-free score (score.py) is logged too, as `summary.score`.
 
 import dataclasses
 import warnings
-from typing import Any, Dict, List, NamedTuple, Optional
+from pathlib import Path
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
 from ..io import files, image_files, signals
 from ..paper import color
 from ..paper import image as im
+from .board import Board, scales_of
 from .inputs import HW, Images, Job, prepare
 from .monitor import Monitor, log_writer
 from .scales import run_scales
@@ -45,6 +47,7 @@ def stylize(
     allow_download: bool = True,
     style_masks: Optional[Images] = None,
     verbose: bool = False,
+    board: Optional[Board] = None,
     **options: Any,
 ) -> Result:
     """Stylize `content` (path, PIL image or array) with `style` (one image, or a list
@@ -61,11 +64,15 @@ def stylize(
     SIGTERM, from the first scale to the last write, stops it after the current chunk and
     writes the result so far ('interrupted'; info['signal'] names it). info['wrote'] lists
     the files written; a write that fails at the end (a full disk) is kept in a fallback
-    file, which the NstError then raised names.
+    file, which the NstError then raised names. `board` (board.py): the run shown as it
+    runs, its Stop (`board.ask_stop()`) doing what Ctrl-C does.
     """
     job = prepare(content, style, output, log, style_masks, options, allow_download, progress, verbose)
+    if board is not None:
+        board.planned(job.describe())
+        board.start(_title(content, style), scales_of(job))
     with signals.StopFlag() as flag:  # a signal from here on: the result so far is written
-        watch = lambda k, cfg, colors: _monitor(job, k, cfg, colors, progress, flag)
+        watch = lambda k, cfg, colors: _monitor(job, k, cfg, colors, progress, flag, board)
         r = run_scales([job], job.params, watch)
         totals = dict(
             seconds=r.seconds,
@@ -73,18 +80,40 @@ def stylize(
             evaluations=r.evaluations[0],
             iterations=r.iterations[0],
         )  # (at a coarse scale: the result so far, upsampled to the output's size)
-        return _finish(job, im.resize(r.xs[0], *job.hws[-1]), r.stops[0], flag, r.histories[0], totals)
+        result = _finish(job, im.resize(r.xs[0], *job.hws[-1]), r.stops[0], flag, r.histories[0], totals)
+    if board is not None:
+        board.end(*_ending(result), image=result.image)
+    return result
 
 
-def _monitor(job: Job, k: int, cfg, colors, progress: bool, flag: signals.StopFlag) -> Monitor:
+def _monitor(job: Job, k: int, cfg, colors, progress: bool, flag: signals.StopFlag, board) -> Monitor:
     """What watches scale k (options `cfg`): its iterations, the output's intermediate
-    images (at the last scale only), the colours put back for them."""
+    images (at the last scale only), the colours put back for them, the board."""
     output = job.output if k == len(job.hws) - 1 else None
-    to_rgb = lambda x: _to_rgb(job, x, colors)
-    return Monitor(cfg, output, _alpha(job, job.hws[k]), progress, to_rgb, flag)
+    to_rgb = lambda x: as_shown(job, x, colors)
+    if board is not None:
+        board.scale(k)
+    return Monitor(cfg, output, _alpha(job, job.hws[k]), progress, to_rgb, flag, board=board)
 
 
-def _to_rgb(job: Job, x, colors) -> np.ndarray:
+def _title(content, style) -> str:
+    """'photo.jpg in the style of painting.jpg' (arrays: "an image")."""
+    name = lambda v: Path(v).name if isinstance(v, (str, Path)) else "an image"
+    styles = style if isinstance(style, (list, tuple)) else [style]
+    return f"{name(content)} in the style of {' + '.join(name(s) for s in styles)}"
+
+
+def _ending(r: Result) -> Tuple[str, str]:
+    """(the board's status, its line) at the end of a run."""
+    i = r.info
+    wrote = " and ".join(files.show(w) for w in i["wrote"]) or "nothing"
+    line = f"{i['iterations']} iterations in {i['seconds']:.1f} s; wrote {wrote}"
+    if i["stop"] == "nonfinite":
+        return "failed", f"the loss became NaN or infinite; {line}"
+    return ("interrupted", f"stopped by {i['signal']}; {line}") if i["signal"] else ("done", line)
+
+
+def as_shown(job: Job, x, colors) -> np.ndarray:
     """The optimised image (preprocessed) as RGB 0..255 as shown, colours put back."""
     rgb = im.deprocess(np.asarray(x))
     return color.recombine(rgb, colors) if job.cfg.preserve_colors == "luminance" else rgb

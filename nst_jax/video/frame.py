@@ -53,10 +53,10 @@ def scaled(job, image):
     return f_job, scale_images(f_job, job.settings.sides[-1], job.hws[-1])
 
 
-def run_frame(job, inputs, history, memo, tm: Temporal, flag):
+def run_frame(job, inputs, history, memo, tm: Temporal, flag, board=None):
     """One frame (`inputs`: scaled()'s; `history`: the earlier frames as (optimised,
     stylized), none for the first): (its 8-bit RGB image, record), or (None, {}) when a
-    signal stopped it."""
+    signal stopped it. `board`: what a page shows (run/board.py), or None."""
     hw = job.hws[-1]
     c_img, _, styles = inputs
     targets = scale_targets(job, c_img, styles, hw, memo)
@@ -71,7 +71,9 @@ def run_frame(job, inputs, history, memo, tm: Temporal, flag):
         steps = tm.steps
     problem = problem._replace(fun=WithTemporal(problem.fun, tm.weight), terms=TERMS + ("temporal",))
     aux = (aux, (im.preprocess(warped), c_long))
-    with Monitor(steps, None, None, False, lambda x: im.deprocess(np.asarray(x)), flag) as m:
+    if board is not None:
+        board.start(None, [[hw[1], hw[0], steps.iters]])  # (the caller titled it)
+    with Monitor(steps, None, None, False, lambda x: im.deprocess(np.asarray(x)), flag, board=board) as m:
         out = loop.run(problem, aux, im.preprocess(x0), job.settings.optimizer, steps, job.plan.loop, m)
     if out.stop == "interrupted":
         return None, {}

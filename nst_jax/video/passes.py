@@ -43,11 +43,11 @@ from .record import RECORD
 DELTA = 0.5  # Ruder et al.'s delta: how much of the neighbours' warped frames a pass starts from
 
 
-def run_passes(job, src, paths, record: Dict, memo, tm, passes: int, flag, progress, folder) -> str:
+def run_passes(job, src, paths, record: Dict, memo, tm, passes: int, watching, progress, folder) -> str:
     """Passes 2 .. `passes` of the film (pass 1: video.py's, frame after frame, written;
     `record`: the said options and the passes an earlier run finished, updated and written
     after each pass). Returns "interrupted" if a signal stopped a pass (its frames not
-    written), else "iterations"."""
+    written), else "iterations". `watching`: (the stop flag, the board or None)."""
     hw, n = job.hws[-1], len(src.images)
     frames = [scaled(job, image) for image in src.images]  # (frame's job, (content, colours, styles))
     contents = [inputs[0] for _, inputs in frames]  # (each frame at the output's size)
@@ -64,8 +64,10 @@ def run_passes(job, src, paths, record: Dict, memo, tm, passes: int, flag, progr
         outs, recs = [], []
         for first in range(0, n, size):  # (a film longer than a batch: several, one after another)
             group = list(range(first, min(first + size, n)))
+            if watching[1] is not None:  # (the board shows the group's first frame)
+                watching[1].titled(f"pass {p + 1} of {passes}: frames {first + 1}-{group[-1] + 1} at once")
             out = _batch(
-                job, problem, params, layout, [(starts[i], targets[i]) for i in group], tm.steps, flag
+                job, problem, params, layout, [(starts[i], targets[i]) for i in group], tm.steps, watching
             )
             if out is None:
                 return "interrupted"
@@ -84,6 +86,8 @@ def run_passes(job, src, paths, record: Dict, memo, tm, passes: int, flag, progr
         files.write_kept(
             [("a frame", paths[i], image_files.image_writer(paths[i], outs[i])) for i in range(n)]
         )
+        for i in range(n) if watching[1] is not None else ():
+            watching[1].item(paths[i].name, "done", outs[i])
         flicker = float(np.mean([r["flicker"] for r in recs[1:]])) if n > 1 else None
         record["pass_records"] = record.get("pass_records", []) + [dict(seconds=seconds, flicker=flicker)]
         record["frames"] = recs
@@ -94,16 +98,20 @@ def run_passes(job, src, paths, record: Dict, memo, tm, passes: int, flag, progr
     return "iterations"
 
 
-def _batch(job, problem, params, layout, items, steps, flag):
+def _batch(job, problem, params, layout, items, steps, watching):
     """One batch of frames (each (start, warped, c), targets), padded to the devices with
     copies of its last: (each frame's RGB result, each one's record), None if interrupted."""
+    flag, board = watching
     padded = items + [items[-1]] * (-len(items) % jax.device_count())  # (copies, never written)
     x0 = mesh.place(np.stack([im.preprocess(start[0]) for start, _ in padded]), layout)
     stacked = jax.tree.map(lambda *t: np.stack([np.asarray(a) for a in t]), *[t for _, t in padded])
     w = np.stack([im.preprocess(start[1]) for start, _ in padded])  # (B, 2, H, W, 3)
     c = np.stack([start[2] for start, _ in padded])  # (B, 2, H, W)
     aux = ((params, mesh.place(stacked, layout)), mesh.place((w, c), layout))
-    with Monitor(steps, None, None, False, None, flag, items=len(padded)) as m:
+    if board is not None:
+        board.start(None, [[job.hws[-1][1], job.hws[-1][0], steps.iters]])
+    to_rgb = lambda xs: im.deprocess(mesh.local_rows(xs)[0])  # (the batch's first frame is shown)
+    with Monitor(steps, None, None, False, to_rgb, flag, items=len(padded), board=board) as m:
         out = loop.run(problem, aux, x0, job.settings.optimizer, steps, job.plan.loop, m, layout)
     if "interrupted" in list(out.stop):
         return None

@@ -38,6 +38,7 @@ import numpy as np
 from ..errors import NstError
 from ..io import files, image_files, signals
 from ..paper import temporal
+from ..run.board import Board
 from ..run.inputs import prepare
 from . import flows, frame, record
 from .frames import frame_name, read_frames, write_film
@@ -77,12 +78,14 @@ def stylize_video(
     flow: str = "auto",
     long_term: bool = False,
     passes: int = 1,
+    board: Optional[Board] = None,
     **options: Any,
 ) -> VideoResult:
     """Stylize the frames of `frames_in` (a folder of images, a GIF or a video file) with
     `style` (see the module docstring) into `output`: a folder of PNG frames, or a .gif or
     video file (its frames in <name>_frames beside it) at `fps` frames a second (default:
-    the input's); default <input>_stylized beside the input, of the input's kind."""
+    the input's); default <input>_stylized beside the input, of the input's kind.
+    `board` (run/board.py): the film shown as it runs, frame by frame."""
     _check(options, start, frames, frame_iters, temporal_weight, fps, passes)
     method = flows.choose(flow)
     folder, film = record.outputs(frames_in, output)
@@ -97,28 +100,53 @@ def stylize_video(
             raise NstError(
                 "frames this large need strips, which the temporal term does not take; lower --size"
             )
-    later = job.settings.steps(0)
-    later = later._replace(iters=later.iters // 2 if frame_iters is None else frame_iters)
-    tm = frame.Temporal(_weight(job, temporal_weight), later, method, flows.LONG_TERM if long_term else (1,))
+    tm = _temporal(job, frame_iters, temporal_weight, method, long_term)
     said = _said(job, frames_in, style, start, tm, passes)
     records = record.resume(folder, said)
     paths = [folder / frame_name(start + k + 1) for k in range(len(src.images))]
     memo: Dict = {}
+    _show(board, job, paths, len(records))
     with signals.StopFlag() as flag:
-        stop = _film(job, src, paths, records, memo, tm, flag, progress, folder, said)
+        stop = _film(job, src, paths, records, memo, tm, (flag, board), progress, folder, said)
         if passes > 1 and stop != "interrupted":  # (passes 2..: every frame of a pass in one batch)
             book = record.passes_record(folder, said, records, len(paths))
-            stop = run_passes(job, src, paths, book, memo, tm, passes, flag, progress, folder)
+            stop = run_passes(job, src, paths, book, memo, tm, passes, (flag, board), progress, folder)
             records = book.get("frames", [])
         independent = {}  # (with compare_independent: the frames stylized one by one, their flicker)
         if compare_independent:
-            alone = _independent(job, src, paths, memo, tm, flag) if stop != "interrupted" else []
+            alone = _independent(job, src, paths, memo, tm, (flag, board)) if stop != "interrupted" else []
             independent = dict(independent_flicker=_mean(alone), independent_style=_mean(alone, "style"))
     done = [p for p in paths if p.exists()][: len(records)]
     if film is not None and stop != "interrupted" and len(done) == len(paths):
         write_film(film, done, src.durations, fps)
     info = dict(stop=stop, signal=flag.name, output=str(film or folder), fps=fps or src.fps, frames=records)
+    _show_end(board, film, done, paths, flag.name)
     return VideoResult(done, dict(info, flicker=_mean(records), style=_mean(records, "style"), **independent))
+
+
+def _temporal(job, frame_iters, temporal_weight, method, long_term) -> frame.Temporal:
+    """The temporal term's weight, a later frame's steps (--frame-iters, default half of
+    --iters), the flow, and the frames each is held to."""
+    later = job.settings.steps(0)
+    later = later._replace(iters=later.iters // 2 if frame_iters is None else frame_iters)
+    return frame.Temporal(
+        _weight(job, temporal_weight), later, method, flows.LONG_TERM if long_term else (1,)
+    )
+
+
+def _show(board: Optional[Board], job, paths: List[Path], done: int) -> None:
+    """The film on a board (--web): the plan, each frame's entry, the ones done before."""
+    if board is not None:
+        board.planned(job.describe())
+        board.items([p.name for p in paths], ["done" if k < done else "pending" for k in range(len(paths))])
+        for p in paths[:done]:
+            board.item(p.name, "done", p)
+
+
+def _show_end(board: Optional[Board], film: Optional[Path], done: List[Path], paths, signal) -> None:
+    if board is not None:
+        wrote = files.show(film) if film is not None and len(done) == len(paths) else f"{len(done)} frames"
+        board.end("interrupted" if signal else "done", f"{len(done)} of {len(paths)} frames; wrote {wrote}")
 
 
 def _said(job, frames_in, style, start: int, tm: frame.Temporal, passes: int) -> Dict:
@@ -153,9 +181,11 @@ def _check(options, start, frames, frame_iters, temporal_weight, fps, passes) ->
         )
 
 
-def _film(job, src, paths, records, memo, tm: frame.Temporal, flag, progress, folder, said) -> str:
+def _film(job, src, paths, records, memo, tm: frame.Temporal, watching, progress, folder, said) -> str:
     """Every frame not yet written, in order, each written with its record as it ends;
-    "interrupted" if a signal stopped one (not kept), else "iterations"."""
+    "interrupted" if a signal stopped one (not kept), else "iterations". `watching`: (the
+    stop flag, the board or None)."""
+    flag, board = watching
     history: List[tuple] = []  # the last max(J) frames: (as optimised, its stylized frame as written)
     for k, image in enumerate(src.images):
         f_job, scaled = frame.scaled(job, image)
@@ -164,10 +194,15 @@ def _film(job, src, paths, records, memo, tm: frame.Temporal, flag, progress, fo
             history = [*history, (content, image_files.load_image(paths[k])[0])][-max(tm.frames) :]
             continue
         t = time.perf_counter()
-        out, rec = frame.run_frame(f_job, scaled, history, memo, tm, flag)
+        if board is not None:
+            board.titled(f"frame {k + 1} of {len(src.images)}: {src.names[k]}")
+            board.item(paths[k].name, "running")
+        out, rec = frame.run_frame(f_job, scaled, history, memo, tm, flag, board)
         if out is None:  # (interrupted: this frame is not kept)
             return "interrupted"
         files.write_kept([("a frame", paths[k], image_files.image_writer(paths[k], out))])
+        if board is not None:
+            board.item(paths[k].name, "done", out)
         records.append(
             dict(rec, frame=src.names[k], file=paths[k].name, seconds=round(time.perf_counter() - t, 3))
         )
@@ -180,16 +215,19 @@ def _film(job, src, paths, records, memo, tm: frame.Temporal, flag, progress, fo
     return "iterations"
 
 
-def _independent(job, src, paths, memo, tm: frame.Temporal, flag) -> List[Dict]:
+def _independent(job, src, paths, memo, tm: frame.Temporal, watching) -> List[Dict]:
     """The same frames stylized one by one, as the single-image command would (no temporal
     term, each from its content, --iters each), written to OUTDIR/alone/ to look at: each
     later frame's flicker and style term, what ours compares with."""
+    flag, board = watching
     records, last, alone = [], None, frame.Temporal(0.0, tm.steps, tm.flow, tm.frames)
     (paths[0].parent / ALONE).mkdir(exist_ok=True)
-    for image, path in zip(src.images, paths):
+    for k, (image, path) in enumerate(zip(src.images, paths)):
         f_job, scaled = frame.scaled(job, image)
         content = scaled[0]
-        out, rec = frame.run_frame(f_job, scaled, [], memo, alone, flag)
+        if board is not None:
+            board.titled(f"frame {k + 1} of {len(paths)} alone (--compare-independent)")
+        out, rec = frame.run_frame(f_job, scaled, [], memo, alone, flag, board)
         if out is None:
             break
         mine = path.parent / ALONE / path.name

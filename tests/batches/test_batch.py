@@ -23,6 +23,7 @@ from nst_jax.batches import batch as bt
 from nst_jax.batches.manifest import Item, Manifest, collect, items, stamp
 from nst_jax.cli.app import main
 from nst_jax.errors import NstError
+from nst_jax.run.board import Board
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMON = dict(size=32, iters=6, style_weight=300.0)
@@ -415,3 +416,36 @@ def test_the_plan_is_made_for_the_largest_output_and_headers_read_once(
     assert len(r.done) == 2 and not r.failed
     assert "scales: 40x32 (1 iterations)" in capsys.readouterr().err
     assert sorted(reads) == sorted(["p0.png", "tall0.png", painting.name])
+
+
+class StopAtFirstImage(Board):
+    """A board whose watcher presses Stop as soon as it sees an image."""
+
+    def show(self, *a, **k):
+        super().show(*a, **k)
+        self.ask_stop()
+
+
+def test_a_batch_on_a_board_and_stopped_from_it(tmp_path, small_vgg16, painting):
+    """--web's board: every entry with its state, a thumbnail of each image written (the
+    image as written, made small), the first image of each batch shown as it runs, its
+    rows; the board's Stop leaves the rest pending, as Ctrl-C does."""
+    contents = photos(tmp_path / "in", 3)
+    options = dict(COMMON, weights=str(small_vgg16), chunk=2)
+    board = Board("batch")
+    r = nst_jax.stylize_batch(contents, [painting], tmp_path / "out", 1, False, board=board, **options)
+    s = board.snapshot()
+    assert len(r.done) == 3 and s["status"] == "done" and s["message"].startswith("3 of 3 images done")
+    assert [i["status"] for i in s["items"]] == ["done"] * 3 and all(i["thumb"] for i in s["items"])
+    assert s["picture"] >= 3 * 3 and [r["iteration"] for r in s["rows"]] == list(
+        range(7)
+    )  # (the last batch's)
+    assert s["plan"].startswith("plan:") and s["title"].endswith("the first of 1 in this batch")
+    for k, name in enumerate(r.done):
+        written = np.asarray(Image.open(tmp_path / "out" / name).convert("RGB"))
+        assert np.array_equal(board.thumbnail(k)[1], written)  # (32 px: below the thumbnail's 160)
+    stopping = StopAtFirstImage("batch")
+    r = nst_jax.stylize_batch(contents, [painting], tmp_path / "stopped", 1, False, board=stopping, **options)
+    s = stopping.snapshot()
+    assert r.info["signal"] == "SIGINT" and len(r.pending) == 3 and s["status"] == "interrupted"
+    assert [i["status"] for i in s["items"]] == ["pending"] * 3

@@ -359,6 +359,8 @@ def test_the_parser_is_generated_from_config():
         "quiet",
         "verbose",
         "version",
+        "web",
+        "open",
     }
     assert Config(**config_options(p.parse_args([]))) == Config()  # defaults round-trip
     a = p.parse_args(

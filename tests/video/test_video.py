@@ -13,6 +13,7 @@ from PIL import Image
 
 from nst_jax.cli import app as cli
 from nst_jax.errors import NstError
+from nst_jax.run.board import Board
 from nst_jax.video import frames as fr
 from nst_jax.video.video import stylize_video
 
@@ -311,3 +312,19 @@ def test_frames_too_large_for_memory_whole_are_a_one_line_error(tmp_path, small_
             film(tmp_path / "in.gif"), painting, tmp_path / "o", weights=str(small_vgg16), **OPTIONS
         )
     assert not (tmp_path / "o").exists()
+
+
+def test_a_film_on_a_board(tmp_path, small_vgg16, painting):
+    """--web's board for a film: one entry per frame, each with its thumbnail once written,
+    each frame's run shown as it runs (and the passes', the batch's first frame)."""
+    board = Board("video")
+    opts = dict(OPTIONS, weights=str(small_vgg16), passes=2, chunk=1)
+    r = stylize_video(film(tmp_path / "in.gif"), painting, tmp_path / "out", board=board, **opts)
+    s = board.snapshot()
+    assert len(r.frames) == 3 and s["status"] == "done" and s["message"].startswith("3 of 3 frames")
+    assert [i["name"] for i in s["items"]] == [p.name for p in r.frames]
+    assert all(i["status"] == "done" and i["thumb"] for i in s["items"])
+    assert s["title"] == "pass 2 of 2: frames 1-3 at once" and s["scales"] == [[32, 26, 2]]
+    assert {"temporal", "style"} <= set(s["rows"][-1]) and s["picture"] >= 4 + 2 + 2 + 2
+    written = np.asarray(Image.open(r.frames[1]).convert("RGB"))
+    assert np.array_equal(board.thumbnail(1)[1], written)
