@@ -9,6 +9,7 @@
     python -m nst_jax bench [optimizers|...] [...]  bench.py: the benchmarks
     python -m nst_jax compare [...]                 compare.py: against PyTorch and Keras
     python -m nst_jax score OUTPUT CONTENT STYLE    score.py: the size-free score of a result
+    python -m nst_jax serve [--port N] [--folder D] serve.py: the studio page (web/studio.py)
 
 Each command is a module of this folder with a `main(argv) -> exit status`; the flags
 they share, and the options generated from `Config`, are flags.py. Errors a user can
@@ -23,7 +24,7 @@ import typing
 from ..errors import NstError, one_line
 from ..io import files
 from ..io.signals import Stopped
-from . import batch, bench, compare, layers, score, stylize, video, weights
+from . import batch, bench, compare, layers, score, serve, stylize, video, weights
 
 COMMANDS = {
     "batch": batch.main,
@@ -33,6 +34,7 @@ COMMANDS = {
     "bench": bench.main,
     "compare": compare.main,
     "score": score.main,
+    "serve": serve.main,
 }
 
 

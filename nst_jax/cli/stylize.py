@@ -18,7 +18,8 @@ def stylize_parser() -> argparse.ArgumentParser:
         prog="python -m nst_jax",
         description="Neural style transfer (Gatys et al.) in "
         "JAX. With no images, stylizes the bundled demo (a cat, The Starry Night). "
-        "Subcommands: `batch`, `layers`, `weights`, `bench`, `compare`, `score` (python -m nst_jax score --help).",
+        "Subcommands: `batch`, `video`, `serve`, `layers`, `weights`, `bench`, `compare`, `score` "
+        "(python -m nst_jax score --help).",
     )
     add_demo_pair(
         p, "content image (photo)", "style image (painting), or several separated by commas (--style-blend)"

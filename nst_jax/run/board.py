@@ -134,6 +134,11 @@ class Board:
             self._changed()
 
     @property
+    def pictures(self) -> int:
+        """How many images were shown (the number of the latest)."""
+        return self._state["picture"]
+
+    @property
     def ended(self) -> bool:
         return self._state["status"] in ("done", "interrupted", "failed")
 

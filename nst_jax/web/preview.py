@@ -115,7 +115,7 @@ class Watch:
         if time.monotonic() - self.last_request > 60:
             return
         until = time.monotonic() + LINGER
-        while self.jpeg[0] < self.board.snapshot()["picture"] and time.monotonic() < until:
+        while self.jpeg[0] < self.board.pictures and time.monotonic() < until:
             time.sleep(0.05)
 
 

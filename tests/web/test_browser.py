@@ -6,6 +6,7 @@ Without chromium these skip, except in CI (CI set), where they fail: CI must run
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from photos import photos
+from PIL import Image
 
 pytest.importorskip("aiohttp")
 pytest.importorskip("playwright")
@@ -47,8 +49,8 @@ def page(browser):
     return browser.new_context(bypass_csp=True, viewport={"width": 1200, "height": 800}).new_page()
 
 
-def start(argv):
-    """The command in a subprocess, and the preview URL it printed."""
+def start(argv, said="preview: "):
+    """The command in a subprocess, and the URL it printed (on the line starting `said`)."""
     p = subprocess.Popen(
         [sys.executable, "-m", "nst_jax", *map(str, argv)],
         stderr=subprocess.PIPE,
@@ -57,9 +59,9 @@ def start(argv):
     )
     assert p.stderr is not None
     for line in p.stderr:
-        if line.startswith("preview: "):
+        if line.startswith(said):
             return p, line.split()[1]
-    raise AssertionError(f"no preview line; exit {p.wait()}: {p.stdout.read() if p.stdout else ''}")
+    raise AssertionError(f"no {said!r} line; exit {p.wait()}: {p.stdout.read() if p.stdout else ''}")
 
 
 def wait_picture(pg, number: int, timeout: int) -> None:
@@ -147,3 +149,41 @@ def test_a_batch_shows_its_entries_and_their_images(browser, small_vgg16, painti
     finally:
         run.kill()
         run.wait()
+
+
+def test_the_studio_uploads_runs_and_offers_the_result(browser, small_vgg16, photo, painting, tmp_path):
+    """`serve`: two images uploaded, a run started and seen to finish, a second page that
+    sees the same run, the gallery's download; Ctrl-C ends the studio with 130."""
+    studio, url = start(
+        ["serve", "--port", "0", "--folder", tmp_path / "studio", "--weights", small_vgg16], "studio: "
+    )
+    try:
+        pg = page(browser)
+        pg.goto(url)
+        pg.wait_for_selector("#contents img")
+        pg.set_input_files("#upload-content", str(photo))
+        pg.wait_for_function("document.querySelectorAll('#contents img').length == 5")
+        pg.set_input_files("#upload-style", str(painting))
+        pg.wait_for_function("document.querySelectorAll('#styles img.chosen').length == 2")
+        pg.click("#styles img >> nth=0")  # (the example style unticked: the upload alone)
+        pg.fill("#size", "40")
+        pg.fill("#iters", "30")
+        pg.click("#start")
+        pg.wait_for_function("document.getElementById('status').textContent === 'done'", timeout=120_000)
+        assert pg.inner_text("#title") == "photo.png in the style of painting.png"
+        other = page(browser)  # (opened later: it watches the latest run)
+        other.goto(url)
+        other.wait_for_function("document.getElementById('status').textContent === 'done'")
+        assert other.inner_text("#title") == pg.inner_text("#title")
+        assert int(other.get_attribute("#plot", "data-points") or 0) == 31  # (iterations 0..30)
+        with pg.expect_download() as download:
+            pg.click("#gallery .run a:text('Download')")
+        assert download.value.suggested_filename.startswith("nst_jax_")
+        saved = tmp_path / "downloaded.png"
+        download.value.save_as(saved)
+        assert Image.open(saved).size == (40, 32)
+        studio.send_signal(signal.SIGINT)
+        assert studio.wait(timeout=60) == 130
+    finally:
+        studio.kill()
+        studio.wait()

@@ -1,8 +1,18 @@
-// The preview: polls /state (a long poll: it answers when the run has news), redraws the
-// numbers and the plot, fetches each new image once, and posts /stop.
+// The preview: polls BASE + "state" (a long poll: it answers when the run has news),
+// redraws the numbers and the plot, fetches each new image once, and posts "stop". The
+// preview page watches its one run (BASE ""); the studio calls watchRun for the run chosen.
 "use strict";
 const $ = (id) => document.getElementById(id);
-const seen = { version: -1, epoch: -1, rows: [], picture: 0, loading: false, latest: null };
+let seen = null; // what the page has of the run it watches
+let watching = 0; // counts the runs watched: a poll of an earlier one ends
+
+function watchRun(base) {
+  seen = { base, version: -1, epoch: -1, rows: [], picture: 0, loading: false, latest: null };
+  $("image").hidden = true;
+  $("empty").hidden = false;
+  $("stop").textContent = "Stop";
+  poll(++watching);
+}
 
 function duration(s) {
   if (!isFinite(s)) return "–";
@@ -31,7 +41,9 @@ function timeLeft(s, rate) {
 function loadPicture(number) {
   seen.loading = true;
   const img = new Image();
+  const mine = seen;
   img.onload = () => {
+    if (mine !== seen) return; // (another run is watched now)
     const shown = $("image");
     shown.src = img.src;
     shown.dataset.picture = String(number);
@@ -42,7 +54,7 @@ function loadPicture(number) {
     if (seen.latest && seen.latest.picture > number) loadPicture(seen.latest.picture);
   };
   img.onerror = () => { seen.loading = false; };
-  img.src = `image.jpg?v=${number}`;
+  img.src = `${seen.base}image.jpg?v=${number}`;
 }
 
 // a batch's or film's entries: each figure made once, changed only when its entry changes
@@ -63,7 +75,7 @@ function renderItems(s) {
     f.className = item.status;
     const [img, caption] = f.children;
     img.hidden = !item.thumb;
-    if (item.thumb) { img.src = `thumb/${i}.jpg?v=${item.thumb}`; img.alt = item.name; }
+    if (item.thumb) { img.src = `${seen.base}thumb/${i}.jpg?v=${item.thumb}`; img.alt = item.name; }
     caption.textContent = `${item.name}: ${item.status}`;
   });
   while (box.children.length > s.items.length) box.lastChild.remove();
@@ -95,12 +107,12 @@ function render(s) {
   drawPlot($("plot"), seen.rows, s.scales);
 }
 
-async function poll() {
+async function poll(me) {
   let failures = 0;
-  for (;;) {
+  while (me === watching) {
     let s;
     try {
-      const r = await fetch(`state?after=${seen.version}&epoch=${seen.epoch}&since=${seen.rows.length}`);
+      const r = await fetch(`${seen.base}state?after=${seen.version}&epoch=${seen.epoch}&since=${seen.rows.length}`);
       if (!r.ok) throw new Error(`${r.status} ${await r.text()}`);
       s = await r.json();
       failures = 0;
@@ -113,6 +125,7 @@ async function poll() {
       await new Promise((ok) => setTimeout(ok, 1000));
       continue;
     }
+    if (me !== watching) return;
     seen.rows = s.reset ? s.rows : seen.rows.concat(s.rows);
     seen.version = s.version;
     seen.epoch = s.epoch;
@@ -125,7 +138,7 @@ async function poll() {
 $("stop").addEventListener("click", async () => {
   $("stop").disabled = true;
   $("stop").textContent = "Stopping…";
-  await fetch("stop", { method: "POST", headers: { "X-NST-JAX": "1" } });
+  await fetch(`${seen.base}stop`, { method: "POST", headers: { "X-NST-JAX": "1" } });
 });
-window.addEventListener("resize", () => seen.latest && drawPlot($("plot"), seen.rows, seen.latest.scales));
-poll();
+window.addEventListener("resize", () => seen && seen.latest && drawPlot($("plot"), seen.rows, seen.latest.scales));
+if (document.body.dataset.page === "preview") watchRun("");
