@@ -39,7 +39,7 @@ class Board:
         self._started = time.time()
         self._state: Dict[str, Any] = {
             "kind": kind,  # "image", "batch" or "video"
-            "status": "starting",  # starting, running, stopping, then done, interrupted or failed
+            "status": "starting",  # starting, running, stopping, then done, interrupted, failed (or cancelled)
             "message": "",  # the end's one line (what was written, or the error)
             "plan": "",  # --verbose's lines: how each `auto` was settled
             "title": "",  # what runs now: a batch's image and style, a film's frame
@@ -140,7 +140,7 @@ class Board:
 
     @property
     def ended(self) -> bool:
-        return self._state["status"] in ("done", "interrupted", "failed")
+        return self._state["status"] in ("done", "interrupted", "failed", "cancelled")
 
     def snapshot(self, since: int = 0, epoch: int = -1) -> Dict[str, Any]:
         """The state, and the rows after the first `since` of the watcher's `epoch` (all of

@@ -175,7 +175,7 @@ class Studio:
 
     def listing(self) -> List[Dict[str, Any]]:
         with self.lock:
-            return [r.view() for r in sorted(self.runs.values(), key=lambda r: r.record["created"])]
+            return [r.view() for r in sorted(self.runs.values(), key=lambda r: r.record.get("created", 0))]
 
     def stop(self, key: str) -> None:
         """A queued run is cancelled; a running one stops as after Ctrl-C (its image kept)."""
@@ -184,6 +184,7 @@ class Studio:
         run.board.ask_stop()
         if run.record["state"] == "queued":
             run.record["state"] = "cancelled"
+            run.board.end("cancelled", "cancelled before it started")
             run.save()
 
     def close(self, wait: float = 120.0) -> None:

@@ -130,6 +130,7 @@ def test_runs_queue_one_at_a_time_and_keep_their_results(studio, tmp_path):
     queued = start(url, options=options)[1]
     assert [r["state"] for r in s.listing()][1:] == ["queued"] * 3  # (one runs; the rest wait)
     assert http(f"{url}api/runs/{queued['id']}/stop", "POST", POST, b"")[0] == 200
+    assert json.loads(http(f"{url}api/runs/{queued['id']}/state")[2])["status"] == "cancelled"
     wait(url, long["id"], ("running",))
     assert http(f"{url}api/runs/{long['id']}/stop", "POST", POST, b"")[0] == 200
     a, b, c = (wait(url, r["id"]) for r in (first, second, long))

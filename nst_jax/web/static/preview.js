@@ -101,7 +101,7 @@ function render(s) {
   message.textContent = s.message;
   message.className = `message ${s.status}`;
   const stop = $("stop");
-  stop.disabled = s.stop_asked || ["done", "failed", "interrupted"].includes(s.status);
+  stop.disabled = s.stop_asked || ["done", "failed", "interrupted", "cancelled"].includes(s.status);
   if (s.stop_asked) stop.textContent = "Stopping…";
   renderItems(s);
   drawPlot($("plot"), seen.rows, s.scales);
@@ -117,7 +117,7 @@ async function poll(me) {
       s = await r.json();
       failures = 0;
     } catch (e) {
-      const ended = seen.latest && ["done", "failed", "interrupted"].includes(seen.latest.status);
+      const ended = seen.latest && ["done", "failed", "interrupted", "cancelled"].includes(seen.latest.status);
       if (ended || ++failures > 5) {
         $("status").textContent = ended ? `${seen.latest.status} (the command has exited)` : "no connection";
         return;
