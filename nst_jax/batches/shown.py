@@ -4,7 +4,8 @@ end's line. With no board, each of these does nothing."""
 
 from typing import Callable, List, Optional
 
-from ..fast import mesh
+import numpy as np
+
 from ..io import files
 from ..run.board import Board, scales_of
 from ..run.monitor import BatchMonitor
@@ -43,7 +44,7 @@ class Shown:
             if self.board is None:
                 return BatchMonitor(steps, flag, bar, items, real)
             self.board.scale(k)
-            to_rgb = lambda xs: as_shown(job, mesh.local_rows(xs)[0], colors)  # (colours put back)
+            to_rgb = lambda xs: as_shown(job, np.asarray(xs)[0], colors)  # (a shard's; colours put back)
             return BatchMonitor(steps, flag, bar, items, real, to_rgb, self.board)
 
         return watch

@@ -194,5 +194,12 @@ class BatchMonitor(Monitor):
         self.tell_board(iteration, x)
         return self.stopping()
 
+    def tell_board(self, iteration: int, x: Any) -> None:
+        """The board is given this process's first shard only: copying the global array
+        would be a computation every process must join, and only process 0 has a board."""
+        if self.board is not None:
+            first = min(x.addressable_shards, key=lambda s: s.index[0].start or 0)
+            super().tell_board(iteration, first.data)  # (b, H, W, 3) on one device
+
     def stopping(self) -> bool:
         return self.any_process(self.flag.set)  # (the same answer in every process)

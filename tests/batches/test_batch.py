@@ -164,6 +164,8 @@ def test_two_processes_split_a_folder(tmp_path, small_vgg16, painting):
         f"localhost:{port}",
         "--num-processes",
         "2",
+        "--web",  # (process 0 serves the page; the board shown from its own shard, no collective)
+        "0",
     ]
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     procs = [
@@ -188,6 +190,7 @@ def test_two_processes_split_a_folder(tmp_path, small_vgg16, painting):
     assert sorted(q.name for q in out.glob("*.png")) == sorted(m["items"])
     assert not list(out.glob(".manifest-*.json"))  # folded into manifest.json
     assert b"4 of 4 images done" in outs[0][0] and b"images done" not in outs[1][0]
+    assert b"preview: http://127.0.0.1:" in outs[0][1] and b"preview:" not in outs[1][1]
 
 
 @pytest.mark.slow
