@@ -54,6 +54,7 @@ class Board:
         self._shown: Optional[Tuple[int, Any, Callable]] = None  # (picture, x, to_rgb)
         self._converted: Tuple[int, Optional[np.ndarray]] = (0, None)  # the last conversion
         self._thumbs: Dict[int, Tuple[int, Any]] = {}  # entry -> (number, its image or its file)
+        self._where: Dict[str, int] = {}  # an entry's name -> its index in items
 
     def listen(self, callback: Callable[[], None]) -> None:
         """`callback()` after every change (from the run's thread: it must not block)."""
@@ -99,21 +100,23 @@ class Board:
 
     def items(self, names: List[str], statuses: List[str]) -> None:
         """A batch's or film's entries: each name and status (done, failed, running, pending)."""
+        with self._lock:
+            self._where = {n: i for i, n in enumerate(names)}
         self._changed(items=[{"name": n, "status": s, "thumb": 0} for n, s in zip(names, statuses)])
 
     def item(self, name: str, status: str, image: Any = None) -> None:
         """Entry `name`'s new status, and what it wrote (an array, or the file's path),
         shown small."""
-        with self._lock:
-            items = [dict(it) for it in self._state["items"]]
-            index = next((i for i, it in enumerate(items) if it["name"] == name), None)
+        with self._lock:  # (changed in place, found by name: a film's or batch's length no matter)
+            index = self._where.get(name)
             if index is None:
                 return
-            items[index]["status"] = status
+            entry = self._state["items"][index]
+            entry["status"] = status
             if image is not None:
-                items[index]["thumb"] = self.version + 1
+                entry["thumb"] = self.version + 1
                 self._thumbs[index] = (self.version + 1, image)
-        self._changed(items=items)
+        self._changed()
 
     def end(self, status: str, message: str, image: Optional[np.ndarray] = None) -> None:
         """The end: "done", "interrupted" or "failed", its line, and the image written."""
@@ -150,6 +153,7 @@ class Board:
             rows = self._rows if reset else self._rows[since:]
             return dict(
                 self._state,
+                items=[dict(it) for it in self._state["items"]],  # (a copy: the run changes them in place)
                 version=self.version,
                 epoch=self._epoch,
                 reset=reset,

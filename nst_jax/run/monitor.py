@@ -125,9 +125,9 @@ class Monitor:
             history.pop()
         if not history or history[-1]["iteration"] != int(iteration):
             history.append(record(iteration, evaluations, seconds, terms))
-            if item == 0 and self.board is not None:
-                self.board.row(history[-1])
             if item == 0:
+                if self.board is not None:
+                    self.board.row(history[-1])
                 self.bar.set_postfix(
                     loss=f"{float(terms['total']):.4g}", evals=int(evaluations), refresh=False
                 )
