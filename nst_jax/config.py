@@ -30,6 +30,7 @@ from .paper.vgg import MIN_SIDE, POOLINGS, PRECISIONS
 
 OPTIMIZERS = ("lbfgs", "adam", "optax-lbfgs", "scipy-lbfgsb")
 LINE_SEARCHES = ("wolfe", "armijo")
+PARAMS = ("pixels", "pyramid", "fourier")  # optimizers/spaces.py's SPACES
 CONVS = ("auto", "direct", "winograd")
 LOOPS = ("auto", "host", "device")
 INITS = ("content", "noise", "style")
@@ -120,6 +121,16 @@ class Config:
         "wolfe",
         "line search of --optimizer lbfgs: strong Wolfe (Nocedal & Wright Alg. 3.5) or backtracking Armijo",
         LINE_SEARCHES,
+    )
+    param: str = option(
+        "pixels",
+        "the space the optimiser moves in (nst_jax/optimizers/spaces.py; the loss is the image's "
+        "either way): pixels (Gatys et al.), pyramid (a Laplacian pyramid, Kolkin et al. 2019) or "
+        "fourier (a 1/f-scaled cosine basis, Mordvintsev et al. 2018); README, Optimisers",
+        PARAMS,
+    )
+    decorrelate: bool = option(
+        False, "move in a decorrelated colour basis (Mordvintsev et al. 2018), with any --param"
     )
     max_evals: int = option(0, "stop after N loss-and-gradient evaluations (0: no limit)")
     ema: float = option(

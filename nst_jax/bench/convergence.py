@@ -10,7 +10,7 @@ measurements of this machine at the time of the run; nothing here is a pass/fail
 
 import argparse
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import NstError
 from ..io.files import StrPath
@@ -23,6 +23,13 @@ OPTIMIZER_RUNS = (  # (--runs key, row name, stylize options)
     ("armijo", "lbfgs (armijo)", {"optimizer": "lbfgs", "line_search": "armijo"}),
     ("optax-lbfgs", "optax-lbfgs", {"optimizer": "optax-lbfgs"}),
     ("scipy-lbfgsb", "scipy-lbfgsb", {"optimizer": "scipy-lbfgsb"}),
+    ("lbfgs-pyramid", "lbfgs, pyramid", {"optimizer": "lbfgs", "param": "pyramid"}),
+    ("lbfgs-fourier", "lbfgs, fourier", {"optimizer": "lbfgs", "param": "fourier"}),
+    (
+        "lbfgs-fourier-color",
+        "lbfgs, fourier, colour",
+        {"optimizer": "lbfgs", "param": "fourier", "decorrelate": True},
+    ),
 )
 RUNS = tuple(k for k, _, _ in OPTIMIZER_RUNS) + ("adam", "pytorch-lbfgs")  # what --runs names
 
@@ -85,26 +92,45 @@ def optimizers(
     return results
 
 
+def reach(history: List[Dict], loss: float) -> Tuple[float, float]:
+    """(evaluations, seconds) at which a run's loss first fell to `loss`, or (nan, nan)."""
+    hit = [h for h in history if h["total"] <= loss]
+    return (hit[0]["evaluations"], hit[0]["seconds"]) if hit else (float("nan"), float("nan"))
+
+
 def table(results: Dict[str, Dict], evals: int) -> str:
     ref_name = "pytorch-lbfgs" if "pytorch-lbfgs" in results else "scipy-lbfgsb"
     ref = results.get(ref_name, {}).get("loss")
-    checkpoints = [e for e in (10, 25, 50, 100, 200, 300, 500) if e <= evals]
+    checkpoints = sorted({e for e in (10, 25, 50, 100, 200, 300, 500) if e <= evals} | {evals})
     t_mid = min(r["seconds"] for r in results.values())  # every run got this far
     who = "PyTorch" if ref_name == "pytorch-lbfgs" else "SciPy"
     head = (
         "| optimiser | "
         + " | ".join(f"loss @ {e} evals" for e in checkpoints)
         + f" | loss @ {t_mid:.0f} s | s / eval | vs {who} @ {evals} |"
+        + (f" evals to {who}'s | time to {who}'s |" if ref else "")
     )
-    lines = [head, "|" + " --- |" * (len(checkpoints) + 4)]
+    lines = [head, "|" + " --- |" * (len(checkpoints) + (6 if ref else 4))]
+    ref_seconds = results.get(ref_name, {}).get("seconds")
     for name, r in results.items():
         per_eval = r["seconds"] / max(r["evaluations"], 1)
         vs = f"{100 * (r['loss'] / ref - 1):+.2f}%" if ref else "n/a"
         cells = [f"{loss_at(r['history'], e):.4g}" for e in checkpoints]
+        reached = ""
+        if (
+            ref and ref_seconds
+        ):  # evaluations and seconds to the reference's loss at `evals`, and that against its time
+            n, t = reach(r["history"], ref)
+            reached = (
+                f" {n:.0f} | {t:.1f} s ({t / ref_seconds:.2f}x) |"
+                if n == n
+                else " not reached | not reached |"
+            )
         lines.append(
             f"| {name} | "
             + " | ".join(cells)
             + f" | {loss_at(r['history'], seconds=t_mid):.4g} | {per_eval:.3f} | {vs} |"
+            + reached
         )
     return "\n".join(lines)
 

@@ -57,6 +57,8 @@ class Options(NamedTuple):
     c1: float = 1e-4  # sufficient decrease constant
     c2: float = 0.9  # curvature constant (0.9 for quasi-Newton, N&W p. 142)
     max_ls: int = 20  # line-search evaluations per iteration at most
+    precondition: Optional[Callable] = None  # v -> P v, symmetric positive definite: H_0 = gamma P
+    #   (None: P = I). With P = A A^T this is L-BFGS on p where x = A p (spaces.py), the same steps
 
 
 class _Point(NamedTuple):  # a line-search trial: step, value, slope, gradient, aux
@@ -109,8 +111,10 @@ def two_loop(
     head: jax.Array,
     pairs: jax.Array,
     gamma: jax.Array,
+    precondition: Optional[Callable] = None,
 ) -> jax.Array:
-    """r = H g by Algorithm 7.4 over the ring buffer; the direction is d = -r."""
+    """r = H g by Algorithm 7.4 over the ring buffer; the direction is d = -r. H_0 = gamma P
+    (`precondition`: v -> P v; None: the identity)."""
     m = s.shape[0]
 
     def newest_first(j, carry):  # i = k-1, ..., k-m: alpha_i = rho_i s_i^T q; q -= alpha_i y_i
@@ -120,7 +124,7 @@ def two_loop(
         return q - a * y[i], alpha.at[i].set(a)
 
     q, alpha = jax.lax.fori_loop(0, m, newest_first, (g, jnp.zeros(m, g.dtype)))
-    r = gamma * q  # H_k^0 q
+    r = gamma * (q if precondition is None else precondition(q))  # H_k^0 q
 
     def oldest_first(j, r):  # i = k-m, ..., k-1: beta = rho_i y_i^T r; r += s_i (alpha_i - beta)
         i = (head - pairs + j) % m
@@ -216,7 +220,8 @@ def tell(state: State, evaluated: Evaluated, opt: Options = Options()) -> State:
                 aux=aux,
                 evaluations=jnp.ones((), jnp.int32),
                 stop=jnp.where(ok, RUNNING, NONFINITE).astype(jnp.int32),
-            )
+            ),
+            opt,
         )
 
     def trial(st):  # NaN counts as +inf: never accepted
@@ -225,7 +230,7 @@ def tell(state: State, evaluated: Evaluated, opt: Options = Options()) -> State:
 
     def settle(st):  # the search is over: step, then the next direction unless stopped
         st = _finish(st, opt)
-        return jax.lax.cond(st.stop == RUNNING, _begin, lambda st: st, st)
+        return jax.lax.cond(st.stop == RUNNING, lambda st: _begin(st, opt), lambda st: st, st)
 
     def go_on(st):
         st = jax.lax.cond(st.evaluations == 0, first, trial, st)
@@ -234,18 +239,22 @@ def tell(state: State, evaluated: Evaluated, opt: Options = Options()) -> State:
     return jax.lax.cond(state.stop == RUNNING, go_on, lambda st: st, state)
 
 
-def _begin(st: State) -> State:
+def _begin(st: State, opt: Options) -> State:
     """Direction d = -H g (Alg. 7.4) and the line search's start. No evaluation."""
-    d = -two_loop(st.grad, st.s, st.y, st.rho, st.head, st.pairs, st.gamma)
+    P = opt.precondition or (lambda v: v)
+    d = -two_loop(st.grad, st.s, st.y, st.rho, st.head, st.pairs, st.gamma, opt.precondition)
     slope = _dot(st.grad, d)
-    fresh = (slope >= 0) | ~jnp.isfinite(slope)  # not a descent direction: restart from -g
-    d = jnp.where(fresh, -st.grad, d)
-    slope = jnp.where(fresh, -_dot(st.grad, st.grad), slope)
+    fresh = (slope >= 0) | ~jnp.isfinite(slope)  # not a descent direction: restart from -P g
+    d = jnp.where(fresh, -P(st.grad), d)
+    slope = jnp.where(fresh, _dot(st.grad, d), slope)
     pairs = jnp.where(fresh, 0, st.pairs)
     # First step of a run (no history): N&W Eq. 3.60, a0 = 2 (f_k-1 - f_k) / phi'(0), with the
     # unknown last decrease taken as |f_k| (a quadratic falling to 0), and never below
-    # SciPy's unbounded choice 1/||d||; afterwards the quasi-Newton step a = 1.
-    first = jnp.maximum(2.0 * jnp.abs(st.value) / -slope, 1.0 / jnp.sqrt(_dot(d, d)))
+    # SciPy's unbounded choice 1/||d||; afterwards the quasi-Newton step a = 1. With P, ||d||
+    # is measured as H_0 sees it, d^T (c P)^-1 d = -c slope for d = -c P g (c: gamma, or 1 on
+    # a restart), which is ||d_p|| of L-BFGS in p (x = A p, P = A A^T): the same first step.
+    dd = _dot(d, d) if opt.precondition is None else -jnp.where(fresh, 1.0, st.gamma) * slope
+    first = jnp.maximum(2.0 * jnp.abs(st.value) / -slope, 1.0 / jnp.sqrt(dd))
     a0 = jnp.where(pairs == 0, first, 1.0).astype(st.x.dtype)
     st = st._replace(d=d, slope=slope, pairs=pairs)
     p0 = _origin(st)
@@ -261,7 +270,8 @@ def _finish(st: State, opt: Options) -> State:
     x_new = st.x + p.a * st.d
     s, y = x_new - st.x, p.g - st.grad
     sy, yy = _dot(s, y), _dot(y, y)
-    keep = ok & (sy > jnp.finfo(st.x.dtype).eps * yy)  # skip pairs of non-positive curvature
+    yPy = yy if opt.precondition is None else _dot(y, opt.precondition(y))  # gamma = s^T y / y^T P y
+    keep = ok & (sy > jnp.finfo(st.x.dtype).eps * yPy)  # skip pairs of non-positive curvature
     h, pairs, m = st.head, st.pairs, st.s.shape[0]
     moved = st._replace(
         x=x_new,
@@ -273,7 +283,7 @@ def _finish(st: State, opt: Options) -> State:
         rho=jnp.where(keep, st.rho.at[h].set(1.0 / sy), st.rho),
         head=jnp.where(keep, (h + 1) % m, h),
         pairs=jnp.where(keep, jnp.minimum(pairs + 1, m), pairs),
-        gamma=jnp.where(keep, sy / yy, st.gamma).astype(st.x.dtype),
+        gamma=jnp.where(keep, sy / yPy, st.gamma).astype(st.x.dtype),
         iteration=st.iteration + 1,
         evaluations=evaluations,
         stop=jnp.zeros((), jnp.int32),
@@ -346,14 +356,16 @@ def minimize(
     line_search: str = "wolfe",
     args: Tuple[Any, ...] = (),
     max_ls: int = 20,
+    precondition: Optional[Callable] = None,
 ) -> Result:
     """Minimise fun(x, *args) -> scalar over a pytree x of float arrays. Works under jit
-    (max_iters, memory_size and line_search are static)."""
+    (max_iters, memory_size and line_search are static). `precondition`: v -> P v on the
+    flattened x, H_0 = gamma P (Options)."""
     if line_search not in ("wolfe", "armijo"):
         raise ValueError(f"line_search must be 'wolfe' or 'armijo', got {line_search!r}")
     flat0, unravel = ravel_pytree(x0)
     vg = _value_and_grad(lambda v, *a: fun(unravel(v), *a), has_aux=False)
-    opt = Options(gtol, ftol, max_evals or NO_LIMIT, line_search, max_ls=max_ls)
+    opt = Options(gtol, ftol, max_evals or NO_LIMIT, line_search, max_ls=max_ls, precondition=precondition)
     hist_v = jnp.full((max_iters + 1,), jnp.nan, flat0.dtype)
     hist_e = jnp.zeros((max_iters + 1,), jnp.int32)
 

@@ -16,8 +16,7 @@ has `step` only. Every state has the fields `x`, `iteration`, `evaluations` and 
 (an index into lbfgs.STOP_REASONS, 0 while running): a non-finite loss stops the run
 with `x` at the last image whose loss was finite.
 
-SciPy's L-BFGS-B is the one that owns its loop (Fortran, driven through callbacks):
-`scipy_lbfgsb` returns a driver rather than an Optimizer.
+SciPy's L-BFGS-B owns its loop (Fortran, through callbacks): `scipy_lbfgsb` is a driver.
 """
 
 import functools
@@ -65,12 +64,13 @@ class Optimizer(NamedTuple):
 
 
 class Spec(NamedTuple):
-    """An optimiser named by its maker and hashable arguments: equal choices build the same
-    compiled pieces (run/programs.py caches on the spec), and whoever runs it knows it by
-    init/ask/tell only."""
+    """An optimiser named by its maker and hashable arguments, and the space it moves in
+    (loop.py maps the image in and out): equal choices build the same compiled pieces
+    (run/programs.py caches on the spec); whoever runs it knows it by init/ask/tell only."""
 
     make: Callable  # adam | lbfgs | optax_lbfgs, or scipy_lbfgsb: a driver that owns its loop
     args: Tuple = ()  # after the problem, e.g. lbfgs's (memory_size, line_search, max_evals)
+    space: Tuple[str, bool] = ("pixels", False)  # (spaces.SPACES' name, decorrelated colours)
 
     @property
     def drives(self) -> bool:

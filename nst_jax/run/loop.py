@@ -22,6 +22,7 @@ import numpy as np
 
 from ..fast.mesh import Batch
 from ..optimizers import lbfgs as lb
+from ..optimizers import spaces
 from ..optimizers.average import ema_init, ema_update, ema_value
 from ..optimizers.optim import Problem, Spec
 from .monitor import Monitor
@@ -58,9 +59,34 @@ def run(
     """Minimise problem.fun(x, aux) from x0 by the optimiser of `spec` for steps.iters
     iterations (`loop`: "host" or "device"), reporting to `monitor`. With `batch`, x0 is
     (B, H, W, 3) and each image is optimised on its own, exactly as alone: the outcome's
-    counts and stops are per image."""
-    if spec.drives:
-        return _run_scipy(problem, aux, x0, spec, steps, monitor)
+    counts and stops are per image. The optimiser moves in spec.space (optimizers/spaces.py):
+    x0 goes in as its parameters, and every image that comes out (the monitor's, the
+    outcome's) is mapped back."""
+    sp = spaces.space(spec.space[0], np.shape(x0)[-3:-1], spec.space[1])
+    shown_to: Any = monitor
+    if not sp.plain:
+        problem, x0, shown_to = spaces.problem_in(sp, problem), spaces.to_params(sp, x0), _Images(monitor, sp)
+    out = (_run_scipy if spec.drives else _run)(problem, aux, x0, spec, steps, loop, shown_to, batch)
+    if sp.plain:
+        return out
+    x = spaces.to_image(sp, out.x)
+    return out._replace(x=np.asarray(x) if batch is None else x)
+
+
+class _Images:
+    """A monitor to which the loop shows parameters: it sees the images they make."""
+
+    def __init__(self, monitor: Monitor, sp: spaces.Space):
+        self._monitor, self._space = monitor, sp
+
+    def reached(self, iteration, x) -> bool:
+        return self._monitor.reached(iteration, spaces.to_image(self._space, x))
+
+    def __getattr__(self, name):
+        return getattr(self._monitor, name)
+
+
+def _run(problem: Problem, aux: Any, x0, spec: Spec, steps: Steps, loop: str, monitor, batch) -> Outcome:
     p = programs(problem, spec, steps.chunk, loop, batch)
     t = time.perf_counter()
     state = ahead_of_time(p.init, x0)(x0)
@@ -120,12 +146,12 @@ def _last_row(p: Programs, problem, aux, state, ema, x0, monitor, reasons, batch
     return Outcome(state.x, its, evs, reasons)  # (x sharded: batch.py takes this process's images)
 
 
-def _run_scipy(problem: Problem, aux, x0, spec: Spec, steps: Steps, monitor: Monitor) -> Outcome:
+def _run_scipy(problem: Problem, aux, x0, spec: Spec, steps: Steps, loop, monitor, batch) -> Outcome:
     """SciPy's L-BFGS-B (optim.scipy_lbfgsb, spec.make), a driver: it owns its loop and
     reports to the monitor; spec.args are its (memory_size, max_evals)."""
     t = time.perf_counter()
     value_and_grad, fun = scipy_programs(problem)
-    drive = spec.make(problem, aux, x0, value_and_grad)  # compiles the value-and-gradient
+    drive = spec.make(problem, aux, np.asarray(x0), value_and_grad)  # compiles the value-and-gradient
     monitor.started(time.perf_counter() - t)
     ema = [ema_init(x0)] if steps.ema else None
 

@@ -213,7 +213,7 @@ def host_chunks(p: Programs, problem: Problem, aux, state) -> Callable:
     vg = problem.evaluate or ahead_of_time(p.value_and_grad, x, aux)
     evaluated = jax.eval_shape(p.value_and_grad, x, aux)
     tell_c = ahead_of_time(p.tell, state, evaluated, 0)
-    items = 1 if state.x.ndim == 3 else state.x.shape[0]
+    items = 1 if state.iteration.ndim == 0 else state.iteration.shape[0]  # (x: an image or its parameters)
 
     def chunk(state, target) -> Tuple[object, Rows, Any]:
         rows: Rows = [[] for _ in range(items)]

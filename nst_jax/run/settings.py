@@ -11,7 +11,8 @@ weights file has named the network and the plan has chosen L-BFGS's pairs (input
                   to that size                                  (Config.beta)
     lbfgs_memory  the (s, y) pairs: as given, else the plan's   (fast/plan.py)
     optimizer     the optimiser as an optim.Spec: the loop builds it and knows it by
-                  init/ask/tell (or as SciPy's driver), never by its name
+                  init/ask/tell (or as SciPy's driver), never by its name; and the space
+                  it moves in (--param, --decorrelate: optimizers/spaces.py)
 
 `steps(k)` is what the loop needs of scale k: its iterations and when Python looks.
 Nothing here is validated again: the log's "config" is `to_dict`, the options with what
@@ -75,5 +76,5 @@ def resolve(options: Config, model: str, lbfgs_memory: int) -> Settings:
         options.iterations(),
         options.beta(model),
         lbfgs_memory,
-        optim.Spec(make, args(options, lbfgs_memory)),
+        optim.Spec(make, args(options, lbfgs_memory), (options.param, options.decorrelate)),
     )

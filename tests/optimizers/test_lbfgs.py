@@ -213,3 +213,34 @@ def test_step_uses_the_states_memory_and_satisfies_the_secant_equation():
     # BFGS: H_k y_{k-1} = s_{k-1} exactly (N&W Eq. 6.17), whatever the older pairs
     hy = lbfgs.two_loop(st.y[newest], st.s, st.y, st.rho, st.head, st.pairs, st.gamma)
     np.testing.assert_allclose(hy, st.s[newest], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["fourier", "pyramid"])
+def test_preconditioned_h0_is_lbfgs_in_the_parameters(kind):
+    """H_0 = gamma A A^T in x takes the steps L-BFGS with H_0 = gamma I takes in p, x = A p
+    (spaces.py's maps: fourier square, the pyramid overcomplete): the same iterates, in
+    float64, on a non-quadratic function of a small image."""
+    from nst_jax.optimizers import spaces
+
+    with jax.enable_x64(True):
+        sp = spaces.space(kind, (20, 17), decorrelate=True)
+        rng = np.random.default_rng(3)
+        target = jnp.asarray(rng.normal(0, 30, (20, 17, 3)))
+        f = lambda x: jnp.sum(jnp.log1p(((x.reshape(20, 17, 3) - target) / 20.0) ** 2)) + 1e-4 * jnp.sum(x**4)
+        x0 = jnp.asarray(rng.normal(0, 30, (20, 17, 3)))
+        p0 = sp.to_params(x0).ravel()
+        A = lambda p: sp.to_image(p.reshape(sp.param_shape())).ravel()
+        At = jax.linear_transpose(A, p0)
+        P = lambda v: A(At(v)[0])  # A A^T
+        common = dict(max_iters=12, memory_size=5, gtol=0.0, ftol=0.0)
+        x0 = A(p0)  # (the maps' constants are float32: start both from the same image exactly)
+        in_x = lbfgs.minimize(f, x0, precondition=P, **common)
+        in_p = lbfgs.minimize(lambda p: f(A(p)), p0, **common)
+        plain = lbfgs.minimize(f, x0, **common)
+    assert int(in_x.iterations) == int(in_p.iterations) == 12
+    assert list(np.asarray(in_x.history_evaluations)) == list(np.asarray(in_p.history_evaluations))
+    np.testing.assert_allclose(np.asarray(in_x.history_value), np.asarray(in_p.history_value), rtol=1e-9)
+    np.testing.assert_allclose(np.asarray(in_x.x), np.asarray(A(in_p.x)), rtol=1e-7, atol=1e-7)
+    assert not np.allclose(
+        np.asarray(plain.history_value), np.asarray(in_x.history_value)
+    )  # P changes the steps
