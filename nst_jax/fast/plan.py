@@ -63,8 +63,10 @@ class Plan:
 
     @property
     def ops(self) -> Ops:
-        """vgg.Ops: the fast max pool, and WinogradConv for the chosen convolutions."""
-        return Ops(pool.max_pool_2x2, tuple((n, winograd.WinogradConv) for n in self.winograd))
+        """vgg.Ops: the fast max pools (VGG's 2x2, ResNet50's 3x3), and WinogradConv for the
+        chosen convolutions."""
+        convs = tuple((n, winograd.WinogradConv) for n in self.winograd)
+        return Ops(pool.max_pool_2x2, convs, pool.max_pool_3x3_s2)
 
     def prepare(self, params: Mapping[str, Mapping[str, Any]]) -> Dict[str, Any]:
         """params as the ops need them: the Winograd layers' kernels transformed."""

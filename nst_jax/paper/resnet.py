@@ -41,7 +41,7 @@ backbones.py: one network, one file, as every backbone is.
 """
 
 import functools
-from typing import Any, Dict, List, Optional, Sequence, Tuple, cast
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, cast
 
 import flax.linen as nn
 import jax
@@ -163,6 +163,8 @@ class ResNet50(nn.Module):
     outputs: Tuple[str, ...] = ("conv4_block1_1_conv",)
     pooling: str = "max"  # of pool1: "max" (as trained) | "avg"
     precision: str = "float32"  # of the convolutions, vgg.PRECISIONS
+    max_pool: Optional[Callable] = None  # pool1 as max: (N, H, W, C) -> 3x3 windows, stride 2;
+    #   None: nn.max_pool (the plan's: fast/pool.py, the same values and gradient)
 
     def _conv_bn(self, x, name: str, size: int, width: int, stride: int, feats: Dict[str, Any]):
         """Convolution then batch norm, folded unless the convolution's output is asked for."""
@@ -197,8 +199,11 @@ class ResNet50(nn.Module):
         x = jnp.pad(x, ((0, 0), (3, 3), (3, 3), (0, 0)))  # conv1_pad
         x = feats["conv1_relu"] = nn.relu(self._conv_bn(x, "conv1", 7, 64, 2, feats))
         x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))  # pool1_pad: zeros (x >= 0 after the ReLU)
-        pool = nn.max_pool if self.pooling == "max" else nn.avg_pool  # 3x3, stride 2
-        x = feats["pool1_pool"] = pool(x, (3, 3), strides=(2, 2), padding="VALID")
+        if self.pooling == "max" and self.max_pool is not None:
+            x = feats["pool1_pool"] = self.max_pool(x)
+        else:
+            pool = nn.max_pool if self.pooling == "max" else nn.avg_pool  # 3x3, stride 2
+            x = feats["pool1_pool"] = pool(x, (3, 3), strides=(2, 2), padding="VALID")
         last = _last(self.outputs)
         for stage, width, blocks, stride in STAGES:
             for b in range(1, blocks + 1):
@@ -218,12 +223,12 @@ def features(
     """Pure function: (params, (H, W, 3) preprocessed image) -> {Keras layer name: (h, w, C)}.
 
     `params` as `prepare` makes them ({conv: {kernel, bias}, bn: {scale, shift}}); `ops`
-    (VGG's fast operations) has nothing to replace here."""
+    (vgg.Ops, the plan's fast operations): its 3x3 max pool replaces pool1's."""
     if min(image.shape[:2]) < MIN_SIDE:
         raise NstError(
             f"the image is {image.shape[1]}x{image.shape[0]}; resnet50 needs {MIN_SIDE} px per side: raise --size"
         )
-    net = ResNet50(check_layers(names), pooling, precision)
+    net = ResNet50(check_layers(names), pooling, precision, None if ops is None else ops.max_pool_3x3)
     feats = cast(Dict[str, jax.Array], net.apply({"params": params}, image[None]))
     return {k: v[0].astype(image.dtype) for k, v in feats.items()}
 

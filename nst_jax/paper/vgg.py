@@ -40,7 +40,7 @@ one network, one file, as every backbone is.
 """
 
 import functools
-from typing import Any, Callable, Dict, NamedTuple, Sequence, Tuple, cast
+from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence, Tuple, cast
 
 import flax.linen as nn
 import jax
@@ -138,6 +138,7 @@ class Ops(NamedTuple):
     max_pool: Callable = max_pool_2x2  # (N, H, W, C) -> (N, H/2, W/2, C)
     convs: Tuple[Tuple[str, Any], ...] = ()  # (('conv4_2', Module class), ...): these
     #   convolutions computed by another Flax module instead of nn.Conv, same values
+    max_pool_3x3: Optional[Callable] = None  # ResNet50's pool1 (3x3, stride 2); None: plain
 
 
 def pool(pooling: str, ops: Ops = Ops()) -> Callable:
