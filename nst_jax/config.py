@@ -26,6 +26,7 @@ from typing import Any, Optional, Tuple
 from .errors import NstError
 from .paper import backbones, color, distances
 from .paper.losses import Objective
+from .paper.octaves import levels_for
 from .paper.vgg import MIN_SIDE, POOLINGS, PRECISIONS
 
 OPTIMIZERS = ("lbfgs", "adam", "optax-lbfgs", "scipy-lbfgsb")
@@ -101,6 +102,17 @@ class Config:
         None,
         "the style image's longest side relative to the output's (0.5: half of "
         "--size, smaller strokes); instead of --style-size",
+    )
+    octaves: Optional[int] = option(
+        None,
+        "K: the objective also on K-1 copies of the image, each half the last's size, against the "
+        "photo and painting reduced alike (a Gaussian pyramid, nst_jax/paper/octaves.py); default: "
+        "one per halving down to 256 px (1 below 512 px, 2 at 512, 3 at 1024); 1: the image alone",
+    )
+    octave_weight: float = option(
+        1.0,
+        "lambda: each reduced copy's weight in the objective relative to the image's own "
+        "(weights 1 : lambda : lambda ..., normalised to sum to 1)",
     )
     # -- the optimiser
     iters: int = option(200, "optimisation steps (Adam at lr 5: within ~20% of its 200-step loss by 100)")
@@ -293,7 +305,9 @@ class Config:
                     raise NstError(f"{flag} is written for VGG, not {bb.name}; drop {flag.split()[0]}")
 
     def _check_counts(self) -> None:
-        lows = dict(iters=0, save_every=0, seed=0, max_evals=0, chunk=1, lbfgs_memory=1, num_scales=1)
+        lows = dict(
+            iters=0, save_every=0, seed=0, max_evals=0, chunk=1, lbfgs_memory=1, num_scales=1, octaves=1
+        )
         for name, low in lows.items():
             if getattr(self, name) is not None and getattr(self, name) < low:
                 raise NstError(f"--{_flag(name)} must be >= {low}, got {getattr(self, name)}; give a count")
@@ -304,6 +318,10 @@ class Config:
                     f"{what} must be at least {MIN_SIDE} px (VGG's smallest input), got {side}; "
                     f"give a longest side in pixels, e.g. {what} 512"
                 )
+        if not (math.isfinite(self.octave_weight) and self.octave_weight >= 0):
+            raise NstError(
+                f"--octave-weight must be >= 0, got {self.octave_weight}; e.g. --octave-weight 0.5"
+            )
         if not (math.isfinite(self.ema) and 0 <= self.ema < 1):
             raise NstError(f"--ema must be a decay in [0, 1), got {self.ema}; e.g. --ema 0.9")
 
@@ -398,6 +416,11 @@ class Config:
         size = self.side
         n = self.num_scales or 1 + max(0, round(2 * math.log2(max(size, 1) / REFERENCE_SIDE)))  # (auto)
         return tuple(dict.fromkeys(max(MIN_SIDE, round(size / 2 ** ((n - 1 - k) / 2))) for k in range(n)))
+
+    def octave_count(self, side: int) -> int:
+        """K, the objective's octaves at a scale of longest side `side` (paper/octaves.py):
+        --octaves, else one per halving that stays at or above 256 px."""
+        return levels_for(side, REFERENCE_SIDE, self.octaves or 0)
 
     def iterations(self) -> Tuple[int, ...]:
         """The iterations at each scale: scale_iters, or iters at the first (where the large

@@ -76,6 +76,22 @@ def tv(x):
     return np.sum((x[1:] - x[:-1]) ** 2) + np.sum((x[:, 1:] - x[:, :-1]) ** 2)
 
 
+def reduce(x):
+    """Burt & Adelson's REDUCE of an (H, W, C) image, written out: each output pixel the
+    5x5 binomial average (1, 4, 6, 4, 1)^2 / 256 of the input around pixel (2i, 2j), the
+    input mirrored 2 px beyond its edges (paper/octaves.py)."""
+    g = np.array([1, 4, 6, 4, 1]) / 16
+    h, w = x.shape[:2]
+    out = np.zeros(((h + 1) // 2, (w + 1) // 2, x.shape[2]))
+    mirror = lambda k, n: -k if k < 0 else (2 * (n - 1) - k if k >= n else k)
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            for u in range(5):
+                for v in range(5):
+                    out[i, j] += g[u] * g[v] * x[mirror(2 * i + u - 2, h), mirror(2 * j + v - 2, w)]
+    return out
+
+
 # -- style distances (nst_jax/paper/distances.py), from their definitions, in float64 with SciPy
 
 

@@ -37,6 +37,9 @@ def test_the_defaults_that_depend_on_other_fields():
     assert Config(normalize_weights=True).beta("vgg19") == NORMALIZED_STYLE_WEIGHT
     assert Config(style_weight=7.0).beta("resnet50") == 7.0
     assert Config(size=512, num_scales=3).sizes() == (256, 362, 512)  # sqrt(2) apart
+    # the style term's octaves at each scale: one per halving down to 256 px, or as given
+    assert [Config().octave_count(s) for s in (256, 362, 512, 1024)] == [1, 1, 2, 3]
+    assert Config(octaves=1).octave_count(1024) == 1
 
 
 def test_the_default_balance_is_carried_to_any_size():
@@ -80,6 +83,9 @@ def test_coarse_to_fine_by_default_above_256_px():
         ({"lbfgs_memory": 0}, "--lbfgs-memory must be >= 1"),
         ({"iters": -1}, "--iters must be >= 0"),
         ({"ema": 1.0}, "--ema must be a decay"),
+        ({"octaves": 0}, "--octaves must be >= 1"),
+        ({"octave_weight": -1.0}, "--octave-weight must be >= 0"),
+        ({"octave_weight": float("inf")}, "--octave-weight must be >= 0"),
         ({"lr": float("nan")}, "--lr must be a finite number"),
         ({"content_layers": (), "style_layers": ()}, "no content or style layers"),
         ({"conv": "winograd", "precision": "bf16"}, "needs float32"),

@@ -2,13 +2,13 @@
 
 For each CONTENT:STYLE pair, runs the command line at each size with its defaults (and,
 with --old, the single-scale literal-beta run that was the default before issue 17, at
-`--old-iters` iterations), each in its own process, and reads each run's log: seconds
+`--old-iters` iterations; with --also, any other flags at a size), each in its own process, and reads each run's log: seconds
 (compilation included) and the size-free score at 256 px (score.py). Prints a Markdown
 table, the style and content terms relative to the pair's 256 px run. Measurements of
 this machine at the time of the run; nothing here is a pass/fail test.
 
     python -m nst_jax.bench.sizes tubingen.jpg:starry_night.jpg ... --weights W.h5 \\
-        --sizes 256,512,1024 --old 512 --out runs/
+        --sizes 256,512,1024 --old 512 --out runs/ --also "512 one octave=--octaves 1"
 """
 
 import argparse
@@ -78,8 +78,8 @@ def figure(rows: List[Dict], out: Path, path: Path, width: int = 360) -> None:
     draw = ImageDraw.Draw(sheet)
     for k, (t, r) in enumerate(zip(tiles, first)):
         sheet.paste(t, (4 + k * (width + 4), 4))
-        before = " before (beta 300, one scale)" if "before" in r["run"] else ""
-        label = f"{r['size']} px{before}, {r['wall_seconds']:.0f} s"
+        what = " before (beta 300, one scale)" if "before" in r["run"] else r["run"][len(str(r["size"])) :]
+        label = f"{r['size']} px{what}, {r['wall_seconds']:.0f} s"
         draw.text((6 + k * (width + 4), h + 8), label, fill="black")
     atomic_write(path, lambda tmp: sheet.save(tmp, quality=90))
 
@@ -91,6 +91,12 @@ def main(argv=None) -> int:
     p.add_argument("--sizes", default="256,512,1024")
     p.add_argument("--old", default="512", help="sizes of the before-issue-17 default run ('' for none)")
     p.add_argument("--old-iters", type=int, default=300)
+    p.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        help="another run: 'SIZE LABEL=FLAGS', e.g. '512 one octave=--octaves 1' (repeatable)",
+    )
     p.add_argument("--out", default="size_runs", help="folder for the images, logs and results.json")
     p.add_argument("--figure", default=None, help="write the first pair's results side by side (.jpg)")
     p.add_argument("--table-only", action="store_true", help="read results.json from --out, run nothing")
@@ -104,6 +110,9 @@ def main(argv=None) -> int:
         runs: List[Tuple[str, int, List[str]]] = [(s, int(s), []) for s in a.sizes.split(",")]
         old = ["--num-scales", "1", "--style-weight", "300", "--iters", str(a.old_iters)]
         runs += [(f"{s} before", int(s), old) for s in a.old.split(",") if s]
+        for spec in a.also:  # 'SIZE LABEL=FLAGS'
+            label, flags = spec.split("=", 1)
+            runs.append((label.strip(), int(label.split()[0]), flags.split()))
         for label, size, extra in runs:
             r = run_one(content, style, out / f"{name}_{label.replace(' ', '_')}.png", size, extra, a.weights)
             rows.append(dict(r, pair=name, run=label))

@@ -14,6 +14,7 @@ from typing import Optional, Sequence, Tuple
 
 from ..paper.backbones import deepest, get
 from ..paper.losses import Objective
+from ..paper.octaves import reduced_hw
 
 FLOAT = 4  # bytes
 RUNTIME = 300e6  # Python, JAX, XLA's code and buffers at rest (measured: ~0.3 GB)
@@ -62,6 +63,7 @@ def estimate_memory(
     winograd: Sequence[str] = (),
     batch: int = 1,
     strip: Optional[Tuple[int, int]] = None,
+    octaves: int = 1,
 ) -> int:
     """Rough peak bytes of a run: the weights, the activations kept for the backward pass,
     about two more of the largest layer's size while going back, the optimiser's
@@ -79,13 +81,15 @@ def estimate_memory(
     `strip`: (rows, width) of the largest strip of a tiled evaluation (tiles.py), halos
     included: the network's activations are a strip's (the style's too, in strips of the
     same rows), the image-sized buffers the whole image's, plus its gradient being summed
-    and the content target."""
+    and the content target. `octaves`: the style term's (paper/octaves.py): each reduced
+    copy's activations too (at most a third more)."""
     last = deepest(objective.model, objective.layers)
     images = 1 if batch == 1 else BATCH_FACTOR * batch
     net_hw = strip or hw
     style_net = style_hw if strip is None else (min(style_hw[0], strip[0]), style_hw[1])
+    mine = sum(activation_elements(objective.model, reduced_hw(net_hw, k), last) for k in range(octaves))
     acts = max(
-        images * activation_elements(objective.model, net_hw, last),
+        images * mine,
         activation_elements(objective.model, style_net, last),
     )
     sizes = get(objective.model).feature_shapes(net_hw).values()

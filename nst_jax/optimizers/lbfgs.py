@@ -241,11 +241,12 @@ def tell(state: State, evaluated: Evaluated, opt: Options = Options()) -> State:
 
 def _begin(st: State, opt: Options) -> State:
     """Direction d = -H g (Alg. 7.4) and the line search's start. No evaluation."""
-    P = opt.precondition or (lambda v: v)
-    d = -two_loop(st.grad, st.s, st.y, st.rho, st.head, st.pairs, st.gamma, opt.precondition)
-    slope = _dot(st.grad, d)
+    P, g = opt.precondition, st.grad
+    d = -two_loop(g, st.s, st.y, st.rho, st.head, st.pairs, st.gamma, P)
+    slope = _dot(g, d)
     fresh = (slope >= 0) | ~jnp.isfinite(slope)  # not a descent direction: restart from -P g
-    d = jnp.where(fresh, -P(st.grad), d)
+    # (P g only on a restart: a cond, not a select that would apply P at every iteration)
+    d = jnp.where(fresh, -g, d) if P is None else jax.lax.cond(fresh, lambda: -P(g), lambda: d)
     slope = jnp.where(fresh, _dot(st.grad, d), slope)
     pairs = jnp.where(fresh, 0, st.pairs)
     # First step of a run (no history): N&W Eq. 3.60, a0 = 2 (f_k-1 - f_k) / phi'(0), with the

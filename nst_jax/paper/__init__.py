@@ -11,6 +11,7 @@ reads the code and checks): the speed machinery reaches these modules through fa
     resnet.py     ResNet50 in Flax, its batch norms folded (He et al. 2016)
     losses.py     the objective: content, Gram style (Eq. 1-5), TV, guided and blended styles
     distances.py  other style distances: W2 of Gaussians, sliced W2, mean/std (AdaIN's)
+    octaves.py    the objective on downsampled copies too: a Gaussian pyramid (Snelgrove 2017)
     color.py      colour preservation: luminance transfer and histogram matching (Gatys 2016)
     normalize.py  Gatys' normalised network: every filter's mean activation rescaled to 1
     temporal.py   video: optical flow, warping, consistency, the temporal loss (Ruder et al. 2016)

@@ -24,8 +24,10 @@ from ..fast.plan import with_tiles
 from ..io import files, image_files, lookup
 from ..io.image_files import reference_set
 from ..paper import image as im
+from ..paper.backbones import get
 from ..paper.losses import Objective
 from ..paper.normalize import normalize_weights
+from ..paper.octaves import reduced_hw
 from .monitor import intermediate_path, intermediates
 from .settings import Settings, resolve
 
@@ -59,7 +61,21 @@ class Job(NamedTuple):
 
     def describe(self) -> str:
         """--verbose's lines: how each `auto` of the plan was settled, and the scales."""
-        return f"{self.plan.describe()}\n{_describe_scales(self.settings, self.hws)}"
+        levels = [self.octaves(hw) for hw in self.hws]
+        return f"{self.plan.describe()}\n{_describe_scales(self.settings, self.hws, levels)}"
+
+    def octaves(self, hw: HW) -> int:
+        """K, the objective's octaves at the scale of (H, W) = hw (paper/octaves.py): the
+        config's rule, fewer where a copy of the output or of a style would be smaller than
+        the network's smallest input; 1 with region masks or a strip-wise evaluation (they
+        take the whole image's terms)."""
+        if self.masks is not None or self.plan.tile_rows:
+            return 1
+        k, low = self.cfg.octave_count(max(hw)), get(self.model).min_side
+        sides = [hw, *self.style_hws(max(hw))]
+        while k > 1 and min(min(reduced_hw(s, k - 1)) for s in sides) < low:
+            k -= 1
+        return k
 
     def plan_ops(self) -> Tuple[Any, Any]:
         """(ops, loss_terms) of the plan, which the params are prepared for."""
@@ -100,6 +116,7 @@ class Job(NamedTuple):
             self.plan.winograd if winograd is None else winograd,
             batch,
             strip,
+            1 if strip else self.cfg.octave_count(max(h, w)),
         )
 
 
@@ -180,6 +197,8 @@ def _check_options(style, style_masks, options):
         raise NstError(
             f"{len(masks)} style mask(s) for {len(styles)} style image(s); give one mask per style"
         )
+    if masks is not None and (cfg.octaves or 1) > 1:
+        raise NstError("--octaves works on whole images, not --style-mask regions; drop one of them")
     if masks is None:  # blended: weights summing to 1, so beta keeps its meaning
         blend = tuple(b / sum(blend) for b in blend)
     if cfg.init not in INITS:
@@ -212,11 +231,12 @@ def _check_outputs(cfg: Config, output, log, content, styles, masks) -> Tuple[Op
     return output, log
 
 
-def _describe_scales(settings: Settings, hws: List[HW]) -> str:
-    """'scales: 256x192 (200 iterations) -> 362x272 (50) -> 512x384 (50); style weight 1200'."""
+def _describe_scales(settings: Settings, hws: List[HW], octaves: List[int]) -> str:
+    """'scales: 256x192 (200 iterations) -> 362x272 (50) -> 512x384 (50, 2 octaves);
+    style weight 1200'."""
     steps = [
-        f"{w}x{h} ({n}{' iterations' if k == 0 else ''})"
-        for k, ((h, w), n) in enumerate(zip(hws, settings.iterations))
+        f"{w}x{h} ({n}{' iterations' if k == 0 else ''}{f', {o} octaves' if o > 1 else ''})"
+        for k, ((h, w), n, o) in enumerate(zip(hws, settings.iterations, octaves))
     ]
     return f"scales: {' -> '.join(steps)}; style weight {settings.style_weight:g}"
 
@@ -224,8 +244,6 @@ def _describe_scales(settings: Settings, hws: List[HW]) -> str:
 def check_sides(cfg: Config, model: str, hws: List[HW]) -> None:
     """Every scale at least the model's smallest input; the advice names the option that
     made the small one: --size, --scales, or --num-scales (given or automatic)."""
-    from ..paper.backbones import get
-
     low = get(model).min_side
     if min(min(hw) for hw in hws) < low:
         (h, w), n = min(hws, key=min), len(hws)

@@ -31,7 +31,7 @@ import numpy as np
 from ..fast import mesh
 from ..io import image_files
 from ..optimizers.optim import Problem
-from ..paper import color
+from ..paper import color, octaves
 from ..paper import image as im
 from ..paper.losses import TERMS, Loss, Targets, blend_targets, region_targets
 from . import loop
@@ -151,25 +151,40 @@ def scale_problem(job: Job, hw: HW) -> Problem:
     """The Problem of the scale at (H, W) = hw: the objective, whose content and TV weights
     keep the final balance: they are sums over positions, the Gatys-normalised style loss
     is not, so a coarse scale weights them by the pixel ratio instead of being 4x more
-    stylized at half the size; evaluated as the plan says (whole, or its strips)."""
+    stylized at half the size; evaluated as the plan says (whole, or its strips); its style
+    term over the scale's octaves (Job.octaves)."""
     ob, plan = job.objective, job.plan
     ratio = (job.hws[-1][0] * job.hws[-1][1]) / (hw[0] * hw[1])
     ob = dataclasses.replace(ob, content_weight=ob.content_weight * ratio, tv_weight=ob.tv_weight * ratio)
-    return Problem(Loss(ob, plan.ops, plan.loss_terms), TERMS, *im.PIXEL_BOX, plan.evaluate(ob))
+    loss, levels = Loss(ob, plan.ops, plan.loss_terms), job.octaves(hw)
+    fun = loss if levels == 1 else octaves.WithOctaves(loss, levels, job.cfg.octave_weight)
+    return Problem(fun, TERMS, *im.PIXEL_BOX, plan.evaluate(ob))
 
 
-def scale_targets(job: Job, content_rgb, styles, hw: HW, memo: Optional[Dict] = None) -> Targets:
+def scale_targets(job: Job, content_rgb, styles, hw: HW, memo: Optional[Dict] = None) -> Any:
     """One image's targets at a scale: P^l of its content, and each style's A^l, blended or
-    in regions (as the plan computes them: whole or in strips). `memo`: a dict that keeps
+    in regions (as the plan computes them: whole or in strips); with octaves (Job.octaves),
+    (targets, (T_1, ..., T_{K-1})): each of the reduced photo and styles, blended alike. `memo`: a dict that keeps
     each style's targets for the next image of the same size (a batch: one style's
     targets computed once, not once per photo)."""
     ob = job.objective
-    c = im.preprocess(content_rgb)
+    c, xs = im.preprocess(content_rgb), [im.preprocess(s) for s in styles]
     content = job.plan.content_targets(job.params, c, ob)  # P^l, once for every style
-    each = [Targets(content, _style_targets(job, im.preprocess(s), c.shape[:2], memo)) for s in styles]
-    if job.masks is None:
-        return blend_targets(each, job.blend, ob)
-    return region_targets(each, job.blend, im.resize(job.masks, *hw, clip=False).clip(0, 1), ob)
+    each = [Targets(content, _style_targets(job, s, c.shape[:2], memo)) for s in xs]
+    if job.masks is not None:
+        return region_targets(each, job.blend, im.resize(job.masks, *hw, clip=False).clip(0, 1), ob)
+    targets, levels = blend_targets(each, job.blend, ob), job.octaves(hw)
+    if levels == 1:
+        return targets
+    hws = [octaves.reduced_hw(hw, k) for k in range(1, levels)]
+    p_k = [job.plan.content_targets(job.params, c_k, ob) for c_k in octaves.pyramid(c, levels)]  # P^l_k
+    a_k = [octaves.pyramid(s, levels) for s in xs]  # each style's R^k a
+    return targets, tuple(
+        blend_targets(
+            [Targets(p_k[k], _style_targets(job, np.asarray(a[k]), hws[k], memo)) for a in a_k], job.blend, ob
+        )
+        for k in range(levels - 1)
+    )
 
 
 def _style_targets(job: Job, style_x: np.ndarray, hw: HW, memo: Optional[Dict]):

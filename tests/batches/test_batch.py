@@ -60,6 +60,21 @@ def test_a_batch_is_each_image_optimised_alone(tmp_path, small_vgg16, painting, 
 
 
 @pytest.mark.slow
+def test_a_batch_with_octaves_is_each_image_alone(tmp_path, small_vgg16, painting):
+    """--octaves 2: the octaves' targets ride beside each image's Targets, stacked and
+    vmapped like them; each history equals its single-image run (1e-5: as above)."""
+    contents = photos(tmp_path / "in", 2)
+    options = dict(COMMON, size=40, octaves=2, weights=str(small_vgg16))
+    r = nst_jax.stylize_batch(contents, [painting], tmp_path / "out", batch_size=2, progress=False, **options)
+    assert len(r.done) == 2 and not r.failed and r.info["per_device"] == {"40x32": 2}
+    for c in contents:
+        alone = nst_jax.stylize(c, painting, progress=False, **options).history
+        together = history(tmp_path / "out", f"{c.stem}__{painting.stem}.png")
+        assert [h["evaluations"] for h in alone] == [h["evaluations"] for h in together]
+        np.testing.assert_allclose([h["total"] for h in together], [h["total"] for h in alone], rtol=1e-5)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("style_loss", ["w2", "sliced"])
 def test_a_batch_with_another_style_loss_is_each_image_alone(tmp_path, small_vgg16, painting, style_loss):
     """The distances' targets (NamedTuples of arrays) batch like the Gram matrices, and the

@@ -332,6 +332,9 @@ def test_masks_normalized_weights_and_ema_flags(capsys, small_vgg16, photo, pain
     fails(capsys, [*base, "--ema", "1"], "--ema must be a decay in [0, 1)")
     fails(capsys, [*base, "--style-mask", masks], "2 style mask(s) for 1 style image(s)")
     fails(capsys, [*base, "--style-mask", tmp_path / "nope.png"], "not found")
+    one_mask = [*base, "--style-mask", tmp_path / "left.png", "--octaves", "2"]
+    fails(capsys, one_mask, "--octaves works on whole images, not --style-mask regions")
+    fails(capsys, [*base, "--octaves", "0"], "--octaves must be >= 1")
 
 
 def test_the_parser_is_generated_from_config():

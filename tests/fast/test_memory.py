@@ -64,6 +64,11 @@ def test_estimate_grows_with_size():
     ob = Config().objective("vgg19")
     small, big = estimate_memory(ob, (256, 256), (256, 256)), estimate_memory(ob, (1024, 1024), (256, 256))
     assert 0 < small < big and big < 8 * 2**30
+    # the style term's octaves (paper/octaves.py) add each reduced copy's activations:
+    # 1/4 + 1/16 of the image's, so less than a third more of that part
+    acts = activation_elements("vgg19", (1024, 1024), "relu5_1") * 4
+    three = estimate_memory(ob, (1024, 1024), (256, 256), octaves=3)
+    assert big < three < big + acts / 3
 
 
 @pytest.mark.slow

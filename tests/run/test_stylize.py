@@ -78,6 +78,46 @@ def test_log_reports_the_loss_numpy_computes(small_vgg16, photo, painting, tmp_p
     assert first["total"] == pytest.approx(2 * c + 1e2 * s + 1e-2 * t, rel=1e-4)
 
 
+def test_log_reports_the_octaves_numpy_computes(small_vgg16, photo, painting, tmp_path):
+    """--octaves 2: iteration 0's terms are the mean of Eq. 1 and Eq. 5 at the image and at
+    its REDUCE against the photo and painting reduced alike (the reduced content scaled by
+    the pixel ratio), each in float64 NumPy from the file; TV stays the image's own: the
+    run wires the octaves' targets to the right sizes."""
+    init = tmp_path / "init.png"
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (32, 40, 3), np.uint8)).save(init)
+    opts = dict(
+        content_weight=2.0, style_weight=1e2, tv_weight=1e-2, style_size=48, octaves=2, init=str(init)
+    )
+    r = run(small_vgg16, photo, painting, **opts)
+
+    def prep(path):  # RGB 0..255 -> BGR minus the ImageNet mean, written out here
+        return np.asarray(Image.open(path).convert("RGB"), np.float64)[..., ::-1] - [103.939, 116.779, 123.68]
+
+    params, (x, p, a) = load_params(small_vgg16), (prep(v) for v in (init, photo, painting))
+    features = lambda v: numpy_ref.vgg_features(params, v, "vgg16", "max")
+    layers = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    e = lambda fx, fs: sum(
+        0.2 * numpy_ref.style_layer(fx[n], numpy_ref.style_target(fs[n], fx[n])) for n in layers
+    )
+    c = lambda fx, fp: numpy_ref.content(fx["relu4_2"], fp["relu4_2"])
+    f0 = [features(v) for v in (x, p, a)]
+    f1 = [features(numpy_ref.reduce(v)) for v in (x, p, a)]
+    first = r.history[0]
+    # float32 network against float64: 1e-4 relative (see test_vgg)
+    ratio = (32 * 40) / (16 * 20)  # M_0 / M_1
+    assert first["content"] == pytest.approx((c(f0[0], f0[1]) + ratio * c(f1[0], f1[1])) / 2, rel=1e-4)
+    assert first["style"] == pytest.approx((e(f0[0], f0[2]) + e(f1[0], f1[2])) / 2, rel=1e-4)
+    assert first["tv"] == pytest.approx(numpy_ref.tv(x), rel=1e-4)
+    assert first["total"] == pytest.approx(
+        2 * first["content"] + 1e2 * first["style"] + 1e-2 * first["tv"], rel=1e-5
+    )
+    assert r.history[-1]["total"] < first["total"]
+    plain = run(small_vgg16, photo, painting, **dict(opts, octaves=1))
+    assert (
+        plain.history[0]["style"] == pytest.approx(e(f0[0], f0[2]), rel=1e-4) and plain.history != r.history
+    )
+
+
 def test_result_history_and_log_schema(small_vgg16, photo, painting, tmp_path):
     r = run(
         small_vgg16,
