@@ -81,7 +81,7 @@ def estimate_memory(
     `strip`: (rows, width) of the largest strip of a tiled evaluation (tiles.py), halos
     included: the network's activations are a strip's (the style's too, in strips of the
     same rows), the image-sized buffers the whole image's, plus its gradient being summed
-    and the content target. `octaves`: the style term's (paper/octaves.py): each reduced
+    and the content target. `octaves`: the objective's (paper/octaves.py): each reduced
     copy's activations too (at most a third more)."""
     last = deepest(objective.model, objective.layers)
     images = 1 if batch == 1 else BATCH_FACTOR * batch

@@ -31,7 +31,7 @@ images. TV stays at the image's own size.
 
 `WithOctaves` wraps an optimiser's loss (losses.Loss): aux = (params, (targets, coarse)),
 coarse the Targets of octaves 1..K-1 (made from `pyramid`). Pure functions; the run
-decides K per scale (config.Config.octaves, run/inputs.py Job.octaves).
+decides K per scale (config.Config.octave_count, run/inputs.py Job.octaves).
 """
 
 from dataclasses import dataclass
