@@ -43,7 +43,7 @@ NORMALIZED_STYLE_WEIGHT = 1e6  # with normalize_weights: its losses are ~1e9x sm
 #   the other distances': NORMALIZED_STYLE_WEIGHTS (the same balance, `bench balance`)
 NORMALIZED_STYLE_WEIGHTS = {"gram": NORMALIZED_STYLE_WEIGHT, "w2": 1.2e5, "sliced": 1.3e6, "meanstd": 9.6e5}
 REFERENCE_SIDE = 256  # px: where the default balance is set; carried to any size by `beta`
-FINER_ITERS = 4  # coarse to fine: each finer scale gets iters / FINER_ITERS (README, Image size)
+FINER_ITERS = 4  # coarse to fine: each finer scale gets iters / FINER_ITERS (docs/guide: Image size)
 
 
 # the command line's --help groups the fields under these titles, each from its first field
@@ -126,7 +126,7 @@ class Config:
     lbfgs_memory: Optional[int] = option(
         None,
         "(s, y) pairs kept by lbfgs, optax-lbfgs and scipy-lbfgsb; default 100 (PyTorch's L-BFGS history: "
-        "fewer lose to it, README Optimisers), fewer where the pairs would pass 3 GiB (each 24 bytes a "
+        "fewer lose to it, docs/guide/optimizers.md), fewer where the pairs would pass 3 GiB (each 24 bytes a "
         "pixel: 42 at 2048x1536, 10 at 4096x3072)",
     )
     line_search: str = option(
@@ -138,7 +138,7 @@ class Config:
         "pixels",
         "the space the optimiser moves in (nst_jax/optimizers/spaces.py; the loss is the image's "
         "either way): pixels (Gatys et al.), pyramid (a Laplacian pyramid, Kolkin et al. 2019) or "
-        "fourier (a 1/f-scaled cosine basis, Mordvintsev et al. 2018); README, Optimisers",
+        "fourier (a 1/f-scaled cosine basis, Mordvintsev et al. 2018); docs/guide/optimizers.md",
         PARAMS,
     )
     decorrelate: bool = option(
@@ -157,8 +157,8 @@ class Config:
         None,
         "beta (Eq. 7), as given: Gatys' literal weight; default the model's at 256 px for the "
         f"--style-loss (gram: {defaults(lambda bb: format(bb.style_weights['gram'], 'g'))}; "
-        f"{NORMALIZED_STYLE_WEIGHT:g} with --normalize-weights; README, Backbones) times (size/256)^2 "
-        "((256/size)^2 with --style-normalization none): the same balance at any size (README, Image size)",
+        f"{NORMALIZED_STYLE_WEIGHT:g} with --normalize-weights; docs/guide/backbones.md) times (size/256)^2 "
+        "((256/size)^2 with --style-normalization none): the same balance at any size (docs/guide/command_line.md, Image size)",
     )
     tv_weight: float = option(0.0, "weight of total variation on the 0..255 image (Gatys: none)")
     content_layers: Optional[Tuple[str, ...]] = option(
@@ -180,7 +180,7 @@ class Config:
         None,
         "the style loss's denominator: gatys 4 N^2 M^2 (Eq. 4), none (Lisciandrello et al.'s "
         "for ResNet50), neural-style N^4 M^2 (G/(N M), mean square); default: the model's "
-        f"({defaults(lambda bb: bb.style_normalization)}: README, Backbones)",
+        f"({defaults(lambda bb: bb.style_normalization)}: docs/guide/backbones.md)",
         backbones.STYLE_NORMALIZATIONS,
     )
     style_loss: str = option(
@@ -188,7 +188,7 @@ class Config:
         "how style is compared per layer (nst_jax/paper/distances.py): gram (Gatys et al., Eq. 4), "
         "w2 (Wasserstein-2 between fitted Gaussians), sliced (sliced Wasserstein, Heitz et "
         "al. 2021), meanstd (channel means and deviations, Li et al. 2017); each has its "
-        "own default --style-weight (README, Style losses)",
+        "own default --style-weight (docs/guide/objective.md, Style losses)",
         distances.STYLE_LOSSES,
     )
     style_blend: Optional[Tuple[float, ...]] = option(
@@ -209,7 +209,7 @@ class Config:
     normalize_weights: bool = option(
         False,
         "rescale VGG so that each filter's mean activation over 7 bundled reference "
-        "images is 1, as Gatys et al. (the losses change scale: see README for weights)",
+        "images is 1, as Gatys et al. (the losses change scale: see docs/guide/objective.md for weights)",
     )
     # -- the image
     init: str = option("content", "content, noise, style or an image path")
@@ -232,7 +232,7 @@ class Config:
         "auto",
         "3x3 convolutions from 256 input channels by Winograd's F(4x4,3x3) (4x fewer "
         "products, ~1e-5 relative rounding error) or direct (exact float32); auto: Winograd "
-        "on CPU from 150x150 px, where it is faster (README, Performance)",
+        "on CPU from 150x150 px, where it is faster (docs/guide/performance.md)",
         CONVS,
     )
     loop: str = option(
@@ -250,7 +250,7 @@ class Config:
     remat: bool = option(
         False,
         "recompute VGG activations block by block in the backward pass "
-        "(jax.checkpoint); same result; on CPU it did not lower the peak memory (README)",
+        "(jax.checkpoint); same result; on CPU it did not lower the peak memory (docs/guide/performance.md)",
     )
 
     def validate(self) -> "Config":

@@ -20,9 +20,9 @@ HERE = Path(__file__).resolve().parents[1] / "images"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 
 
-def shoot(page, out: Path) -> None:
+def shoot(page, out: Path, full_page: bool = True) -> None:
     shot = out.with_suffix(".png")
-    page.screenshot(path=str(shot), full_page=True)
+    page.screenshot(path=str(shot), full_page=full_page)
     Image.open(shot).convert("RGB").save(out, quality=80, optimize=True)
     shot.unlink()
     print(f"wrote {out} ({out.stat().st_size // 1024} KiB)")

@@ -5,7 +5,7 @@ convergence.py   `python -m nst_jax bench optimizers`: the loss per optimiser
 sizes.py         `python -m nst_jax.bench.sizes`: runs at several sizes, timed and scored
 batch.py         `python -m nst_jax bench batch`: images per second per batch size
 balance.py       `python -m nst_jax bench balance`: style against content per backbone
-gpu.py           `python -m nst_jax bench gpu`: the README's GPU table (evaluations, loops, a run)
+gpu.py           `python -m nst_jax bench gpu`: docs/guide/performance.md's GPU table (evaluations, loops, a run)
 
 May import: everything but cli.
 """

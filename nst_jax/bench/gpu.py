@@ -1,4 +1,4 @@
-"""`python -m nst_jax bench gpu`: the README's GPU table, in one command (under 8 minutes
+"""`python -m nst_jax bench gpu`: the GPU table of docs/guide/performance.md, in one command (under 8 minutes
 on an H100 or H200).
 
 VGG19 (a VGG19 file if one is found, else He-normal random weights: speed does not
@@ -33,7 +33,7 @@ from typing import Any, Dict, Iterator, List, Sequence, Tuple
 MODEL = "vgg19"
 PRECISIONS = ("float32", "tf32", "bf16")
 LOOPS = (("host", "host-driven loop"), ("device", "on-device loop"))
-# the command's defaults (full: the README's table; quick: CPU-sized, for the tests and CI)
+# the command's defaults (full: docs/guide/performance.md's table; quick: CPU-sized, for the tests and CI)
 FULL: Dict[str, Any] = dict(size=(512, 1024, 2048), repeats=3, loop_iters=20, iters=500, run_size=512)
 QUICK: Dict[str, Any] = dict(size=(48,), repeats=2, loop_iters=3, iters=5, run_size=48)
 CELL_TIMEOUT = 600  # s: a cell that hangs is reported as an error, the rest still run
@@ -231,7 +231,7 @@ def run_table(rows: List[Dict[str, Any]]) -> str:
 
 
 def markdown(report: Dict[str, Any]) -> str:
-    """The header line and both tables, as the README's GPU section holds them."""
+    """The header line and both tables, as docs/guide/performance.md's GPU section holds them."""
     parts = [header(report)]
     if report["evals"]:
         parts.append(eval_table(report["evals"]))

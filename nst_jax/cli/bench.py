@@ -32,7 +32,7 @@ def main(argv: typing.List[str]) -> int:
         "evaluation of the same objective in nst_jax and in the PyTorch reference "
         "of `compare`, GFLOP/s, fraction of a matmul peak and peak memory, each run "
         "in its own process. `bench optimizers --help`: loss per optimiser against "
-        "evaluations and seconds; `bench gpu --help`: the README's GPU table.",
+        "evaluations and seconds; `bench gpu --help`: docs/guide/performance.md's GPU table.",
     )
     p.add_argument("what", nargs="?", choices=("speed",), default="speed")
     p.add_argument(
@@ -150,7 +150,7 @@ def balance(argv: typing.List[str]) -> int:
     p = Parser(
         prog="python -m nst_jax bench balance",
         description="Each backbone's style term beside its content term under each style normalisation "
-        "(what sets resnet50's defaults; README, Backbones).",
+        "(what sets resnet50's defaults; docs/guide/backbones.md).",
     )
     p.add_argument("--model", type=names, default=("vgg16", "vgg19", "resnet50"), help="comma-separated")
     p.add_argument("--size", type=int, default=256, help="longest side, px")
@@ -170,7 +170,7 @@ def gpu(argv: typing.List[str]) -> int:
     show = lambda d: [(k, ",".join(map(str, v)) if isinstance(v, tuple) else v) for k, v in d.items()]
     p = Parser(
         prog="python -m nst_jax bench gpu",
-        description="The README's GPU table: seconds per VGG19 evaluation at each size in float32, tf32 "
+        description="The GPU table of docs/guide/performance.md: seconds per VGG19 evaluation at each size in float32, tf32 "
         "and bf16; the host-driven loop against the on-device one; a 500-iteration L-BFGS run end to end; "
         "peak memory. Each cell in a fresh process; under 8 minutes on an H100/H200.",
     )

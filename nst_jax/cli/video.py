@@ -58,7 +58,7 @@ def _film_flags(p: Parser) -> None:
         type=float,
         default=None,
         help=f"lambda of the temporal loss (Ruder et al. Eq. 7); default {TEMPORAL_WEIGHT:g} at 256 px, "
-        "times (size/256)^2 as beta (README, Video)",
+        "times (size/256)^2 as beta (docs/guide/video.md)",
     )
     p.add_argument(
         "--compare-independent",

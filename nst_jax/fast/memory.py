@@ -4,7 +4,7 @@ A loss-and-gradient evaluation keeps every activation up to the deepest layer of
 objective for the backward pass (VGG: the ReLU outputs, which are also the next
 convolution's inputs; ResNet50: its ReLU outputs and residual sums), then holds a
 gradient or two of the largest layer while going back. The estimate below is checked against peaks measured in a fresh process
-(tests/fast/test_memory.py) and in the README's tables.
+(tests/fast/test_memory.py) and in docs/guide/performance.md's tables.
 """
 
 import math
@@ -71,7 +71,7 @@ def estimate_memory(
     program for memory (xla.py). Measured against it (VGG19, one gradient,
     tests/fast/test_memory.py): 512 px 0.85 GiB peak for 0.92 estimated, 1024 px 1.96 for
     2.15; 2048x1536 with L-BFGS and Winograd, 7.0 GB peak for 7.9 GiB (8.5 GB) estimated.
-    `remat` is not counted (README, Performance). `winograd`: the convolutions computed
+    `remat` is not counted (docs/guide/performance.md). `winograd`: the convolutions computed
     by Winograd's method: their kernel transforms (U and U', 36/9 of a kernel each) twice
     over (computed on the host, then held by XLA: measured ~0.75 GiB for VGG19's), and
     one layer's Winograd-domain input and product (2.25x its block-3 input each).

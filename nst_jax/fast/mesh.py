@@ -28,7 +28,7 @@ from .memory import available_memory
 
 AXIS = "batch"
 # `--batch-size auto` puts at most this many images on a device: on 2 CPU cores the gain
-# of a larger batch flattens (README: 1.19x the one-by-one rate at 4, 1.26x at 8), while
+# of a larger batch flattens (docs/guide/batches.md: 1.19x the one-by-one rate at 4, 1.26x at 8), while
 # a batch interrupted redoes all its images; pass --batch-size for more (on a GPU).
 AUTO_LIMIT = 32
 

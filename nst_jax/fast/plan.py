@@ -40,7 +40,7 @@ from ..paper.backbones import deepest, get
 from ..paper.vgg import Ops
 from . import pool, remat, tiles, winograd, xla
 
-LBFGS_MEMORY = 100  # pairs by default: PyTorch's history; fewer lose to it (README, Optimisers)
+LBFGS_MEMORY = 100  # pairs by default: PyTorch's history; fewer lose to it (docs/guide/optimizers.md)
 PAIRS_BUDGET = 3 * 2**30  # bytes the default pairs may take: 10 pairs at 4096x3072
 MIN_PAIRS = 5
 TILE_FILL = 0.75  # of the available memory, what a tiled run's estimate may take

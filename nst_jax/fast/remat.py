@@ -6,7 +6,7 @@ the backward pass keeps only each block's pooled input (x, then 1/4, 1/16, ... o
 first block's size) and recomputes one block at a time, instead of keeping every
 activation of the network (a block's features feed its losses inside the checkpoint,
 so none has to be kept for the Gram matrices' backward). Whether the peak falls is the
-compiler's schedule: on XLA:CPU it did not (README, "Memory, remat and precision").
+compiler's schedule: on XLA:CPU it did not (docs/guide/performance.md, "Memory, remat and precision").
 """
 
 from typing import Any, Dict

@@ -20,7 +20,7 @@ and each strip's features are cropped to its own rows:
 
 The result is the whole image's loss and gradient (tests/fast/test_tiles.py: equal to the
 plain evaluation within float32 rounding), with the memory of one strip, at the cost
-of the halos and of pass 1's forward (README, "The largest images"). Strips start on
+of the halos and of pass 1's forward (docs/guide/performance.md, "The largest images"). Strips start on
 multiples of 2^(b-1) for the deepest block b, so every pooling window falls as it does
 in the whole image. It covers
 the Gram loss without masks on VGG, the objective the large runs use; `supported` says

@@ -3,7 +3,7 @@
 XLA:CPU orders each compiled program with one of two schedulers
 (`xla_cpu_enable_concurrency_optimized_scheduler`): by default a breadth-first one, for
 concurrency, which keeps the buffers of independent operations alive at once; or a
-depth-first one, for memory. Measured on this project's 2-core machine (README,
+depth-first one, for memory. Measured on this project's 2-core machine (docs/guide/performance.md,
 "Memory, remat and precision"), the depth-first one needs far less and is no slower:
 
     VGG19 L-BFGS run, 2048x1536 px, 3 evaluations    11.3-11.6 GB -> 7.0 GB peak resident

@@ -13,7 +13,7 @@ J. Nocedal & S. Wright, Numerical Optimization (2nd ed., 2006):
   - or a backtracking (Armijo) line search, Algorithm 3.1: sufficient decrease only.
 
 Default line search: strong Wolfe. Measured on style transfer (real VGG16, 256 px,
-`python -m nst_jax bench optimizers`, README) it has the lower loss at every checkpoint
+`python -m nst_jax bench optimizers`, docs/guide/optimizers.md) it has the lower loss at every checkpoint
 counted in evaluations (10, 25, 50, 100: 5.09e10 / 2.06e10 / 1.40e10 / 1.155e10 against
 backtracking's 5.73e10 / 2.10e10 / 1.42e10 / 1.158e10), and its curvature condition
 guarantees s^T y > 0, so no (s, y) pair is wasted; by wall time the two were within 2%.

@@ -19,7 +19,7 @@ H_0 = gamma A A^T in place of gamma I (lbfgs.py, `precondition`).
               the orthonormal 2-D cosine transform (the Fourier basis of the image mirrored
               at its edges: real, the image's own size, no wrap-around), w normalised to
               an RMS of 1: A A^T = diag(w^2) in that basis, 1/|f|^(2 decay); 2018, Lucid fft_image)
-              decay 0.25 (Lucid: 1, which measured worse for L-BFGS: README)
+              decay 0.25 (Lucid: 1, which measured worse for L-BFGS: docs/guide/performance.md)
     colour    x_c = C p_c per pixel, C the square root of natural images' colour covariance
               (Lucid's `color_correlation_svd_sqrt`), scaled to a largest column norm of 1
 
@@ -51,7 +51,7 @@ class Space:
     kind: str  # "pixels" | "pyramid" | "fourier"
     hw: Tuple[int, int]  # (H, W) of the image
     decorrelate: bool = False  # the decorrelated colour basis on top
-    decay: float = 0.25  # fourier: w ~ 1/|f|^decay (measured: 0.25 and 0.5 beat 1, Lucid's, README)
+    decay: float = 0.25  # fourier: w ~ 1/|f|^decay (measured: 0.25, 0.5 beat Lucid's 1; docs/guide)
     smallest: int = 16  # pyramid: halve while the shorter side of the next level is >= this
 
     @property

@@ -20,7 +20,7 @@ the style), each per layer E_l, then L_style = sum_l w_l E_l as in Eq. 5:
 
 Each is an average over positions (independent of M) in squared feature units, divided
 by N_l so that layers of 64 and 512 filters weigh alike: beta carries to any size as
-Gatys' loss does (config.Config.beta) and each has its own measured default (README).
+Gatys' loss does (config.Config.beta) and each has its own measured default (docs/guide/objective.md).
 
 The matrix square root. With S_x = C^T C for the centred features C (M x N, rows scaled
 by 1/sqrt(M)), the eigenvalues of S_s^1/2 S_x S_s^1/2 are the squared singular values of

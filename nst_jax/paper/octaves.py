@@ -5,13 +5,13 @@ Why. VGG's receptive fields are fixed in pixels (relu5_1 sees 132x132 px in VGG1
 Coarse to fine (run/scales.py) settles the painting's large structures at 256 px, but
 every finer scale then adds strokes of its own size that nothing holds to the statistics
 of the image seen smaller: at the 256 px analysis size (run/score.py) the 512 px default
-scored 1.1x-2.2x the 256 px run's style term (README "Image size"). Multi-scale texture
+scored 1.1x-2.2x the 256 px run's style term (docs/guide/command_line.md, "Image size"). Multi-scale texture
 synthesis matches the style's statistics at every level of a Gaussian pyramid instead
 (Snelgrove 2017, "High-Resolution Multi-Scale Neural Texture Synthesis", SIGGRAPH Asia
 Technical Briefs; the pyramid of Burt & Adelson 1983). Here each level gets the whole
 objective of its size, content included: a style term alone on the reduced copy pulls
 the large structures away from the photo unopposed (the content at full size hardly
-resists a smooth change; measured: content 2.0x the 256 px run's at 256 px, README).
+resists a smooth change; measured: content 2.0x the 256 px run's at 256 px, docs/guide/command_line.md).
 
     reduce   R(x)[i, j] = sum_{u,v=0..4} g_u g_v x[2i + u, 2j + v],  g = (1, 4, 6, 4, 1) / 16
              (x padded by 2 px of reflection each side; (H, W) -> (ceil H/2, ceil W/2))

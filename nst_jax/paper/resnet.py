@@ -314,7 +314,7 @@ def backbone(name: str = "resnet50"):
         filename=file,
         url=f"{KERAS_URL}/resnet/{file}",
         md5="4d473c1dd8becc155b73f8504c6f6626",  # keras/src/applications/resnet.py, WEIGHTS_HASHES
-        # Lisciandrello, Inzerillo & Monti's layers (README, Backbones, lists the others they tried)
+        # Lisciandrello, Inzerillo & Monti's layers (docs/guide/backbones.md lists the others they tried)
         content_layers=("conv5_block1_1_conv",),
         style_layers=(
             "conv2_block3_1_conv",
@@ -322,7 +322,7 @@ def backbone(name: str = "resnet50"):
             "conv4_block1_1_conv",
             "conv5_block1_1_conv",
         ),
-        # measured, README Backbones (`bench balance`): "none" keeps the style layers more even
+        # measured, docs/guide/backbones.md (`bench balance`): "none" keeps the style layers more even
         # than Eq. 4 (the largest 66% of the style term against 91%), and 3e-5 at 256 px gives
         # VGG16's starting balance of style and content (beta = 127 x beta_eq, as VGG16's 300)
         style_normalization="none",

@@ -40,7 +40,7 @@ from jax.typing import ArrayLike
 ALPHA = 0.08  # Horn-Schunck's smoothness, for frames scaled to 0..1 (intensity / 255): the
 #   mean endpoint error on tubingen.jpg at 256x192 moved by (2.5, -1.5), (6, 3) px and zoomed
 #   4%, 12 px from the border: 0.78/0.89/0.64 px at 0.02, 0.31/0.18/0.27 at 0.05,
-#   0.21/0.14/0.23 at 0.08, 0.16/0.18/0.27 at 0.12 (README, Video: the flows)
+#   0.21/0.14/0.23 at 0.08, 0.16/0.18/0.27 at 0.12 (docs/guide/video.md: the flows)
 ITERS = 60  # Jacobi iterations per warp
 WARPS = 2  # warps per pyramid level
 MIN_SIDE = 16  # the pyramid's coarsest level is the last with both sides at least this

@@ -330,9 +330,9 @@ def backbone(model: str):
         content_layers=("relu4_2",),  # Gatys et al. 2016, Sec. 3
         style_layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
         style_normalization="gatys",
-        # gram: with L-BFGS at 256 px, the ImageNet weights as they are (README sweep); sliced,
+        # gram: with L-BFGS at 256 px, the ImageNet weights as they are (docs/guide/objective.md's sweep); sliced,
         # meanstd: gram's starting balance of style and content (`bench balance`); w2: that
-        # (1.3e7) made it far more stylized, 6.5x lower ends as gram does (README, Style losses)
+        # (1.3e7) made it far more stylized, 6.5x lower ends as gram does (docs/guide/objective.md, Style losses)
         style_weights={"gram": 3e2, "w2": 2e6, "sliced": 2.3e7, "meanstd": 1.8e7},
         min_side=MIN_SIDE,
         family="vgg",

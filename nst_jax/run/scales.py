@@ -216,7 +216,7 @@ def upsample(x_rgb, coarse_content, content_rgb, residual: bool) -> np.ndarray:
     """The next scale's starting image. From a content init, the content at the new size
     plus the upsampled change the coarse scales made, x' = p' + up(x - p): the photo's fine
     detail, which no coarse image holds, is kept (plain upsampling blurs it away: the
-    512 px stage then started at a loss of 1.04e11 instead of 6.7e10, README). Otherwise:
+    512 px stage then started at a loss of 1.04e11 instead of 6.7e10, docs/guide/command_line.md). Otherwise:
     up(x)."""
     height, width = content_rgb.shape[:2]
     if not residual:

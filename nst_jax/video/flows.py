@@ -8,7 +8,7 @@ pixels, with a(p) ~ b(p + w(p)).
 - `dis`: OpenCV's Dense Inverse Search (Kroeger et al., ECCV 2016), the "medium" preset
   (patch search, then variational refinement), from the `video` extra
   (opencv-python-headless): sharper at motion boundaries and several times faster on a
-  CPU (README, Video: both against a known shift).
+  CPU (docs/guide/video.md: both against a known shift).
 
 `auto` takes `dis` when OpenCV is installed, else `jax`. Ruder et al. used DeepFlow and
 EpicFlow; any flow with the convention above serves.

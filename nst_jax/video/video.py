@@ -47,7 +47,7 @@ from .passes import run_passes
 TEMPORAL_WEIGHT = 4e7  # lambda at 256 px, carried to a frame's longest side s by (s / 256)^2
 #   as beta is (L_temporal is a mean, the content term a sum over positions); measured at
 #   128 px (1e7 there, DIS flow): flicker 104 -> 24.8 against weight 0, 1219 for the frames
-#   alone, at their style term (README, Video: docs/bench/video.py --weights)
+#   alone, at their style term (docs/guide/video.md: docs/bench/video.py --weights)
 ALONE = "alone"  # the subfolder of the frames stylized alone (compare_independent)
 REFUSED = {  # options of one image's run that a film's frames do not take, and why
     "scales": "each frame is one scale",
