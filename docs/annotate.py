@@ -6,7 +6,8 @@ the section) beside the lines of code it explains, with the file's own line numb
 End-of-line comments (the shape comments, `# (H*W, C) -> (C, C)`) stay in the code.
 The module docstring is the page's introduction. Notes are rendered as Markdown: the
 backticked names stay code; `*`, `$` and `<`, which code comments use as arithmetic,
-not as emphasis, math or HTML, are escaped.
+not as emphasis, math or HTML, are escaped. Below a paragraph that holds one of the
+module's equations (equations.py), the equation follows as math.
 
     python docs/annotate.py nst_jax/paper/losses.py     # the page's MyST source, to stdout
 """
@@ -16,7 +17,9 @@ import re
 import sys
 import textwrap
 from pathlib import Path
-from typing import List, NamedTuple, Tuple
+from typing import List, NamedTuple, Sequence, Tuple
+
+from equations import EQUATIONS
 
 
 class Section(NamedTuple):
@@ -83,7 +86,10 @@ def sections(source: str) -> Tuple[str, List[Section]]:
 
 
 def markdown(text: str) -> str:
-    """Comment or docstring text as Markdown that means what it says (see the top)."""
+    """A paragraph of comment or docstring text as Markdown that means what it says (see
+    the top). A block indented 4 spaces is shown as code, as it stands."""
+    if re.match(r" {4}", text):
+        return text
     lines = []
     for line in text.splitlines():
         parts = re.split(r"(`[^`]*`)", line)  # outside backticks only
@@ -94,18 +100,31 @@ def markdown(text: str) -> str:
     return "\n".join(lines)
 
 
+def typeset(text: str, equations: Sequence[Tuple[str, str]]) -> str:
+    """`text` as Markdown (see `markdown`), each paragraph or block followed by the
+    equations it holds, as display math."""
+    out = []
+    for block in re.split(r"\n\s*\n", text):
+        out.append(markdown(block))
+        found = [tex for plain, tex in equations if plain in block]
+        if found:
+            out.append("$$\n\\begin{gathered}\n" + " \\\\[4pt]\n".join(found) + "\n\\end{gathered}\n$$")
+    return "\n\n".join(out)
+
+
 def page(path: Path, repo: Path, explained_by: List[Tuple[str, str]]) -> str:
     """The MyST source of the page for module `path` (`explained_by`: (chapter title, link))."""
     source = path.read_text(encoding="utf-8")
     intro, parts = sections(source)
     name = path.relative_to(repo).as_posix()
-    out = [f"# `{name}`", "", markdown(textwrap.dedent(intro)), ""]
+    equations = EQUATIONS.get(name, [])
+    out = [f"# `{name}`", "", typeset(textwrap.dedent(intro), equations), ""]
     if explained_by:
         out += ["*Explained in:* " + ", ".join(f"[{title}]({link})" for title, link in explained_by), ""]
     for s in parts:
         fence = "`" * max(4, 1 + max((len(m) for m in re.findall(r"`+", "\n".join(s.code))), default=0))
         out += ["::::{container} annotated", ":::{container} annotated-note"]
-        out += [markdown(textwrap.dedent("\n".join(s.note))) if s.note else "&nbsp;", ":::"]
+        out += [typeset(textwrap.dedent("\n".join(s.note)), equations) if s.note else "&nbsp;", ":::"]
         out += [
             ":::{container} annotated-code",
             f"{fence}{{code-block}} python",

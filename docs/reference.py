@@ -88,7 +88,7 @@ def page() -> str:
 
 def api_page() -> str:
     out = [
-        "# Python API",
+        "# API reference",
         "",
         "What `import nst_jax` exports, generated from the code: each name's signature and "
         "docstring, and its module annotated. How to use them: [the guide](docs/guide/python_api.md).",
@@ -104,7 +104,7 @@ def api_page() -> str:
             params = ",\n".join(f"    {p}" for p in sig.parameters.values())
             kind = "class" if inspect.isclass(thing) else "def"
             out += ["```python", f"{kind} {name}(\n{params}\n)", "```", ""]
-        out += [annotate.markdown(textwrap.dedent(inspect.getdoc(thing) or "")), ""]
+        out += [annotate.typeset(textwrap.dedent(inspect.getdoc(thing) or ""), []), ""]
     return "\n".join(out)
 
 

@@ -149,7 +149,7 @@ def painting(tmp_path):
 
 # The longest tests (each a fresh process, or three frameworks) go first, so that under
 # `pytest -n 2` the two workers end together instead of one finishing a long test alone.
-SLOW_FIRST = ("test_tutorials.py::test_chapter_runs_in_quick_mode", "test_compare.py")
+SLOW_FIRST = ("test_docs.py::test_the_site_builds_with_every_chapter_executed", "test_compare.py")
 
 
 _CONFIG = []

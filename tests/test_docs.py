@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "docs"))
 import annotate  # noqa: E402
 import build  # noqa: E402
+import equations  # noqa: E402
 import reference  # noqa: E402
 
 from nst_jax.cli import app, stylize  # noqa: E402
@@ -129,6 +130,19 @@ def test_a_module_is_cut_into_notes_beside_their_code():
     ]
     # comments are not Markdown: `*` and `$` are themselves, a rule is not a heading
     assert annotate.markdown("(H*W) `a*b` $x$\n---") == "(H\\*W) `a*b` \\$x\\$\n\\---"
+    assert annotate.markdown("    |a*b| <- c") == "    |a*b| <- c"  # an indented block: code, as it is
+
+
+def test_every_typeset_equation_is_still_in_its_module():
+    for module, pairs in equations.EQUATIONS.items():
+        source = (ROOT / module).read_text(encoding="utf-8")
+        for plain, tex in pairs:
+            assert plain in source, f"{module} no longer says {plain!r}: mend docs/equations.py"
+            assert tex.count("{") == tex.count("}"), tex
+        page = annotate.page(ROOT / module, ROOT, [])
+        shown = "".join(re.findall(r"^\$\$\n(.*?)^\$\$$", page, flags=re.S | re.M))  # display math
+        for plain, tex in pairs:  # (a note beside its line may repeat the docstring's)
+            assert tex in shown, f"{module}: {plain!r} is not typeset on its page"
 
 
 def test_links_point_inside_the_site(tmp_path):
