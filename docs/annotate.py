@@ -23,7 +23,7 @@ from equations import EQUATIONS
 
 
 class Section(NamedTuple):
-    note: List[str]  # Markdown lines
+    note: List[str]  # the comment or docstring lines, as written
     first: int  # the line number of the first code line (1-based)
     code: List[str]  # source lines, as in the file
 
@@ -51,7 +51,8 @@ def sections(source: str) -> Tuple[str, List[Section]]:
     """(the module docstring, the sections of the rest)."""
     tree = ast.parse(source)
     intro, owners, spans = _docstrings(tree)
-    starts = {_start(n) for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    defs = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    starts = {_start(n) for n in ast.walk(tree) if isinstance(n, defs)}
     out: List[Section] = []
     note: List[str] = []
     code: List[str] = []

@@ -146,6 +146,17 @@ EQUATIONS = {
             r"w_0 = \frac{1}{1 + \lambda (K - 1)}, \quad w_k = \lambda w_0 \;\; (k \ge 1)",
         ),
     ],
+    "nst_jax/paper/resnet.py": [
+        (
+            "BN(x) = gamma (x - mu) / sqrt(var + eps) + beta = a x + b",
+            r"\mathrm{BN}(x) = \gamma \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta = a x + b",
+        ),
+        (
+            "a = gamma / sqrt(var + eps),  b = beta - a mu",
+            r"a = \frac{\gamma}{\sqrt{\sigma^2 + \epsilon}}, \quad b = \beta - a \mu",
+        ),
+        ("a (W * x + c) + b = (a W) * x + (a c + b)", r"a\,(W * x + c) + b = (a W) * x + (a c + b)"),
+    ],
     "nst_jax/paper/image.py": [
         (
             "x = RGB[..., ::-1] - [103.939, 116.779, 123.68]",
