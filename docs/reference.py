@@ -28,10 +28,9 @@ import nst_jax
 from nst_jax.cli import app, flags, stylize
 
 
-def _cell(text: str) -> str:  # a Markdown table cell: no pipes, no line breaks, `*` as itself
-    text = re.sub(r"\s+", " ", text.replace("%%", "%")).replace("|", "\\|")
-    parts = re.split(r"(`[^`]*`)", text)
-    return "".join(p if p.startswith("`") else re.sub(r"([*$<])", r"\\\1", p) for p in parts)
+def _cell(text: str) -> str:  # a Markdown table cell: one line, as annotate.markdown escapes it,
+    text = annotate.markdown(re.sub(r"\s+", " ", text.replace("%%", "%")))  # ... and no bare pipe
+    return re.sub(r"`[^`]*`", lambda m: m.group(0).replace("|", "\\|"), text)  # (in code spans too)
 
 
 def _values(action: argparse.Action) -> str:
