@@ -1,18 +1,33 @@
 """Seconds per evaluation spent by the optimiser itself (no network): ours (m pairs, the
-host loop's compiled ask/tell, state donated) and torch.optim.LBFGS (history 100, no line
-search), on the image-sized quadratic f(x) = 1/2 sum w x^2 + 1e-3 sum x^4, after the
-memory is full."""
+host loop's compiled ask and tell, state donated) and torch.optim.LBFGS (history 100, no
+line search), on the image-sized quadratic f(x) = 1/2 sum w x^2 + 1e-3 sum x^4, after the
+memory is full. Ours is also split: `ask` alone, `tell` alone, and the two-loop recursion
+(lbfgs.two_loop, Alg. 7.4) alone, each a compiled call timed on its own.
 
+    python docs/bench/optimizer_overhead.py [LONGEST_SIDE ...]   # default 512 (512x384x3)
+"""
+
+import sys
 import time
 
-H, W = 384, 512
+
+def _timed(f, *args, k=20):
+    import jax
+
+    jax.block_until_ready(f(*args))
+    t = time.perf_counter()
+    for _ in range(k):
+        out = f(*args)
+    jax.block_until_ready(out)
+    return (time.perf_counter() - t) / k
 
 
-def ours(m):
+def ours(m, H, W):
     import jax
     import jax.numpy as jnp
 
-    from nst_jax import optim
+    from nst_jax.optimizers import lbfgs as lb
+    from nst_jax.optimizers import optim
 
     w = jnp.linspace(1, 100, H * W * 3).reshape(H, W, 3)
     prob = optim.Problem(
@@ -24,13 +39,7 @@ def ours(m):
     ask, tell = jax.jit(opt.ask), jax.jit(opt.tell, donate_argnums=0)
     vg = jax.jit(jax.value_and_grad(prob.fun, has_aux=True))
     x = ask(st)
-    e = vg(x, None)
-    jax.block_until_ready(e)
-    t_vg = time.perf_counter()
-    for _ in range(20):
-        e = vg(x, None)
-    jax.block_until_ready(e)
-    t_vg = (time.perf_counter() - t_vg) / 20
+    t_vg = _timed(vg, x, None)
     for _i in range(m + 5):
         st, _ = tell(st, vg(ask(st), None))
     jax.block_until_ready(st)
@@ -39,10 +48,12 @@ def ours(m):
     for _i in range(k):
         st, _ = tell(st, vg(ask(st), None))
     jax.block_until_ready(st)
-    return (time.perf_counter() - t) / k - t_vg
+    whole = (time.perf_counter() - t) / k - t_vg
+    recursion = jax.jit(lambda s: lb.two_loop(s.grad, s.s, s.y, s.rho, s.head, s.pairs, s.gamma))
+    return whole, _timed(ask, st), _timed(recursion, st)
 
 
-def torch_(m):
+def torch_(m, H, W):
     import torch
 
     w = torch.linspace(1, 100, H * W * 3).reshape(1, 3, H, W)
@@ -70,11 +81,14 @@ def torch_(m):
 
 
 print(
-    "ours m=100",
-    f"{ours(100):.3f} s",
-    "| ours m=10",
-    f"{ours(10):.3f} s",
-    "| torch history 100",
-    f"{torch_(100):.3f} s",
-    flush=True,
+    "| image | ours, m=100 | of which ask | of which the two-loop recursion | ours, m=10 | torch, history 100 |"
 )
+print("| --- | --- | --- | --- | --- | --- |")
+for side in [int(a) for a in sys.argv[1:]] or [512]:
+    H, W = side * 3 // 4, side
+    whole, ask_s, rec = ours(100, H, W)
+    print(
+        f"| {W}x{H}x3 | {whole * 1e3:.1f} ms | {ask_s * 1e3:.1f} ms | {rec * 1e3:.1f} ms "
+        f"| {ours(10, H, W)[0] * 1e3:.1f} ms | {torch_(100, H, W) * 1e3:.1f} ms |",
+        flush=True,
+    )

@@ -197,6 +197,7 @@ def main_optimizers(a: argparse.Namespace) -> int:
         tv_weight=a.tv_weight,
         lbfgs_memory=a.lbfgs_memory,
         num_scales=1,  # (every run at the one size: coarse to fine is not an optimiser)
+        octaves=1,  # (the image's own terms, the objective PyTorch's run minimises, at any size)
     )
     runs = a.runs
     if "pytorch-lbfgs" in runs and options["model"] == "resnet50":

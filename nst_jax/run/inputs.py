@@ -64,12 +64,12 @@ class Job(NamedTuple):
         levels = [self.octaves(hw) for hw in self.hws]
         return f"{self.plan.describe()}\n{_describe_scales(self.settings, self.hws, levels)}"
 
-    def octaves(self, hw: HW) -> int:
+    def octaves(self, hw: HW, strips: Optional[bool] = None) -> int:
         """K, the objective's octaves at the scale of (H, W) = hw (paper/octaves.py): the
         config's rule, fewer where a copy of the output or of a style would be smaller than
         the network's smallest input; 1 with region masks or a strip-wise evaluation (they
-        take the whole image's terms)."""
-        if self.masks is not None or self.plan.tile_rows:
+        take the whole image's terms; `strips`: whether it is, if not the plan's)."""
+        if self.masks is not None or (bool(self.plan.tile_rows) if strips is None else strips):
             return 1
         k, low = self.cfg.octave_count(max(hw)), get(self.model).min_side
         sides = [hw, *self.style_hws(max(hw))]
@@ -116,7 +116,7 @@ class Job(NamedTuple):
             self.plan.winograd if winograd is None else winograd,
             batch,
             strip,
-            1 if strip else self.cfg.octave_count(max(h, w)),
+            self.octaves((h, w), strips=strip is not None),
         )
 
 

@@ -248,6 +248,9 @@ def test_bench_optimizers(capsys, small_vgg16, photo, painting, tmp_path):
     ref, ours = data["results"]["pytorch-lbfgs"]["history"], data["results"]["lbfgs"]["history"]
     assert [h["evaluations"] for h in ref] == list(range(1, 7))
     assert ref[0]["total"] == pytest.approx(ours[0]["total"], rel=1e-5)
+    # and at any size: from 512 px a run's default objective adds octaves (paper/octaves.py),
+    # which PyTorch's does not have, so every run of the bench keeps the image's own terms
+    assert data["options"]["octaves"] == 1 and data["options"]["num_scales"] == 1
     assert data["results"]["adam (tuned)"]["best"] in ("adam lr=5", "adam lr=10")
     fails(capsys, ["bench", "optimizers", "--evals", "0"], "--evals must be >= 1")
     fails(capsys, ["bench", "optimizers", "--runs", "lbfgs,newton"], "unknown --runs newton; use some of:")

@@ -52,6 +52,18 @@ def test_host_and_device_chunks_agree(spec):
         np.testing.assert_allclose(ht, dt, rtol=1e-4, atol=1e-6)
 
 
+def test_one_image_s_pairs_are_updated_in_place():
+    """For one image the host loop's tell writes the new (s, y) pair into L-BFGS's (m, H, W, 3)
+    buffers it was given (donated) instead of building new ones beside them: its scratch
+    memory is less than one of the two (a select that held the old state beside the new
+    took 4.6x as much here, and copied both every evaluation: 0.17 s of 1.35 s at 512 px)."""
+    p = pg.programs(PROBLEM, optim.Spec(optim.lbfgs, (8, "wolfe", 0)), 4, "host")
+    x0 = jnp.asarray(np.random.default_rng(2).uniform(-1, 1, (64, 64, 3)), jnp.float32)
+    state = p.opt.init(x0)
+    tell = pg.ahead_of_time(p.tell, state, p.value_and_grad(p.ask(state), 1.0), 0)
+    assert tell.memory_analysis().temp_size_in_bytes < state.s.nbytes  # (8 images' worth; ~5 used)
+
+
 def test_ema_is_the_debiased_average_of_the_iterates():
     """average.EmaState against the average written out in NumPy, over real Adam iterates."""
     aux = jnp.linspace(0.5, 2.0, 60).reshape(4, 5, 3)

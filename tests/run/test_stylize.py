@@ -118,6 +118,14 @@ def test_log_reports_the_octaves_numpy_computes(small_vgg16, photo, painting, tm
     )
 
 
+def test_the_memory_estimate_counts_the_octaves_the_run_uses(small_vgg16, photo, painting):
+    """--octaves 3 at 64x51 with a 40 px style: the third copies (16x12, 10x10) would be below
+    VGG's 16 px, so the run uses two octaves, and the estimate counts two, not three."""
+    opts = dict(size=64, style_size=40, iters=0)
+    est = lambda k: run(small_vgg16, photo, painting, octaves=k, **opts).info["estimated_memory"]
+    assert est(3) == est(2) > est(1)
+
+
 def test_result_history_and_log_schema(small_vgg16, photo, painting, tmp_path):
     r = run(
         small_vgg16,
